@@ -1,0 +1,63 @@
+//! The `altsock` command: `altsock serve` runs the server on the engine.
+
+use std::time::Duration;
+
+use altsock::server::PubSubRouter;
+use altsock::{parse_duration, Engine};
+use clap::{Parser, Subcommand};
+
+/// A server-push and presence engine over plain HTTP.
+#[derive(Parser)]
+#[command(name = "altsock", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the server.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Tick interval: how often keepalives and timeouts are checked (ms, s, m).
+    #[arg(long, default_value = "4s", value_parser = parse_duration)]
+    poll_interval: Duration,
+    /// Keepalive interval for held connections.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    keepalive: Duration,
+    /// Most open connections; more get 503.
+    #[arg(long, default_value_t = 19_000)]
+    max_connections: usize,
+    /// TCP_USER_TIMEOUT for accepted sockets.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    tcp_user_timeout: Duration,
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let Command::Serve(args) = cli.command;
+    if let Err(e) = serve(args) {
+        eprintln!("altsock: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn serve(args: ServeArgs) -> std::io::Result<()> {
+    let engine = Engine::builder()
+        .listen(args.listen.as_str())
+        .poll_interval(args.poll_interval)
+        .keepalive_interval(args.keepalive)
+        .max_connections(args.max_connections)
+        .tcp_user_timeout(Some(args.tcp_user_timeout))
+        .build(PubSubRouter::default())?;
+    let handle = engine.handle();
+    ctrlc::set_handler(move || handle.shutdown()).map_err(std::io::Error::other)?;
+    engine.run()
+}

@@ -1,0 +1,228 @@
+//! How messages look on a held connection. Each [`Framing`] decides the
+//! response head that opens the stream, how one [`Message`] is encoded, the
+//! smallest valid keepalive, and how the stream ends. Pure functions over
+//! byte vectors: the engine writes what these return and nothing else.
+
+use std::io::Write;
+
+use crate::http::response::{write_header, write_status_line};
+
+/// The boundary of `multipart/x-mixed-replace` streams.
+pub const MULTIPART_BOUNDARY: &str = "altsock-part";
+
+/// How a held response frames the messages pushed to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Framing {
+    /// A chunked `200` stream; each message is one chunk of its data.
+    Chunked,
+    /// `text/event-stream` with `id:`, `event:` and `data:` lines.
+    Sse,
+    /// `multipart/x-mixed-replace`: each message replaces the previous part.
+    Multipart,
+    /// A close-delimited body: the data bytes as they are.
+    Raw,
+    /// Nothing is sent until the first message, which completes the response.
+    LongPoll,
+}
+
+impl Framing {
+    /// The name used in metrics and `?transport=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Framing::Chunked => "chunked",
+            Framing::Sse => "sse",
+            Framing::Multipart => "multipart",
+            Framing::Raw => "raw",
+            Framing::LongPoll => "longpoll",
+        }
+    }
+
+    /// Parses a `?transport=` value.
+    pub fn from_name(name: &str) -> Option<Framing> {
+        [
+            Framing::Chunked,
+            Framing::Sse,
+            Framing::Multipart,
+            Framing::Raw,
+            Framing::LongPoll,
+        ]
+        .into_iter()
+        .find(|f| f.name() == name)
+    }
+
+    /// The default `Content-Type` of the stream.
+    pub fn default_content_type(self) -> String {
+        match self {
+            Framing::Sse => "text/event-stream".into(),
+            Framing::Multipart => {
+                format!("multipart/x-mixed-replace; boundary={MULTIPART_BOUNDARY}")
+            }
+            _ => "text/plain; charset=utf-8".into(),
+        }
+    }
+
+    /// The smallest valid keepalive in this framing, already in transfer form;
+    /// empty for long-poll, which cannot send anything before its answer.
+    pub fn keepalive(self, chunked_transfer: bool) -> &'static [u8] {
+        match self {
+            Framing::Sse if chunked_transfer => b"2\r\n:\n\r\n",
+            Framing::Sse => b":\n",
+            Framing::Chunked if chunked_transfer => b"1\r\n\n\r\n",
+            Framing::Chunked | Framing::Raw => b"\n",
+            // Transport padding after a delimiter line (RFC 2046 section 5.1.1).
+            Framing::Multipart => b" ",
+            Framing::LongPoll => b"",
+        }
+    }
+}
+
+/// One message pushed to a held connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Message {
+    /// An id (SSE `id:`; a header on long-poll answers).
+    pub id: Option<String>,
+    /// An event name (SSE `event:`; a header on long-poll answers).
+    pub event: Option<String>,
+    /// The payload.
+    pub data: Vec<u8>,
+}
+
+impl Message {
+    /// A message carrying `data` and nothing else.
+    pub fn data(data: impl Into<Vec<u8>>) -> Self {
+        Message {
+            data: data.into(),
+            ..Message::default()
+        }
+    }
+
+    /// Sets the id.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Sets the event name.
+    pub fn with_event(mut self, event: impl Into<String>) -> Self {
+        self.event = Some(event.into());
+        self
+    }
+}
+
+/// Writes the head that opens a held stream (not used for long-poll).
+pub fn write_stream_head(
+    out: &mut Vec<u8>,
+    framing: Framing,
+    content_type: &str,
+    extra: &[(String, String)],
+    chunked_transfer: bool,
+) {
+    write_status_line(out, 200);
+    write_header(out, "Content-Type", content_type);
+    out.extend_from_slice(b"Cache-Control: no-cache, no-transform\r\nX-Accel-Buffering: no\r\n");
+    for (name, value) in extra {
+        write_header(out, name, value);
+    }
+    if chunked_transfer {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+    } else {
+        out.extend_from_slice(b"Connection: close\r\n\r\n");
+    }
+    if framing == Framing::Multipart {
+        let start = format!("--{MULTIPART_BOUNDARY}");
+        append_payload(out, start.as_bytes(), chunked_transfer);
+    }
+}
+
+/// Appends `msg` as it travels in `framing` (a stream already opened).
+pub fn encode_message(
+    out: &mut Vec<u8>,
+    framing: Framing,
+    msg: &Message,
+    content_type: &str,
+    chunked_transfer: bool,
+) {
+    let mut payload = Vec::with_capacity(msg.data.len() + 64);
+    match framing {
+        Framing::Sse => encode_sse(&mut payload, msg),
+        Framing::Multipart => {
+            let _ = write!(payload, "\r\nContent-Type: {content_type}\r\n\r\n");
+            payload.extend_from_slice(&msg.data);
+            let _ = write!(payload, "\r\n--{MULTIPART_BOUNDARY}");
+        }
+        Framing::Chunked | Framing::Raw | Framing::LongPoll => payload.extend_from_slice(&msg.data),
+    }
+    append_payload(out, &payload, chunked_transfer);
+}
+
+/// Appends `payload`, as one chunk when the transfer is chunked.
+fn append_payload(out: &mut Vec<u8>, payload: &[u8], chunked_transfer: bool) {
+    if payload.is_empty() {
+        return;
+    }
+    if chunked_transfer {
+        let _ = write!(out, "{:x}\r\n", payload.len());
+        out.extend_from_slice(payload);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(payload);
+    }
+}
+
+/// Encodes one SSE event: `id:`, `event:`, one `data:` line per line of data.
+/// CR and LF inside id and event are dropped so they cannot forge fields.
+pub fn encode_sse(out: &mut Vec<u8>, msg: &Message) {
+    let field = |out: &mut Vec<u8>, name: &str, value: &str| {
+        out.extend_from_slice(name.as_bytes());
+        out.extend(value.bytes().filter(|&b| b != b'\r' && b != b'\n'));
+        out.push(b'\n');
+    };
+    if let Some(id) = &msg.id {
+        field(out, "id: ", id);
+    }
+    if let Some(event) = &msg.event {
+        field(out, "event: ", event);
+    }
+    let text = String::from_utf8_lossy(&msg.data);
+    for line in text.split('\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line.strip_suffix('\r').unwrap_or(line).as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+}
+
+/// The bytes that end a stream cleanly: the last chunk for chunked transfer,
+/// the closing delimiter for multipart, nothing otherwise.
+pub fn stream_end(framing: Framing, chunked_transfer: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    if framing == Framing::Multipart {
+        append_payload(&mut out, b"--\r\n", chunked_transfer);
+    }
+    if chunked_transfer {
+        out.extend_from_slice(b"0\r\n\r\n");
+    }
+    out
+}
+
+/// The complete answer that a long-poll hold sends for its first message.
+pub fn longpoll_answer(
+    msg: &Message,
+    content_type: &str,
+    extra: &[(String, String)],
+) -> crate::Response {
+    let mut response = crate::Response::new(200)
+        .header("Content-Type", content_type)
+        .header("Cache-Control", "no-cache, no-transform")
+        .body(msg.data.clone());
+    response.headers.extend(extra.iter().cloned());
+    if let Some(id) = &msg.id {
+        response.headers.push(("X-Altsock-Id".into(), id.clone()));
+    }
+    if let Some(event) = &msg.event {
+        response
+            .headers
+            .push(("X-Altsock-Event".into(), event.clone()));
+    }
+    response
+}

@@ -1,0 +1,52 @@
+//! altsock: a single-threaded mio engine that holds very many long-lived HTTP
+//! connections, knows when each one dies, and pushes messages down them the
+//! moment they exist: the "AltSock" socket handler of the presence patent.
+//!
+//! # Layout
+//!
+//! - [`engine`]: the loop, the socket table (a slab keyed by token), the tick
+//!   that writes keepalives and enforces timeouts, and the [`Handle`].
+//! - [`http`]: request parsing (pure, over byte slices), requests, responses.
+//! - [`framing`]: how messages look on held connections (chunked, SSE,
+//!   multipart, raw, long-poll) and their keepalives.
+//! - [`router`]: the trait an embedding program implements.
+//! - [`metrics`]: counters, and their Prometheus rendering.
+//!
+//! The core depends only on `mio`, `httparse`, `slab`, `socket2` and `log`.
+//!
+//! ```no_run
+//! use altsock::{Cx, Engine, Reply, Request, Response, Router};
+//!
+//! struct Hello;
+//! impl Router for Hello {
+//!     type Msg = ();
+//!     fn request(&mut self, _req: Request, _cx: &mut Cx<'_, ()>) -> Reply {
+//!         Reply::Respond(Response::text(200, "hello\n"))
+//!     }
+//! }
+//!
+//! let engine = Engine::builder().listen("127.0.0.1:8080").build(Hello)?;
+//! engine.run()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod conn_id;
+mod duration;
+pub mod engine;
+pub mod framing;
+pub mod http;
+pub mod metrics;
+pub mod router;
+
+pub use conn_id::ConnId;
+pub use duration::parse_duration;
+pub use engine::handle::{Handle, Receipt};
+pub use engine::{Builder, Config, Engine};
+pub use framing::{Framing, Message};
+pub use http::{Request, Response};
+pub use metrics::{CloseReason, MetricsSnapshot};
+pub use router::{Cx, Gone, Hold, Reply, Router};
+
+#[cfg(feature = "server")]
+pub mod server;
