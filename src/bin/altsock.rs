@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use altsock::server::PubSubRouter;
+use altsock::server::{ServerConfig, ServerRouter};
 use altsock::{parse_duration, Engine};
 use clap::{Parser, Subcommand};
 
@@ -37,6 +37,15 @@ struct ServeArgs {
     /// TCP_USER_TIMEOUT for accepted sockets.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     tcp_user_timeout: Duration,
+    /// The SQLite database file.
+    #[arg(long, default_value = "altsock.db")]
+    db: std::path::PathBuf,
+    /// This node's id (the patent's host box identifier); default: the host name.
+    #[arg(long)]
+    node_id: Option<String>,
+    /// Bearer token for publishers.
+    #[arg(long, env = "ALTSOCK_PUBLISH_TOKEN")]
+    publish_token: Option<String>,
 }
 
 fn main() {
@@ -56,8 +65,26 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         .keepalive_interval(args.keepalive)
         .max_connections(args.max_connections)
         .tcp_user_timeout(Some(args.tcp_user_timeout))
-        .build(PubSubRouter::default())?;
+        .build(ServerRouter::new(server_config(&args))?)?;
     let handle = engine.handle();
     ctrlc::set_handler(move || handle.shutdown()).map_err(std::io::Error::other)?;
     engine.run()
+}
+
+fn server_config(args: &ServeArgs) -> ServerConfig {
+    let node_id = args.node_id.clone().unwrap_or_else(host_name);
+    ServerConfig {
+        db_path: args.db.clone(),
+        node_id,
+        publish_token: args.publish_token.clone(),
+    }
+}
+
+/// The host name from the kernel, or `local`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".into())
 }

@@ -1,6 +1,135 @@
-//! What `altsock serve` runs above the engine. For now this is the channel
-//! pub/sub router and the metrics endpoint; the presence server lands here next.
+//! What `altsock serve` runs above the engine: one [`ServerRouter`] that owns
+//! the services (the pub/sub stream today; the notification hub and the
+//! presence server as they land) and hands each request to the first service
+//! that claims it. Services run on the engine thread; slow work (hashing,
+//! SQLite) runs on worker threads and comes back as a [`Job`] through the
+//! engine's handle.
 
 mod pubsub;
 
-pub use pubsub::PubSubRouter;
+use std::path::PathBuf;
+
+use crate::{CloseReason, ConnId, Cx, Reply, Request, Response, Router};
+pub use pubsub::PubSub;
+
+/// Settings of the server beyond the engine's.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The SQLite database file.
+    pub db_path: PathBuf,
+    /// This session manager's node id (the patent's host box identifier).
+    pub node_id: String,
+    /// The bearer token publishers must present; `None` refuses all publishing.
+    pub publish_token: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            db_path: PathBuf::from("altsock.db"),
+            node_id: "local".into(),
+            publish_token: None,
+        }
+    }
+}
+
+/// Work sent back to the engine thread from a worker: a closure that runs
+/// with the router and the engine context.
+pub struct Job(Box<JobFn>);
+
+/// The continuation inside a [`Job`].
+pub type JobFn = dyn FnOnce(&mut ServerRouter, &mut Cx<'_, Job>) + Send;
+
+impl Job {
+    /// Wraps a continuation.
+    pub fn new(f: impl FnOnce(&mut ServerRouter, &mut Cx<'_, Job>) + Send + 'static) -> Self {
+        Job(Box::new(f))
+    }
+}
+
+/// One part of the server: claims the requests it serves.
+pub trait Service {
+    /// True when `req` is this service's to answer.
+    fn claims(&self, req: &Request) -> bool;
+
+    /// Answers a request this service claimed.
+    fn handle(&mut self, req: Request, cx: &mut Cx<'_, Job>) -> Reply;
+
+    /// A connection that made requests has closed.
+    fn closed(&mut self, conn: ConnId, reason: CloseReason, cx: &mut Cx<'_, Job>) {
+        let _ = (conn, reason, cx);
+    }
+
+    /// A long-poll hold completed.
+    fn released(&mut self, conn: ConnId, cx: &mut Cx<'_, Job>) {
+        let _ = (conn, cx);
+    }
+
+    /// Once per poll interval.
+    fn tick(&mut self, cx: &mut Cx<'_, Job>) {
+        let _ = cx;
+    }
+}
+
+/// The router of `altsock serve`.
+pub struct ServerRouter {
+    /// The server's settings.
+    pub config: ServerConfig,
+    /// `GET /sub` and `POST /pub`: one SSE stream for everyone.
+    pub pubsub: PubSub,
+}
+
+impl ServerRouter {
+    /// Builds the router and its services.
+    pub fn new(config: ServerConfig) -> std::io::Result<Self> {
+        Ok(ServerRouter {
+            config,
+            pubsub: PubSub::default(),
+        })
+    }
+
+    /// The services in the order they are asked.
+    fn services(&mut self) -> [&mut dyn Service; 1] {
+        [&mut self.pubsub]
+    }
+}
+
+impl Router for ServerRouter {
+    type Msg = Job;
+
+    fn request(&mut self, req: Request, cx: &mut Cx<'_, Job>) -> Reply {
+        if req.method == "GET" && req.path() == "/metrics" {
+            return Reply::Respond(
+                Response::new(200)
+                    .header("Content-Type", "text/plain; version=0.0.4")
+                    .body(cx.metrics().to_prometheus()),
+            );
+        }
+        match self.services().into_iter().find(|s| s.claims(&req)) {
+            Some(service) => service.handle(req, cx),
+            None => Reply::Respond(Response::text(404, "not found\n")),
+        }
+    }
+
+    fn closed(&mut self, conn: ConnId, reason: CloseReason, cx: &mut Cx<'_, Job>) {
+        for service in self.services() {
+            service.closed(conn, reason, cx);
+        }
+    }
+
+    fn released(&mut self, conn: ConnId, cx: &mut Cx<'_, Job>) {
+        for service in self.services() {
+            service.released(conn, cx);
+        }
+    }
+
+    fn tick(&mut self, cx: &mut Cx<'_, Job>) {
+        for service in self.services() {
+            service.tick(cx);
+        }
+    }
+
+    fn message(&mut self, job: Job, cx: &mut Cx<'_, Job>) {
+        (job.0)(self, cx);
+    }
+}
