@@ -1,0 +1,30 @@
+//! A first end-to-end check of `altsock serve`'s router: a subscriber receives
+//! a published event, and `/metrics` counts it.
+
+mod util;
+
+use altsock::Engine;
+use util::{request, spawn_server};
+
+#[test]
+fn published_event_reaches_subscriber() {
+    let server = spawn_server(Engine::builder(), |_| {});
+    let mut sub = server.connect();
+    sub.send(b"GET /sub HTTP/1.1\r\nHost: t\r\n\r\n");
+    let head = sub.read_through("\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/event-stream"));
+    let published = request(
+        server.addr,
+        "POST /pub HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    assert_eq!(published.status, 202);
+    assert!(
+        published.text().contains("\"subscribers\":1"),
+        "{}",
+        published.text()
+    );
+    assert_eq!(sub.read_through("\n\n"), "id: 1\ndata: hello\n\n");
+    let metrics = request(server.addr, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").text();
+    assert!(metrics.contains("altsock_held_connections 1"), "{metrics}");
+}

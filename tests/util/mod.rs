@@ -1,0 +1,251 @@
+//! Helpers shared by the integration tests: start an engine (or the whole
+//! `altsock serve` router) on `127.0.0.1:0` in a thread, talk raw HTTP to it
+//! over real sockets, and wait for bytes with a deadline instead of sleeping.
+//! Each test file uses a subset, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use altsock::server::{ServerConfig, ServerRouter};
+use altsock::{Builder, Engine, Handle, Router};
+
+/// How long any single wait in a test may take before it fails.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A running engine on a loopback port; shut down and joined on drop.
+pub struct TestServer<M: Send + 'static> {
+    pub addr: SocketAddr,
+    pub handle: Handle<M>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl<M: Send + 'static> TestServer<M> {
+    /// Asks the engine to stop and waits for `run` to return.
+    pub fn stop(&mut self) -> std::io::Result<()> {
+        self.handle.shutdown();
+        match self.thread.take() {
+            Some(t) => t.join().expect("engine thread panicked"),
+            None => Ok(()),
+        }
+    }
+
+    /// Opens a raw client connection.
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr)
+    }
+}
+
+impl<M: Send + 'static> Drop for TestServer<M> {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// Starts `router` on an engine built from `builder` (its listen address is
+/// replaced by `127.0.0.1:0`).
+pub fn spawn<R: Router + Send + 'static>(builder: Builder, router: R) -> TestServer<R::Msg> {
+    let engine: Engine<R> = builder
+        .listen("127.0.0.1:0")
+        .build(router)
+        .expect("engine builds");
+    let addr = engine.local_addr();
+    let handle = engine.handle();
+    let thread = std::thread::spawn(move || engine.run());
+    TestServer {
+        addr,
+        handle,
+        thread: Some(thread),
+    }
+}
+
+/// A fresh directory under the system temp dir, unique to this test run.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "altsock-test-{name}-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// Starts the whole `altsock serve` router with a SQLite file in a fresh
+/// temporary directory; `configure` may change the server settings.
+pub fn spawn_server(
+    builder: Builder,
+    configure: impl FnOnce(&mut ServerConfig),
+) -> TestServer<altsock::server::Job> {
+    let mut config = ServerConfig {
+        db_path: temp_dir("db").join("altsock.db"),
+        node_id: "test-node".into(),
+        ..ServerConfig::default()
+    };
+    configure(&mut config);
+    let router = ServerRouter::new(config).expect("server router builds");
+    spawn(builder, router)
+}
+
+/// A raw HTTP client over one TCP connection.
+pub struct Client {
+    pub stream: TcpStream,
+    /// Bytes read but not yet consumed by a `read_*` call.
+    pub buf: Vec<u8>,
+}
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// Reads what arrives within `WAIT` until `done(buf)` is true; panics on timeout.
+    pub fn read_until(&mut self, what: &str, mut done: impl FnMut(&[u8]) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !done(&self.buf) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; have {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            if self.fill() == Some(0) {
+                assert!(
+                    done(&self.buf),
+                    "connection closed before {what}; have {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                );
+            }
+        }
+    }
+
+    /// One read; `Some(0)` at EOF, `None` when nothing arrived in 50 ms.
+    pub fn fill(&mut self) -> Option<usize> {
+        let mut chunk = [0u8; 16384];
+        match self.stream.read(&mut chunk) {
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Some(n)
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
+            Err(_) => Some(0),
+        }
+    }
+
+    /// Waits until `needle` has arrived, and returns everything up to and including it.
+    pub fn read_through(&mut self, needle: &str) -> String {
+        let n = needle.as_bytes();
+        self.read_until(needle, |b| find(b, n).is_some());
+        let end = find(&self.buf, n).map(|i| i + n.len()).unwrap_or(0);
+        let taken: Vec<u8> = self.buf.drain(..end).collect();
+        String::from_utf8_lossy(&taken).into_owned()
+    }
+
+    /// Reads one response with a `Content-Length` (or none, meaning empty).
+    pub fn read_response(&mut self) -> Resp {
+        let head = self.read_through("\r\n\r\n");
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let status: u16 = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let headers: Vec<(String, String)> = lines
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let len: usize = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        self.read_until("body", |b| b.len() >= len);
+        let body: Vec<u8> = self.buf.drain(..len).collect();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Reads until the server closes; returns everything left.
+    pub fn read_to_close(&mut self) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "server did not close; have {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            if self.fill() == Some(0) {
+                return String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned();
+            }
+        }
+    }
+}
+
+/// Sends one request on a new connection and reads the response.
+pub fn request(addr: SocketAddr, raw: &str) -> Resp {
+    let mut client = Client::connect(addr);
+    client.send(raw.as_bytes());
+    client.read_response()
+}
+
+/// Position of `needle` in `hay`.
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Waits until `cond` holds, polling every 5 ms; panics after `WAIT`.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
