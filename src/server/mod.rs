@@ -6,11 +6,13 @@
 //! engine's handle.
 
 mod pubsub;
+pub mod sessions;
 
 use std::path::PathBuf;
 
 use crate::{CloseReason, ConnId, Cx, Reply, Request, Response, Router};
 pub use pubsub::PubSub;
+pub use sessions::{Session, Sessions};
 
 /// Settings of the server beyond the engine's.
 #[derive(Debug, Clone)]
@@ -53,7 +55,7 @@ pub trait Service {
     fn claims(&self, req: &Request) -> bool;
 
     /// Answers a request this service claimed.
-    fn handle(&mut self, req: Request, cx: &mut Cx<'_, Job>) -> Reply;
+    fn handle(&mut self, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply;
 
     /// A connection that made requests has closed.
     fn closed(&mut self, conn: ConnId, reason: CloseReason, cx: &mut Cx<'_, Job>) {
@@ -71,10 +73,19 @@ pub trait Service {
     }
 }
 
-/// The router of `altsock serve`.
-pub struct ServerRouter {
+/// State every service may read and change: settings and sessions.
+#[derive(Debug, Default)]
+pub struct Shared {
     /// The server's settings.
     pub config: ServerConfig,
+    /// Who is logged in under which session id.
+    pub sessions: Sessions,
+}
+
+/// The router of `altsock serve`.
+pub struct ServerRouter {
+    /// Settings and sessions.
+    pub shared: Shared,
     /// `GET /sub` and `POST /pub`: one SSE stream for everyone.
     pub pubsub: PubSub,
 }
@@ -83,14 +94,17 @@ impl ServerRouter {
     /// Builds the router and its services.
     pub fn new(config: ServerConfig) -> std::io::Result<Self> {
         Ok(ServerRouter {
-            config,
+            shared: Shared {
+                config,
+                sessions: Sessions::default(),
+            },
             pubsub: PubSub::default(),
         })
     }
 
-    /// The services in the order they are asked.
-    fn services(&mut self) -> [&mut dyn Service; 1] {
-        [&mut self.pubsub]
+    /// The shared state and the services, in the order they are asked.
+    fn parts(&mut self) -> (&mut Shared, [&mut dyn Service; 1]) {
+        (&mut self.shared, [&mut self.pubsub])
     }
 }
 
@@ -105,26 +119,27 @@ impl Router for ServerRouter {
                     .body(cx.metrics().to_prometheus()),
             );
         }
-        match self.services().into_iter().find(|s| s.claims(&req)) {
-            Some(service) => service.handle(req, cx),
+        let (shared, services) = self.parts();
+        match services.into_iter().find(|s| s.claims(&req)) {
+            Some(service) => service.handle(req, shared, cx),
             None => Reply::Respond(Response::text(404, "not found\n")),
         }
     }
 
     fn closed(&mut self, conn: ConnId, reason: CloseReason, cx: &mut Cx<'_, Job>) {
-        for service in self.services() {
+        for service in self.parts().1 {
             service.closed(conn, reason, cx);
         }
     }
 
     fn released(&mut self, conn: ConnId, cx: &mut Cx<'_, Job>) {
-        for service in self.services() {
+        for service in self.parts().1 {
             service.released(conn, cx);
         }
     }
 
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
-        for service in self.services() {
+        for service in self.parts().1 {
             service.tick(cx);
         }
     }
