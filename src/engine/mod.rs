@@ -250,13 +250,18 @@ impl<R: Router> Engine<R> {
                 }
                 Ok(n) => {
                     Metrics::add(&self.core.metrics.bytes_in, n as u64);
-                    if conn.phase == Phase::Reading || conn.phase == Phase::Deferred {
+                    if keeps_input(conn.phase) {
+                        let starts_request = conn.input.is_none() && conn.phase == Phase::Reading;
                         let mut input = match conn.input.take() {
                             Some(input) => input,
                             None => self.core.take_input_buffer(),
                         };
                         input.extend_from_slice(&self.read_buf[..n]);
                         self.core.conns[key].input = Some(input);
+                        if starts_request {
+                            let due = self.core.now + Core::ms(self.core.cfg.header_timeout);
+                            self.core.set_deadline(key, due);
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -509,6 +514,16 @@ impl<R: Router> Engine<R> {
     }
 }
 
+/// Whether bytes arriving in `phase` are kept as the next request: while
+/// reading, behind a deferred answer, and behind a pending long-poll. Held
+/// streams and closing connections discard what they receive.
+fn keeps_input(phase: Phase) -> bool {
+    matches!(
+        phase,
+        Phase::Reading | Phase::Deferred | Phase::Held(crate::Framing::LongPoll)
+    )
+}
+
 /// Binds a non-blocking listener with `SO_REUSEADDR` and the given backlog.
 fn bind_listener(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     let domain = socket2::Domain::for_address(addr);
@@ -527,7 +542,7 @@ fn refuse(stream: TcpStream) {
     let mut sink = [0u8; 1024];
     let _ = stream.read(&mut sink);
     let _ = stream.write_all(
-        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nContent-Length: 20\r\nConnection: close\r\n\r\nconnection limit hit\n",
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nContent-Length: 21\r\nConnection: close\r\n\r\nconnection limit hit\n",
     );
     let _ = stream.shutdown(std::net::Shutdown::Write);
 }
