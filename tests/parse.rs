@@ -1,0 +1,314 @@
+//! The pure request parser: whole requests, every split point of several
+//! requests (a prefix is always "need more", and the whole gives the same
+//! request), pipelined input, and every malformed input with its status.
+
+use altsock::http::parse::{parse_request, Limits, ParseError, Parsed, Progress};
+
+fn limits() -> Limits {
+    Limits::default()
+}
+
+fn complete(buf: &[u8]) -> Parsed {
+    match parse_request(buf, &limits()) {
+        Ok(Progress::Complete(parsed)) => parsed,
+        other => panic!(
+            "expected a complete request for {:?}, got {other:?}",
+            String::from_utf8_lossy(buf)
+        ),
+    }
+}
+
+fn error(buf: &[u8]) -> ParseError {
+    error_with(buf, &limits())
+}
+
+fn error_with(buf: &[u8], limits: &Limits) -> ParseError {
+    match parse_request(buf, limits) {
+        Err(e) => e,
+        other => panic!(
+            "expected an error for {:?}, got {other:?}",
+            String::from_utf8_lossy(buf)
+        ),
+    }
+}
+
+/// Requests whose every prefix must be incomplete and whose whole must parse.
+const REQUESTS: &[&str] = &[
+    "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    "GET /jchat?me=ann&room=1 HTTP/1.1\r\nHost: example.com\r\nAccept: text/event-stream\r\nX-Empty:\r\nCookie: a=b; c=d\r\n\r\n",
+    "POST /pub HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n\r\nhello\r\nworld",
+    "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1;ext=1\r\n \r\n6\r\nworld!\r\n0\r\nTrailer: x\r\n\r\n",
+    "PUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+    "GET /old HTTP/1.0\r\n\r\n",
+    "HEAD /h HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+];
+
+#[test]
+fn every_split_point_is_partial_then_complete() {
+    for raw in REQUESTS {
+        let raw = raw.as_bytes();
+        let whole = complete(raw);
+        assert_eq!(whole.consumed, raw.len());
+        for split in 0..raw.len() {
+            match parse_request(&raw[..split], &limits()) {
+                Ok(Progress::Partial { .. }) => {}
+                other => panic!(
+                    "prefix of {} bytes of {:?} gave {other:?}",
+                    split,
+                    String::from_utf8_lossy(raw)
+                ),
+            }
+            // The prefix followed by the rest, in a new buffer, is the same request.
+            let mut joined = raw[..split].to_vec();
+            joined.extend_from_slice(&raw[split..]);
+            assert_eq!(complete(&joined), whole);
+        }
+    }
+}
+
+#[test]
+fn head_done_is_reported_only_once_the_head_is_complete() {
+    let raw =
+        b"POST /p HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nbody";
+    let head_len = raw.len() - 4;
+    for split in 0..raw.len() {
+        let progress = parse_request(&raw[..split], &limits()).expect("valid prefix");
+        let expected = Progress::Partial {
+            head_done: split >= head_len,
+            wants_continue: split >= head_len,
+        };
+        assert_eq!(progress, expected, "split at {split}");
+    }
+}
+
+#[test]
+fn pipelined_requests_parse_one_after_another_at_every_split() {
+    let all: String = REQUESTS.concat();
+    let raw = all.as_bytes();
+    let mut offset = 0;
+    for expected in REQUESTS {
+        let parsed = complete(&raw[offset..]);
+        assert_eq!(parsed.consumed, expected.len());
+        assert_eq!(parsed, complete(expected.as_bytes()));
+        offset += parsed.consumed;
+    }
+    assert_eq!(offset, raw.len());
+    // Feeding the stream as it arrives, cut anywhere, yields the same requests in order.
+    for split in 0..raw.len() {
+        let mut buf = raw[..split].to_vec();
+        let mut got = Vec::new();
+        let mut fed_rest = false;
+        loop {
+            match parse_request(&buf, &limits()).expect("valid stream") {
+                Progress::Complete(parsed) => {
+                    buf.drain(..parsed.consumed);
+                    got.push(parsed);
+                }
+                Progress::Partial { .. } if !fed_rest => {
+                    buf.extend_from_slice(&raw[split..]);
+                    fed_rest = true;
+                }
+                Progress::Partial { .. } => break,
+            }
+        }
+        assert!(buf.is_empty(), "split {split}: left {buf:?}");
+        assert_eq!(got.len(), REQUESTS.len(), "split {split}");
+        for (parsed, expected) in got.iter().zip(REQUESTS) {
+            assert_eq!(parsed.head, complete(expected.as_bytes()).head);
+        }
+    }
+}
+
+#[test]
+fn fields_are_copied_out() {
+    let parsed = complete(REQUESTS[1].as_bytes());
+    assert_eq!(parsed.head.method, "GET");
+    assert_eq!(parsed.head.target, "/jchat?me=ann&room=1");
+    assert_eq!(parsed.head.minor_version, 1);
+    assert!(parsed.head.keep_alive);
+    assert_eq!(
+        parsed.head.headers,
+        vec![
+            ("Host".to_string(), "example.com".to_string()),
+            ("Accept".to_string(), "text/event-stream".to_string()),
+            ("X-Empty".to_string(), String::new()),
+            ("Cookie".to_string(), "a=b; c=d".to_string()),
+        ]
+    );
+    assert!(parsed.body.is_empty());
+}
+
+#[test]
+fn bodies_by_length_and_chunked() {
+    assert_eq!(complete(REQUESTS[2].as_bytes()).body, b"hello\r\nworld");
+    assert_eq!(complete(REQUESTS[3].as_bytes()).body, b"hello world!");
+    assert_eq!(complete(REQUESTS[4].as_bytes()).body, b"abc");
+    // Two equal Content-Length headers are one length.
+    let twice =
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nokNEXT";
+    let parsed = complete(twice);
+    assert_eq!(parsed.body, b"ok");
+    assert_eq!(parsed.consumed, twice.len() - 4);
+}
+
+#[test]
+fn keep_alive_rules() {
+    let ka = |raw: &str| complete(raw.as_bytes()).head.keep_alive;
+    assert!(ka("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    assert!(!ka(
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    ));
+    assert!(!ka(
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, Close\r\n\r\n"
+    ));
+    assert!(!ka("GET / HTTP/1.0\r\n\r\n"));
+    assert!(ka("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+}
+
+#[test]
+fn head_limits_give_431() {
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(17 * 1024)
+    );
+    assert_eq!(error(big.as_bytes()), ParseError::HeadTooLarge);
+    // Incomplete but already over the limit: no need to wait for the rest.
+    assert_eq!(
+        error(&big.as_bytes()[..16 * 1024 + 10]),
+        ParseError::HeadTooLarge
+    );
+    assert_eq!(ParseError::HeadTooLarge.status(), 431);
+    let small = Limits {
+        max_head: 64,
+        ..Limits::default()
+    };
+    let head = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "p".repeat(60));
+    assert_eq!(
+        error_with(head.as_bytes(), &small),
+        ParseError::HeadTooLarge
+    );
+
+    let headers = |n: usize| {
+        let mut raw = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        for i in 1..n {
+            raw.push_str(&format!("X-{i}: v\r\n"));
+        }
+        raw.push_str("\r\n");
+        raw
+    };
+    assert_eq!(complete(headers(64).as_bytes()).head.headers.len(), 64);
+    assert_eq!(error(headers(65).as_bytes()), ParseError::TooManyHeaders);
+    assert_eq!(ParseError::TooManyHeaders.status(), 431);
+}
+
+#[test]
+fn malformed_input_gives_400() {
+    let cases: &[&str] = &[
+        "GET\r\n\r\n",
+        "GET / HTTP/1.1 extra\r\nHost: a\r\n\r\n",
+        "G@T / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost a\r\n\r\n",
+        "GET / HTTP/1.1\r\nHo st: a\r\n\r\n",
+        "GET / HTTP/1.1\r\n: a\r\n\r\n",
+        // bare LF, in the request line, in a header, at the end
+        "GET / HTTP/1.1\nHost: a\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\n\n",
+        // obs-fold
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Long: one\r\n two\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Long: one\r\n\ttwo\r\n\r\n",
+        // framing conflicts
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n",
+        // broken chunked bodies
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY",
+        // HTTP/1.1 needs Host
+        "GET / HTTP/1.1\r\n\r\n",
+    ];
+    for raw in cases {
+        match parse_request(raw.as_bytes(), &limits()) {
+            Err(e @ ParseError::Malformed(_)) => assert_eq!(e.status(), 400),
+            other => panic!("{raw:?} gave {other:?}, expected 400"),
+        }
+    }
+}
+
+#[test]
+fn bare_lf_is_rejected_before_the_head_is_complete() {
+    let raw = b"GET / HTTP/1.1\nHost: a\n";
+    assert!(matches!(
+        parse_request(raw, &limits()),
+        Err(ParseError::Malformed(_))
+    ));
+}
+
+#[test]
+fn other_transfer_codings_give_501() {
+    for te in [
+        "gzip",
+        "gzip, chunked",
+        "chunked, gzip",
+        "identity",
+        "x-custom",
+    ] {
+        let raw = format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\n\r\n");
+        let e = error(raw.as_bytes());
+        assert_eq!(e, ParseError::UnsupportedTransferEncoding, "{te}");
+        assert_eq!(e.status(), 501);
+    }
+}
+
+#[test]
+fn bodies_over_the_limit_give_413() {
+    let small = Limits {
+        max_body: 10,
+        ..Limits::default()
+    };
+    let by_length = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n";
+    assert_eq!(error_with(by_length, &small), ParseError::BodyTooLarge);
+    let at_limit = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789";
+    assert!(matches!(
+        parse_request(at_limit, &small),
+        Ok(Progress::Complete(_))
+    ));
+    let chunked =
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n5\r\n";
+    assert_eq!(error_with(chunked, &small), ParseError::BodyTooLarge);
+    let huge_chunk =
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n";
+    assert_eq!(error_with(huge_chunk, &small), ParseError::BodyTooLarge);
+    assert_eq!(ParseError::BodyTooLarge.status(), 413);
+    // The default limit is 1 MiB.
+    let over = format!(
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+        1024 * 1024 + 1
+    );
+    assert_eq!(error(over.as_bytes()), ParseError::BodyTooLarge);
+}
+
+#[test]
+fn other_versions_give_505() {
+    let e = error(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n");
+    assert_eq!(e, ParseError::UnsupportedVersion);
+    assert_eq!(e.status(), 505);
+}
+
+#[test]
+fn errors_display_their_rule() {
+    assert_eq!(
+        ParseError::Malformed("bare LF line ending").to_string(),
+        "malformed request: bare LF line ending"
+    );
+    assert_eq!(
+        ParseError::HeadTooLarge.to_string(),
+        "request head too large"
+    );
+}
