@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# bench/compare.sh [N]: altsock's pubsub example against nginx + nchan, one
+# after the other in the same run, with the same N subscribers, driven by the
+# same load tool (src/bin/altsock-load.rs). Prints a table with the ratios and
+# writes it, the raw figures and the logs to bench-out/.
+#
+# Environment (all optional):
+#   ROUNDS=5        publish rounds per server
+#   IDLE=20s        idle window for the CPU / keepalive phase
+#   KEEPALIVE=2     keepalive interval in seconds, both servers (altsock
+#                   --keepalive, nchan_eventsource_ping_interval)
+#   POLL=1s         altsock --poll-interval
+#   ALTSOCK_PORT=19400  NCHAN_PORT=19401
+#
+# Needs nginx-light and libnginx-mod-nchan; installs them with apt-get when run
+# as root and they are missing. Touches neither the system nginx config nor its
+# service: nginx runs with its own config in a temporary prefix.
+set -euo pipefail
+
+N=${1:-15000}
+ROUNDS=${ROUNDS:-5}
+IDLE=${IDLE:-20s}
+KEEPALIVE=${KEEPALIVE:-2}
+POLL=${POLL:-1s}
+ALTSOCK_PORT=${ALTSOCK_PORT:-19400}
+NCHAN_PORT=${NCHAN_PORT:-19401}
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT="$ROOT/bench-out"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RUN="$OUT/$STAMP"
+TMP=$(mktemp -d /tmp/altsock-bench.XXXXXX)
+LOAD="$ROOT/target/release/altsock-load"
+PUBSUB="$ROOT/target/release/examples/pubsub"
+NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
+PIDS=()
+
+# Stops every process this script started, even on failure or Ctrl-C.
+cleanup() {
+    local status=$?
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        local alive=0
+        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.5
+    done
+    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$TMP"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '== %s\n' "$*" >&2; }
+
+# Waits until something accepts connections on 127.0.0.1:$1.
+wait_port() {
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "nothing listens on 127.0.0.1:$1" >&2
+    return 1
+}
+
+# Refuses to start when a port is already taken (by someone else's server).
+check_free() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        echo "port $1 is in use; set ALTSOCK_PORT / NCHAN_PORT" >&2
+        exit 1
+    fi
+}
+
+install_nginx() {
+    if command -v nginx >/dev/null && [ -f "$NCHAN_MODULE" ]; then return 0; fi
+    if [ "$(id -u)" != 0 ]; then
+        echo "nginx-light and libnginx-mod-nchan are missing; run as root or install them" >&2
+        exit 1
+    fi
+    say "installing nginx-light and libnginx-mod-nchan"
+    apt-get update >"$TMP/apt.log" 2>&1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light libnginx-mod-nchan \
+        >>"$TMP/apt.log" 2>&1 || { cat "$TMP/apt.log" >&2; exit 1; }
+}
+
+# Runs the load tool against a server; $1 label, $2 port, $3 pid, $4 source
+# base, then extra flags.
+run_load() {
+    local label=$1 port=$2 pid=$3 base=$4
+    shift 4
+    say "$label: $N connections on 127.0.0.1:$port (server pid $pid)"
+    "$LOAD" --label "$label" --target "127.0.0.1:$port" -n "$N" \
+        --server-pid "$pid" --source-base "$base" --source-addrs 64 \
+        --rounds "$ROUNDS" --idle "$IDLE" --out "$RUN/$label.txt" "$@" \
+        | tee "$RUN/$label.log"
+}
+
+bench_altsock() {
+    check_free "$ALTSOCK_PORT"
+    "$PUBSUB" --listen "127.0.0.1:$ALTSOCK_PORT" --poll-interval "$POLL" \
+        --keepalive "${KEEPALIVE}s" >"$RUN/altsock-server.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    wait_port "$ALTSOCK_PORT"
+    run_load altsock "$ALTSOCK_PORT" "$pid" 127.1.0.1
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+bench_nchan() {
+    check_free "$NCHAN_PORT"
+    local prefix="$TMP/nginx"
+    mkdir -p "$prefix"
+    sed -e "s#@PREFIX@#$prefix#g; s#@PORT@#$NCHAN_PORT#g; s#@PING@#$KEEPALIVE#g" \
+        "$ROOT/bench/nchan.conf.in" >"$prefix/nchan.conf"
+    nginx -c "$prefix/nchan.conf" -p "$prefix" >"$RUN/nchan-server.log" 2>&1 &
+    local master=$!
+    PIDS+=("$master")
+    wait_port "$NCHAN_PORT"
+    local worker
+    worker=$(pgrep -P "$master" | head -n 1)
+    [ -n "$worker" ] || { echo "no nginx worker under $master" >&2; exit 1; }
+    PIDS+=("$worker")
+    run_load nchan "$NCHAN_PORT" "$worker" 127.2.0.1 --accept-sse
+    cp "$prefix/error.log" "$RUN/nchan-error.log" 2>/dev/null || true
+    kill -TERM "$master" 2>/dev/null || true
+    wait "$master" 2>/dev/null || true
+}
+
+# get FILE KEY: one value from a load tool result file.
+get() { awk -F= -v k="$2" '$1 == k { print $2 }' "$1"; }
+
+# ratio A B: A / B with two decimals, "-" when B is zero or missing.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+
+table() {
+    local a="$RUN/altsock.txt" n="$RUN/nchan.txt"
+    row() { # label key ratio-direction(n/a or a/n) note
+        local av nv r
+        av=$(get "$a" "$2"); nv=$(get "$n" "$2")
+        if [ "$3" = n/a ]; then r=$(ratio "$nv" "$av"); else r=$(ratio "$av" "$nv"); fi
+        printf '| %s | %s | %s | %s %s |\n' "$1" "${av:--}" "${nv:--}" "$r" "$4"
+    }
+    echo "| N = $N held SSE subscribers | altsock (pubsub example) | nginx + nchan | ratio |"
+    echo "|---|---|---|---|"
+    row "subscribers held" held a/n ""
+    row "connect rate (conn/s)" connect_rate a/n "(altsock / nchan)"
+    row "server RSS before (KiB)" rss_before_kb a/n ""
+    row "server RSS with N held (KiB)" rss_held_kb a/n ""
+    row "**RSS per held connection (bytes)**" rss_per_conn_bytes n/a "(nchan / altsock)"
+    row "fan-out p50 (ms), median of rounds" fanout_p50_ms n/a "(nchan / altsock)"
+    row "fan-out p99 (ms), median of rounds" fanout_p99_ms n/a "(nchan / altsock)"
+    row "fan-out max (ms), median of rounds" fanout_max_ms n/a "(nchan / altsock)"
+    row "fan-out max (ms), worst round" fanout_worst_max_ms n/a "(nchan / altsock)"
+    row "subscribers reached, worst round" fanout_received_min a/n ""
+    row "server CPU per publish (ms)" fanout_server_cpu_ms n/a "(nchan / altsock)"
+    row "idle window (s)" idle_secs a/n ""
+    row "server CPU while idle (ms)" idle_cpu_ms n/a "(nchan / altsock)"
+    row "server CPU while idle (% of a core)" idle_cpu_pct n/a "(nchan / altsock)"
+    row "keepalive bytes per connection in window" keepalive_bytes_per_conn n/a "(nchan / altsock)"
+    row "connections dropped" dropped a/n ""
+}
+
+main() {
+    mkdir -p "$RUN"
+    install_nginx
+    say "building (release)"
+    (cd "$ROOT" && cargo build --release --example pubsub --bin altsock-load)
+    bench_altsock
+    sleep 2
+    bench_nchan
+    {
+        echo "altsock vs nginx + nchan, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r)"
+        echo "command: bench/compare.sh $N (ROUNDS=$ROUNDS IDLE=$IDLE KEEPALIVE=${KEEPALIVE}s POLL=$POLL)"
+        echo "nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'), nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo '?')"
+        echo
+        table
+    } >"$RUN/table.md"
+    cp "$RUN/table.md" "$OUT/latest.md"
+    echo
+    cat "$RUN/table.md"
+    say "written to $RUN/ and $OUT/latest.md"
+}
+
+main
