@@ -59,6 +59,9 @@ pub(crate) struct Conn {
     pub continue_sent: bool,
     /// The request being answered is a `HEAD`.
     pub head_only: bool,
+    /// The request being answered is HTTP/1.0: no chunked coding, and
+    /// keep-alive must be confirmed with `Connection: keep-alive`.
+    pub http10: bool,
     /// Received bytes not yet parsed; `None` while idle. Boxed so the idle
     /// entry spends 8 bytes on it, not the 24 of an empty `Vec`.
     #[allow(clippy::box_collection)]
@@ -85,6 +88,7 @@ impl Conn {
             served: false,
             continue_sent: false,
             head_only: false,
+            http10: false,
             input: None,
             output: None,
             hold: None,

@@ -316,9 +316,10 @@ impl Core {
         };
         let close = !conn.keep_alive || self.shutting_down;
         let head_only = conn.head_only;
+        let confirm_keep_alive = conn.http10 && !close;
         let mut out = std::mem::take(&mut self.out_scratch);
         out.clear();
-        response.write_to(&mut out, close, head_only);
+        response.write_head_and_body(&mut out, close, confirm_keep_alive, head_only);
         let open = self.write(key, &out);
         self.out_scratch = out;
         if !open {
@@ -426,7 +427,7 @@ impl Core {
                 framing.default_content_type(),
             ),
         };
-        conn.chunked = framing == Framing::Chunked && conn.keep_alive;
+        conn.chunked = framing == Framing::Chunked && conn.keep_alive && !conn.http10;
         if framing != Framing::LongPoll {
             conn.keep_alive = false;
         }

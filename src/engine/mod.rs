@@ -325,6 +325,7 @@ impl<R: Router> Engine<R> {
                     conn.seen = true;
                     conn.keep_alive = parsed.head.keep_alive;
                     conn.head_only = parsed.head.method == "HEAD";
+                    conn.http10 = parsed.head.minor_version == 0;
                     conn.continue_sent = false;
                     let peer = conn.stream.peer_addr().ok();
                     let req = Request {

@@ -60,6 +60,18 @@ impl Response {
     /// Appends the response to `out`; `close` adds `Connection: close`.
     /// A `HEAD` answer (`head_only`) keeps the length but leaves out the body.
     pub fn write_to(&self, out: &mut Vec<u8>, close: bool, head_only: bool) {
+        self.write_head_and_body(out, close, false, head_only);
+    }
+
+    /// Like [`Response::write_to`]; `keep_alive` (when not closing) adds
+    /// `Connection: keep-alive`, which HTTP/1.0 clients need to stay connected.
+    pub(crate) fn write_head_and_body(
+        &self,
+        out: &mut Vec<u8>,
+        close: bool,
+        keep_alive: bool,
+        head_only: bool,
+    ) {
         write_status_line(out, self.status);
         for (name, value) in &self.headers {
             write_header(out, name, value);
@@ -69,6 +81,8 @@ impl Response {
         }
         if close {
             out.extend_from_slice(b"Connection: close\r\n");
+        } else if keep_alive {
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
         }
         out.extend_from_slice(b"\r\n");
         if has_body(self.status) && !head_only {
