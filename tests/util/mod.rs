@@ -251,3 +251,122 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// How a connection ended, seen from the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// An orderly FIN (`read` returned 0).
+    Fin,
+    /// A reset or another socket error.
+    Reset,
+}
+
+impl Client {
+    /// Connects with a small receive buffer (`SO_RCVBUF` set before connecting,
+    /// so the window stays small), for slow-consumer tests.
+    pub fn connect_small_rcvbuf(addr: SocketAddr, bytes: usize) -> Client {
+        let socket = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .expect("socket");
+        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        socket.connect(&addr.into()).expect("connect");
+        let stream: TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Reads until the server ends the connection; returns what arrived and
+    /// how it ended. Panics if it stays open past `WAIT`.
+    pub fn read_to_end(&mut self) -> (Vec<u8>, End) {
+        let deadline = Instant::now() + WAIT;
+        let mut chunk = [0u8; 16384];
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "server did not close; have {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return (std::mem::take(&mut self.buf), End::Fin),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return (std::mem::take(&mut self.buf), End::Reset),
+            }
+        }
+    }
+
+    /// Reads until the server closes with a FIN (no reset); returns the bytes.
+    pub fn read_to_clean_close(&mut self) -> String {
+        let (bytes, end) = self.read_to_end();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        assert_eq!(end, End::Fin, "connection reset; had {text:?}");
+        text
+    }
+
+    /// Collects whatever arrives during `dur`; panics if the server closes.
+    pub fn read_for(&mut self, dur: Duration) -> Vec<u8> {
+        let deadline = Instant::now() + dur;
+        while Instant::now() < deadline {
+            assert_ne!(
+                self.fill(),
+                Some(0),
+                "server closed; have {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+        }
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Waits for exactly `n` more bytes and returns them.
+    pub fn read_exact_n(&mut self, n: usize) -> Vec<u8> {
+        self.read_until("bytes", |b| b.len() >= n);
+        self.buf.drain(..n).collect()
+    }
+}
+
+/// A log of what a test router saw, shared with the test thread.
+pub struct Log<T>(pub std::sync::Arc<std::sync::Mutex<Vec<T>>>);
+
+impl<T> Clone for Log<T> {
+    fn clone(&self) -> Self {
+        Log(std::sync::Arc::clone(&self.0))
+    }
+}
+
+impl<T> Default for Log<T> {
+    fn default() -> Self {
+        Log(Default::default())
+    }
+}
+
+impl<T: Clone> Log<T> {
+    pub fn push(&self, item: T) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(item);
+    }
+
+    pub fn all(&self) -> Vec<T> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits until an entry matches `pick`, and returns what `pick` made of it.
+    pub fn wait_for<U>(&self, what: &str, mut pick: impl FnMut(&T) -> Option<U>) -> U {
+        let mut found = None;
+        wait_for(what, || {
+            found = self.all().iter().find_map(&mut pick);
+            found.is_some()
+        });
+        found.expect("found")
+    }
+}
