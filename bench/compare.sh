@@ -147,6 +147,7 @@ table() {
     echo "|---|---|---|---|"
     row "subscribers held" held a/n ""
     row "connect rate (conn/s)" connect_rate a/n "(altsock / nchan)"
+    row "load tool CPU while connecting (ms)" connect_client_cpu_ms a/n ""
     row "server RSS before (KiB)" rss_before_kb a/n ""
     row "server RSS with N held (KiB)" rss_held_kb a/n ""
     row "**RSS per held connection (bytes)**" rss_per_conn_bytes n/a "(nchan / altsock)"
@@ -156,11 +157,17 @@ table() {
     row "fan-out max (ms), worst round" fanout_worst_max_ms n/a "(nchan / altsock)"
     row "subscribers reached, worst round" fanout_received_min a/n ""
     row "server CPU per publish (ms)" fanout_server_cpu_ms n/a "(nchan / altsock)"
+    row "load tool CPU per publish (ms)" fanout_client_cpu_ms a/n ""
     row "idle window (s)" idle_secs a/n ""
     row "server CPU while idle (ms)" idle_cpu_ms n/a "(nchan / altsock)"
     row "server CPU while idle (% of a core)" idle_cpu_pct n/a "(nchan / altsock)"
     row "keepalive bytes per connection in window" keepalive_bytes_per_conn n/a "(nchan / altsock)"
     row "connections dropped" dropped a/n ""
+    echo
+    echo "RSS per held connection = (server VmRSS with N held - VmRSS before) / N; for"
+    echo "nchan the nginx worker's. Fan-out = from just before the POST is written to"
+    echo "the read that delivers the marker, per subscriber; median of $ROUNDS rounds."
+    echo "CPU = utime + stime from /proc (10 ms ticks). Ratios > 1 favour altsock."
 }
 
 main() {

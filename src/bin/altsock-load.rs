@@ -145,6 +145,7 @@ struct Round {
     status: u16,
     reply: String,
     server_cpu_ms: u64,
+    client_cpu_ms: u64,
 }
 
 /// The load run: the poll, the subscribers and the counts.
@@ -247,6 +248,7 @@ impl Load {
     fn connect_all(&mut self, out: &mut Report) -> io::Result<()> {
         let n = self.args.connections;
         let start = Instant::now();
+        let client_before = cpu_ticks_self()?;
         let deadline = start + self.args.connect_timeout;
         while self.tally.held + self.tally.failed < n {
             while self.tally.in_flight < self.args.in_flight && self.subs.len() < n {
@@ -264,6 +266,8 @@ impl Load {
         out.add("failed", t.failed + (n - t.held - t.failed));
         out.add("connect_secs", format!("{secs:.3}"));
         out.add("connect_rate", format!("{:.0}", t.held as f64 / secs));
+        let client_ms = (cpu_ticks_self()? - client_before) * 1000 / TICKS_PER_SEC;
+        out.add("connect_client_cpu_ms", client_ms);
         if let Some(e) = &t.first_error {
             out.note(format!("first connect error: {e}"));
         }
@@ -464,7 +468,7 @@ impl Load {
             let round = self.publish_round(r)?;
             println!(
                 "{}: round {r}: {}/{} received, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, \
-                 publish {} {:?}, server cpu {} ms",
+                 publish {} {:?}, server cpu {} ms, client cpu {} ms",
                 self.args.label,
                 round.received,
                 self.tally.held,
@@ -473,7 +477,8 @@ impl Load {
                 ms(round.max),
                 round.status,
                 round.reply,
-                round.server_cpu_ms
+                round.server_cpu_ms,
+                round.client_cpu_ms
             );
             rounds.push(round);
             self.drain(self.args.settle)?;
@@ -497,6 +502,8 @@ impl Load {
         out.add("publish_status", rounds[0].status);
         let cpu = median(&|r| r.server_cpu_ms as f64);
         out.add("fanout_server_cpu_ms", format!("{cpu:.0}"));
+        let client = median(&|r| r.client_cpu_ms as f64);
+        out.add("fanout_client_cpu_ms", format!("{client:.0}"));
         Ok(())
     }
 
@@ -528,6 +535,7 @@ impl Load {
         let mut publisher = StdStream::connect(self.args.target)?;
         publisher.set_nodelay(true)?;
         let cpu_before = self.args.server_pid.map(cpu_ticks).transpose()?;
+        let client_before = cpu_ticks_self()?;
         self.round_start = Instant::now();
         publisher.write_all(request.as_bytes())?;
         publisher.set_nonblocking(true)?;
@@ -537,6 +545,7 @@ impl Load {
             .register(&mut publisher, PUBLISHER, Interest::READABLE)?;
         let reply = self.await_round(&mut publisher)?;
         let cpu_after = self.args.server_pid.map(cpu_ticks).transpose()?;
+        let client_cpu_ms = (cpu_ticks_self()? - client_before) * 1000 / TICKS_PER_SEC;
         self.poll.registry().deregister(&mut publisher)?;
         self.marker.clear();
         let mut lat = std::mem::take(&mut self.latencies);
@@ -559,6 +568,7 @@ impl Load {
             status: status_code(&reply).unwrap_or(0),
             reply: first_body_line(&reply),
             server_cpu_ms: cpu_ms,
+            client_cpu_ms,
         })
     }
 
@@ -685,17 +695,25 @@ fn rss_kb(pid: u32) -> io::Result<u64> {
 
 /// `utime + stime` of a process in clock ticks.
 fn cpu_ticks(pid: u32) -> io::Result<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_cpu_ticks(&fs::read_to_string(format!("/proc/{pid}/stat"))?)
+        .ok_or_else(|| io::Error::other(format!("bad /proc/{pid}/stat")))
+}
+
+/// `utime + stime` of this process (the load tool) in clock ticks.
+fn cpu_ticks_self() -> io::Result<u64> {
+    parse_cpu_ticks(&fs::read_to_string("/proc/self/stat")?)
+        .ok_or_else(|| io::Error::other("bad /proc/self/stat"))
+}
+
+/// `utime + stime` from the text of a `/proc/PID/stat` file.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     // The command name may hold spaces; fields resume after its closing ')'.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // After ')': state is field 3 of stat(5), so utime (14) and stime (15)
     // are at offsets 11 and 12.
     let parse = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-    match (parse(11), parse(12)) {
-        (Some(u), Some(s)) => Ok(u + s),
-        _ => Err(io::Error::other(format!("bad /proc/{pid}/stat"))),
-    }
+    Some(parse(11)? + parse(12)?)
 }
 
 /// This process's soft limit on open files.
