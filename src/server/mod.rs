@@ -5,12 +5,14 @@
 //! SQLite) runs on worker threads and comes back as a [`Job`] through the
 //! engine's handle.
 
+pub mod presence;
 mod pubsub;
 pub mod sessions;
 
 use std::path::PathBuf;
 
 use crate::{CloseReason, ConnId, Cx, Reply, Request, Response, Router};
+pub use presence::Presence;
 pub use pubsub::PubSub;
 pub use sessions::{Session, Sessions};
 
@@ -88,23 +90,27 @@ pub struct ServerRouter {
     pub shared: Shared,
     /// `GET /sub` and `POST /pub`: one SSE stream for everyone.
     pub pubsub: PubSub,
+    /// Presence, groups, chat and pages; the catch-all for static URLs.
+    pub presence: Presence,
 }
 
 impl ServerRouter {
     /// Builds the router and its services.
     pub fn new(config: ServerConfig) -> std::io::Result<Self> {
+        let presence = Presence::open(&config)?;
         Ok(ServerRouter {
             shared: Shared {
                 config,
                 sessions: Sessions::default(),
             },
             pubsub: PubSub::default(),
+            presence,
         })
     }
 
     /// The shared state and the services, in the order they are asked.
-    fn parts(&mut self) -> (&mut Shared, [&mut dyn Service; 1]) {
-        (&mut self.shared, [&mut self.pubsub])
+    fn parts(&mut self) -> (&mut Shared, [&mut dyn Service; 2]) {
+        (&mut self.shared, [&mut self.pubsub, &mut self.presence])
     }
 }
 
@@ -119,10 +125,16 @@ impl Router for ServerRouter {
                     .body(cx.metrics().to_prometheus()),
             );
         }
+        // Chat invitation by content modification: whoever serves the page.
+        let invitee = self.presence.invitee(&req, &self.shared);
         let (shared, services) = self.parts();
-        match services.into_iter().find(|s| s.claims(&req)) {
+        let reply = match services.into_iter().find(|s| s.claims(&req)) {
             Some(service) => service.handle(req, shared, cx),
             None => Reply::Respond(Response::text(404, "not found\n")),
+        };
+        match invitee {
+            Some(viewer) => self.presence.modify_page(&viewer, reply),
+            None => reply,
         }
     }
 

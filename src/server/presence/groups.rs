@@ -1,0 +1,315 @@
+//! Groups and address books: `POST /contacts`, `DELETE /contacts/NAME`,
+//! `POST /groups`, `POST /groups/NAME/join|leave`, `POST /active`, `GET
+//! /groups`. Membership persists in SQLite (written on the database thread);
+//! a join or leave sends `refresh` to the users whose active group it is.
+
+use serde_json::{json, Value};
+
+use super::directory::{check_name, GroupRec, CONTACTS};
+use super::table::Target;
+use super::web::{self, error, json, Caller, Params};
+use super::workers::{hash_password, verify_password};
+use super::{finish, forbidden, Presence};
+use crate::server::{Job, Shared};
+use crate::{ConnId, Cx, Reply, Request};
+
+/// A registered (non-guest) caller, or the `403` answer.
+fn member(req: &Request, p: &Params, shared: &Shared) -> Result<Caller, Reply> {
+    match web::caller(req, p, shared) {
+        Some(c) if !c.guest => Ok(c),
+        Some(_) => Err(Reply::Respond(error(403, "guests have no groups"))),
+        None => Err(forbidden()),
+    }
+}
+
+impl Presence {
+    /// The members of `owner`'s group `active`, each with their presence.
+    pub(super) fn members_json(&self, owner: &str, active: &str) -> Vec<Value> {
+        self.dir
+            .members_of(owner, active)
+            .into_iter()
+            .map(|name| {
+                let phone = self.dir.users.get(&name).and_then(|u| u.phone.clone());
+                json!({ "name": name, "online": self.table.is_online(&name), "phone": phone })
+            })
+            .collect()
+    }
+
+    /// `GET /groups`: my address book and groups with their members' presence.
+    pub(super) fn list_groups(&mut self, req: &Request, p: &Params, shared: &Shared) -> Reply {
+        let me = match member(req, p, shared) {
+            Ok(me) => me,
+            Err(reply) => return reply,
+        };
+        let groups: Vec<Value> = self
+            .dir
+            .groups_of(&me.user)
+            .into_iter()
+            .map(|g| {
+                let online: Vec<&String> = self.table.online_in(&g).into_iter().flatten().collect();
+                let protected = self.dir.groups.get(&g).is_some_and(|r| r.hash.is_some());
+                let members = self.members_json(&me.user, &g);
+                json!({ "name": g, "protected": protected, "members": members, "online": online })
+            })
+            .collect();
+        let body = json!({
+            "user": me.user,
+            "active": self.dir.active_of(&me.user),
+            "contacts": self.members_json(&me.user, CONTACTS),
+            "groups": groups,
+        });
+        Reply::Respond(json(200, body))
+    }
+
+    /// Sends `refresh` to the users watching `target`.
+    fn refresh(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        target: &Target,
+        group: &str,
+        user: &str,
+        joined: bool,
+    ) {
+        let watchers: Vec<String> = self.table.watchers(target).cloned().collect();
+        let payload = json!({ "group": group, "user": user, "joined": joined });
+        for w in watchers {
+            self.emit(cx, &w, "refresh", payload.clone());
+        }
+    }
+
+    /// `POST /groups` (`name`, optional `password`): creates and joins.
+    pub(super) fn create_group(
+        &mut self,
+        req: &Request,
+        p: &Params,
+        shared: &mut Shared,
+        cx: &mut Cx<'_, Job>,
+    ) -> Reply {
+        let me = match member(req, p, shared) {
+            Ok(me) => me,
+            Err(reply) => return reply,
+        };
+        let name = p.nonempty("name").unwrap_or_default();
+        if let Err(why) = check_name(&name) {
+            return Reply::Respond(error(400, why));
+        }
+        if self.dir.taken(&name) || !self.pending_names.insert(name.clone()) {
+            return Reply::Respond(error(409, "name taken"));
+        }
+        let password = p
+            .get("password")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let (handle, db, conn) = (cx.handle(), self.db.clone(), req.conn);
+        self.hasher.run(move || {
+            let hash = password.map(|pw| hash_password(&pw).unwrap_or_default());
+            db.run(move |c| {
+                let done = c.execute(
+                    "INSERT INTO groups (name, hash, creator, created) VALUES (?1, ?2, ?3, ?4)",
+                    rusqlite::params![name, hash, me.user, web::unix_now()],
+                );
+                let ok = done.is_ok();
+                handle.send(Job::new(move |r, cx| {
+                    r.presence.group_created(cx, conn, name, hash, &me.user, ok)
+                }));
+            });
+        });
+        Reply::Defer
+    }
+
+    /// The end of a group creation: the creator joins.
+    fn group_created(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        conn: ConnId,
+        name: String,
+        hash: Option<String>,
+        creator: &str,
+        ok: bool,
+    ) {
+        self.pending_names.remove(&name);
+        if !ok {
+            return finish(cx, conn, error(500, "could not store the group"));
+        }
+        let protected = hash.is_some();
+        self.dir.groups.insert(
+            name.clone(),
+            GroupRec {
+                hash,
+                ..GroupRec::default()
+            },
+        );
+        self.add_member(cx, &name, creator);
+        self.db.log(creator, "create group", name.clone());
+        finish(
+            cx,
+            conn,
+            json(201, json!({ "group": name, "protected": protected })),
+        );
+    }
+
+    /// Adds `user` to `group` in memory, in SQLite and in the GroupTable.
+    fn add_member(&mut self, cx: &mut Cx<'_, Job>, group: &str, user: &str) {
+        if !self.dir.join(group, user) {
+            return;
+        }
+        self.db.exec(
+            "INSERT OR IGNORE INTO members (grp, user) VALUES (?1, ?2)",
+            vec![group.to_string().into(), user.to_string().into()],
+        );
+        self.table.group_member(group, user, true);
+        self.refresh(cx, &Target::Group(group.to_string()), group, user, true);
+    }
+
+    /// `POST /groups/NAME/join` (`password` where set) and `.../leave`.
+    pub(super) fn group_action(
+        &mut self,
+        req: &Request,
+        p: &Params,
+        shared: &mut Shared,
+        cx: &mut Cx<'_, Job>,
+        group: &str,
+        action: &str,
+    ) -> Reply {
+        let me = match member(req, p, shared) {
+            Ok(me) => me,
+            Err(reply) => return reply,
+        };
+        let Some(rec) = self.dir.groups.get(group) else {
+            return Reply::Respond(error(404, "no such group"));
+        };
+        match action {
+            "join" => {}
+            "leave" => return self.leave_group(cx, group, &me.user),
+            _ => return Reply::Respond(error(404, "not found")),
+        }
+        let Some(hash) = rec.hash.clone() else {
+            self.add_member(cx, group, &me.user);
+            return Reply::Respond(json(200, json!({ "group": group, "joined": true })));
+        };
+        let password = p.get("password").unwrap_or("").to_string();
+        let (handle, conn, group) = (cx.handle(), req.conn, group.to_string());
+        self.hasher.run(move || {
+            let ok = verify_password(&password, &hash);
+            handle.send(Job::new(move |r, cx| {
+                if !ok {
+                    return finish(cx, conn, error(403, "wrong group password"));
+                }
+                r.presence.add_member(cx, &group, &me.user);
+                finish(
+                    cx,
+                    conn,
+                    json(200, json!({ "group": group, "joined": true })),
+                );
+            }));
+        });
+        Reply::Defer
+    }
+
+    /// Leaves a group; an active group left falls back to the address book.
+    fn leave_group(&mut self, cx: &mut Cx<'_, Job>, group: &str, user: &str) -> Reply {
+        if !self.dir.leave(group, user) {
+            return Reply::Respond(error(404, "not a member"));
+        }
+        self.db.exec(
+            "DELETE FROM members WHERE grp = ?1 AND user = ?2",
+            vec![group.to_string().into(), user.to_string().into()],
+        );
+        self.table.group_member(group, user, false);
+        if self.dir.active_of(user) == group {
+            self.activate(user, CONTACTS);
+        }
+        self.refresh(cx, &Target::Group(group.to_string()), group, user, false);
+        Reply::Respond(json(200, json!({ "group": group, "joined": false })))
+    }
+
+    /// `POST /contacts` (`name`): adds a user to my address book.
+    pub(super) fn add_contact(
+        &mut self,
+        req: &Request,
+        p: &Params,
+        shared: &mut Shared,
+        cx: &mut Cx<'_, Job>,
+    ) -> Reply {
+        let me = match member(req, p, shared) {
+            Ok(me) => me,
+            Err(reply) => return reply,
+        };
+        let name = p.nonempty("name").unwrap_or_default();
+        if !self.dir.users.contains_key(&name) || name == me.user {
+            return Reply::Respond(error(404, "no such user"));
+        }
+        if self.dir.add_contact(&me.user, &name) {
+            self.db.exec(
+                "INSERT OR IGNORE INTO contacts (owner, contact) VALUES (?1, ?2)",
+                vec![me.user.clone().into(), name.clone().into()],
+            );
+            self.refresh(cx, &Target::Book(me.user.clone()), CONTACTS, &name, true);
+        }
+        let online = self.table.is_online(&name);
+        Reply::Respond(json(201, json!({ "contact": name, "online": online })))
+    }
+
+    /// `DELETE /contacts/NAME`: removes a user from my address book.
+    pub(super) fn remove_contact(
+        &mut self,
+        req: &Request,
+        p: &Params,
+        shared: &mut Shared,
+        cx: &mut Cx<'_, Job>,
+        name: &str,
+    ) -> Reply {
+        let me = match member(req, p, shared) {
+            Ok(me) => me,
+            Err(reply) => return reply,
+        };
+        if !self.dir.remove_contact(&me.user, name) {
+            return Reply::Respond(error(404, "not in the address book"));
+        }
+        self.db.exec(
+            "DELETE FROM contacts WHERE owner = ?1 AND contact = ?2",
+            vec![me.user.clone().into(), name.to_string().into()],
+        );
+        self.refresh(cx, &Target::Book(me.user.clone()), CONTACTS, name, false);
+        Reply::Respond(json(200, json!({ "contact": name, "removed": true })))
+    }
+
+    /// Makes `group` the active group of `user` (memory, SQLite, watch index).
+    fn activate(&mut self, user: &str, group: &str) {
+        if let Some(rec) = self.dir.users.get_mut(user) {
+            rec.active = group.to_string();
+        }
+        self.db.exec(
+            "UPDATE users SET active = ?1 WHERE name = ?2",
+            vec![group.to_string().into(), user.to_string().into()],
+        );
+        self.table.retarget(user, Target::of_active(user, group));
+    }
+
+    /// `POST /active` (`group`: a group of mine or `contacts`).
+    pub(super) fn set_active(
+        &mut self,
+        req: &Request,
+        p: &Params,
+        shared: &mut Shared,
+        _cx: &mut Cx<'_, Job>,
+    ) -> Reply {
+        let me = match member(req, p, shared) {
+            Ok(me) => me,
+            Err(reply) => return reply,
+        };
+        let group = p.nonempty("group").unwrap_or_else(|| CONTACTS.into());
+        let mine = group == CONTACTS
+            || self
+                .dir
+                .groups_of
+                .get(&me.user)
+                .is_some_and(|g| g.contains(&group));
+        if !mine {
+            return Reply::Respond(error(404, "not a group of yours"));
+        }
+        self.activate(&me.user, &group);
+        let members = self.members_json(&me.user, &group);
+        Reply::Respond(json(200, json!({ "active": group, "members": members })))
+    }
+}

@@ -1,0 +1,203 @@
+//! The presence server of the patent (`002`), with the chat invitation of
+//! `004`: accounts and sessions, the held `/jchat` pipe, the UserTable and
+//! GroupTable with their propagation, groups and address books, type chat
+//! with stored messages, static URLs and the communications pages.
+//!
+//! # Layout
+//!
+//! - [`web`]: parameters, the `Origin` check, callers, escaping.
+//! - [`db`]: SQLite schema, migrations, start-up load, the database thread.
+//! - [`directory`]: accounts, groups and address books in memory.
+//! - [`table`]: the UserTable, GroupTable, watch index and event queues.
+//! - [`workers`]: the password-hashing threads.
+//! - `accounts`, `pipe`, `groups`, `chat`, `pages`: the endpoints.
+//!
+//! Everything here runs on the engine thread and never blocks: hashing and
+//! SQLite run on worker threads and come back as [`Job`]s.
+
+mod accounts;
+mod chat;
+pub mod db;
+pub mod directory;
+mod groups;
+mod pages;
+mod pipe;
+pub mod table;
+pub mod web;
+pub mod workers;
+
+use std::collections::{HashMap, HashSet};
+
+use super::{Job, Service, Shared};
+use crate::{CloseReason, ConnId, Cx, Reply, Request, Response};
+use accounts::Throttle;
+use db::Db;
+use directory::Directory;
+use table::{Mailbox, UserTable};
+use web::{error, Params};
+use workers::Hasher;
+
+/// Most events a user's queue holds before the oldest drop (and a `gap`).
+pub const QUEUE_CAP: usize = 256;
+
+/// Longest chat message in bytes.
+pub const MAX_CHAT: usize = 4096;
+
+/// A pending chat invitation (seed `004`).
+#[derive(Debug, Clone)]
+pub struct Invite {
+    /// Who invites.
+    pub from: String,
+    /// Their message, possibly empty.
+    pub msg: String,
+}
+
+/// The presence service: all state of presence, groups and chat.
+pub struct Presence {
+    db: Db,
+    dir: Directory,
+    table: UserTable,
+    boxes: HashMap<String, Mailbox>,
+    user_sessions: HashMap<String, HashSet<String>>,
+    /// Names being registered right now.
+    pending_names: HashSet<String>,
+    invites: HashMap<String, Vec<Invite>>,
+    throttle: Throttle,
+    hasher: Hasher,
+    node: String,
+    last_message: i64,
+    guests: std::collections::VecDeque<String>,
+    /// (session id, group): protected group pages opened with the password.
+    unlocked: HashSet<(String, String)>,
+}
+
+impl Presence {
+    /// Opens the database (creating and migrating it) and loads the
+    /// directory. Blocking: runs before the engine loop.
+    pub fn open(config: &super::ServerConfig) -> std::io::Result<Self> {
+        let (db, dir, last_message) = db::open(&config.db_path)?;
+        log::info!(
+            "presence: {} users, {} groups in {}",
+            dir.users.len(),
+            dir.groups.len(),
+            config.db_path.display()
+        );
+        Ok(Presence {
+            db,
+            dir,
+            table: UserTable::default(),
+            boxes: HashMap::new(),
+            user_sessions: HashMap::new(),
+            pending_names: HashSet::new(),
+            invites: HashMap::new(),
+            throttle: Throttle::default(),
+            hasher: Hasher::start(2)?,
+            node: config.node_id.clone(),
+            last_message,
+            guests: Default::default(),
+            unlocked: HashSet::new(),
+        })
+    }
+
+    /// True when `user` is online.
+    pub fn is_online(&self, user: &str) -> bool {
+        self.table.is_online(user)
+    }
+
+    /// Routes one request.
+    fn route(&mut self, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply {
+        let path = req.path().to_string();
+        let method = req.method.clone();
+        let p = Params::of(&req);
+        let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match (method.as_str(), segs.as_slice()) {
+            ("GET" | "HEAD", [""]) => self.index_page(&req, shared),
+            ("GET" | "HEAD", ["home"]) => self.home_page(&req, shared),
+            ("GET" | "HEAD", ["static", file]) => pages::asset(file),
+            ("POST", ["register"]) => self.register(&req, &p, cx),
+            ("POST", ["login"]) => self.login(&req, &p, cx),
+            ("POST", ["logout"]) => self.logout(&req, &p, shared, cx),
+            ("GET", ["jchat"]) => self.jchat(&req, &p, shared, cx),
+            ("GET" | "POST", ["initchat"]) => self.initchat(&req, &p, shared, cx),
+            ("POST", ["chat"]) => self.chat(&req, &p, shared, cx),
+            ("GET", ["messages"]) => self.list_messages(&req, &p, shared, cx),
+            ("POST", ["messages"]) => self.leave_message(&req, &p, shared, cx),
+            ("GET", ["groups"]) => self.list_groups(&req, &p, shared),
+            ("POST", ["groups"]) => self.create_group(&req, &p, shared, cx),
+            ("POST", ["groups", name, action]) => {
+                let name = web::decode_segment(name);
+                self.group_action(&req, &p, shared, cx, &name, action)
+            }
+            ("POST", ["contacts"]) => self.add_contact(&req, &p, shared, cx),
+            ("DELETE", ["contacts", name]) => {
+                let name = web::decode_segment(name);
+                self.remove_contact(&req, &p, shared, cx, &name)
+            }
+            ("POST", ["active"]) => self.set_active(&req, &p, shared, cx),
+            ("GET" | "HEAD" | "POST", ["call", name]) => {
+                let name = web::decode_segment(name);
+                self.call_page(&req, &p, shared, cx, &name)
+            }
+            ("GET" | "HEAD", [name]) => self.static_url(&req, shared, &web::decode_segment(name)),
+            _ => Reply::Respond(error(404, "not found")),
+        }
+    }
+}
+
+impl Service for Presence {
+    fn claims(&self, _req: &Request) -> bool {
+        // The catch-all: static URLs are any top-level name.
+        true
+    }
+
+    fn handle(&mut self, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply {
+        let changes = web::is_state_changing(&req) || req.path() == "/initchat";
+        if changes && !web::origin_ok(&req) {
+            log::debug!(
+                "{}: presence: cross-origin {} refused",
+                req.conn,
+                req.path()
+            );
+            return Reply::Respond(error(403, "cross-origin request refused"));
+        }
+        self.route(req, shared, cx)
+    }
+
+    fn closed(&mut self, conn: ConnId, reason: CloseReason, cx: &mut Cx<'_, Job>) {
+        self.pipe_closed(conn, reason, cx);
+    }
+
+    fn released(&mut self, conn: ConnId, cx: &mut Cx<'_, Job>) {
+        self.poll_released(conn, cx);
+    }
+
+    fn tick(&mut self, cx: &mut Cx<'_, Job>) {
+        self.expire_polls(cx);
+    }
+}
+
+/// A `403` for a request without a valid session.
+fn forbidden() -> Reply {
+    Reply::Respond(error(403, "no valid session"))
+}
+
+/// Completes a deferred request, logging a connection that went away.
+fn finish(cx: &mut Cx<'_, Job>, conn: ConnId, response: Response) {
+    if cx.respond(conn, response).is_err() {
+        log::debug!("{conn}: presence: deferred answer found the connection gone");
+    }
+}
+
+impl Drop for Presence {
+    /// Waits (briefly) for the database thread to finish the writes queued
+    /// before the server stopped.
+    fn drop(&mut self) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.db.run(move |_| {
+            let _ = tx.send(());
+        });
+        if rx.recv_timeout(std::time::Duration::from_secs(5)).is_err() {
+            log::warn!("presence: database writes did not finish in time");
+        }
+    }
+}

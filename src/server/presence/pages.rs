@@ -1,0 +1,262 @@
+//! The HTML pages: the home page at `/` (register, log in), `/home` (the
+//! active group with live presence and chat boxes), `/call/NAME` (the
+//! communications page of a user or group, for anyone), the static URLs
+//! `/NAME` (`301` to `/call/NAME`) and the `404` page, plus the script and
+//! style they load. Every user-supplied string is HTML-escaped here; the
+//! script renders live data with `textContent` only.
+
+use serde_json::{json, Value};
+
+use super::accounts::{login_required, session_cookie};
+use super::directory::{Named, CONTACTS};
+use super::web::{self, cookie_caller, encode_segment, esc, Caller, Params};
+use super::workers::verify_password;
+use super::{finish, Presence};
+use crate::server::{Job, ServerRouter, Shared};
+use crate::{Cx, Reply, Request, Response};
+
+const SCRIPT: &str = include_str!("assets/altsock.js");
+const STYLE: &str = include_str!("assets/altsock.css");
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// `GET /static/FILE`: the pages' script and style.
+pub fn asset(file: &str) -> Reply {
+    let (kind, body) = match file {
+        "altsock.js" => ("text/javascript; charset=utf-8", SCRIPT),
+        "altsock.css" => ("text/css; charset=utf-8", STYLE),
+        _ => return Reply::Respond(web::error(404, "not found")),
+    };
+    Reply::Respond(
+        Response::new(200)
+            .header("Content-Type", kind)
+            .header("Cache-Control", "no-cache")
+            .body(body),
+    )
+}
+
+/// A complete page: `body` is already escaped HTML; `boot` goes to the script.
+fn page(status: u16, title: &str, body: &str, boot: &Value) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{title}</title><link rel=\"stylesheet\" href=\"/static/altsock.css\"></head>\n<body>\n{body}\n\
+<div id=\"chats\"></div>\n<script type=\"application/json\" id=\"altsock-boot\">{boot}</script>\n\
+<script src=\"/static/altsock.js\"></script>\n</body></html>\n",
+        title = esc(title),
+        boot = web::script_json(boot),
+    );
+    Response::html(status, html)
+        .header("Content-Security-Policy", CSP)
+        .header("Cache-Control", "no-store")
+        .header("X-Content-Type-Options", "nosniff")
+}
+
+/// The `404` page for an unknown static URL.
+fn not_found(name: &str) -> Response {
+    let body = format!(
+        "<main><h1>Not found</h1><p>No user or group is called <b>{}</b>.</p><p><a href=\"/\">Home</a></p></main>",
+        esc(name)
+    );
+    page(404, "Not found", &body, &json!({ "page": "notfound" }))
+}
+
+/// One row of a member list: name, presence, chat, message and call links.
+fn member_row(m: &Value) -> String {
+    let name = m["name"].as_str().unwrap_or_default();
+    let online = m["online"].as_bool().unwrap_or(false);
+    let call = m["phone"]
+        .as_str()
+        .map(|ph| format!("<a class=\"call\" href=\"tel:{0}\">call {0}</a>", esc(ph)))
+        .unwrap_or_default();
+    format!(
+        "<tr data-user=\"{n}\" class=\"{state}\"><td class=\"name\"><a href=\"/call/{u}\">{n}</a></td>\
+<td class=\"status\">{state}</td><td><button class=\"chat\" data-user=\"{n}\"{dis}>Chat</button></td>\
+<td><button class=\"leave\" data-user=\"{n}\">Leave a message</button></td><td>{call}</td></tr>",
+        n = esc(name),
+        u = esc(&encode_segment(name)),
+        state = if online { "online" } else { "offline" },
+        dis = if online { "" } else { " disabled" },
+    )
+}
+
+/// A member table.
+fn member_table(members: &[Value]) -> String {
+    let rows: String = members.iter().map(member_row).collect();
+    format!("<table id=\"members\"><tbody>{rows}</tbody></table>")
+}
+
+const INDEX_FORMS: &str = "<section><h2>Register</h2><form id=\"register\">\
+<input name=\"username\" placeholder=\"user name\" required>\
+<input name=\"password\" type=\"password\" placeholder=\"password (8+)\" required>\
+<input name=\"email\" placeholder=\"email (optional)\"><input name=\"phone\" placeholder=\"phone (optional)\">\
+<button>Register</button></form></section>\
+<section><h2>Log in</h2><form id=\"login\"><input name=\"username\" placeholder=\"user name\" required>\
+<input name=\"password\" type=\"password\" placeholder=\"password\" required>\
+<button>Log in</button></form></section><p id=\"status\" role=\"status\"></p>";
+
+impl Presence {
+    /// `GET /`: register and log in.
+    pub(super) fn index_page(&mut self, req: &Request, shared: &Shared) -> Reply {
+        let who = match cookie_caller(req, shared).filter(|c| !c.guest) {
+            Some(c) => format!(
+                "<p>Logged in as <b>{}</b>: <a href=\"/home\">your page</a></p>",
+                esc(&c.user)
+            ),
+            None => String::new(),
+        };
+        let body = format!("<main><h1>altsock</h1><p>Presence and chat over plain HTTP.</p>{who}{INDEX_FORMS}</main>");
+        Reply::Respond(page(200, "altsock", &body, &json!({ "page": "index" })))
+    }
+
+    /// `GET /home`: my active group with live presence.
+    pub(super) fn home_page(&mut self, req: &Request, shared: &Shared) -> Reply {
+        let Some(me) = cookie_caller(req, shared).filter(|c| !c.guest) else {
+            return Reply::Respond(login_required());
+        };
+        let active = self.dir.active_of(&me.user);
+        let options: String = std::iter::once(CONTACTS.to_string())
+            .chain(self.dir.groups_of(&me.user))
+            .map(|g| {
+                let sel = if g == active { " selected" } else { "" };
+                format!("<option value=\"{0}\"{sel}>{0}</option>", esc(&g))
+            })
+            .collect();
+        let members = self.members_json(&me.user, &active);
+        let body = format!(
+            "<main><header><h1>Hello, <span id=\"me\">{me}</span></h1>\
+<p>Your static URL: <a href=\"/{u}\">/{me}</a> <button id=\"logout\">Log out</button></p></header>\
+<p>Showing <select id=\"active\">{options}</select> <span id=\"pipe\">connecting</span></p>\
+{table}{forms}<section><h2>Messages</h2><button id=\"load-messages\">Show stored messages</button>\
+<ul id=\"messages\"></ul></section></main>",
+            me = esc(&me.user),
+            u = esc(&encode_segment(&me.user)),
+            table = member_table(&members),
+            forms = HOME_FORMS,
+        );
+        let boot = json!({ "page": "home", "me": me.user, "id": me.sid, "active": active });
+        Reply::Respond(page(200, "altsock: home", &body, &boot))
+    }
+
+    /// `GET /NAME`: `301` to `/call/NAME` (names, emails and phones), else `404`.
+    pub(super) fn static_url(&mut self, _req: &Request, _shared: &Shared, name: &str) -> Reply {
+        let target = match self.dir.resolve(name) {
+            Some(Named::User(n) | Named::Group(n)) => n,
+            None => return Reply::Respond(not_found(name)),
+        };
+        let location = format!("/call/{}", encode_segment(&target));
+        Reply::Respond(
+            Response::html(301, format!("<a href=\"{0}\">{0}</a>\n", esc(&location)))
+                .header("Location", location),
+        )
+    }
+
+    /// `/call/NAME`: the communications page of a user or group, for anyone;
+    /// a requestor without a session gets a guest session.
+    pub(super) fn call_page(
+        &mut self,
+        req: &Request,
+        p: &Params,
+        shared: &mut Shared,
+        cx: &mut Cx<'_, Job>,
+        name: &str,
+    ) -> Reply {
+        let Some(named) = self.dir.resolve(name) else {
+            return Reply::Respond(not_found(name));
+        };
+        let (viewer, fresh) = match cookie_caller(req, shared) {
+            Some(c) => (c, false),
+            None => match self.new_guest(shared) {
+                Some(c) => (c, true),
+                None => return Reply::Respond(web::error(500, "no randomness")),
+            },
+        };
+        let cookie = fresh.then(|| session_cookie(&viewer.sid));
+        let with_cookie = move |r: Response| match &cookie {
+            Some(c) => r.header("Set-Cookie", c.clone()),
+            None => r,
+        };
+        let group_hash = match &named {
+            Named::Group(g) => self.dir.groups.get(g).and_then(|r| r.hash.clone()),
+            Named::User(_) => None,
+        };
+        let unlocked = self
+            .unlocked
+            .contains(&(viewer.sid.clone(), name.to_string()));
+        let Some(hash) = group_hash.filter(|_| !unlocked) else {
+            return Reply::Respond(with_cookie(self.call_body(&named, &viewer)));
+        };
+        let Some(password) = p.get("password").map(str::to_string) else {
+            return Reply::Respond(with_cookie(password_page(name)));
+        };
+        let (handle, conn) = (cx.handle(), req.conn);
+        self.hasher.run(move || {
+            let ok = verify_password(&password, &hash);
+            handle.send(Job::new(move |r: &mut ServerRouter, cx| {
+                let response = r.presence.unlocked_page(ok, &named, &viewer);
+                finish(cx, conn, with_cookie(response));
+            }));
+        });
+        Reply::Defer
+    }
+
+    /// The group page after a password check, or `403`.
+    fn unlocked_page(&mut self, ok: bool, named: &Named, viewer: &Caller) -> Response {
+        let Named::Group(g) = named else {
+            return self.call_body(named, viewer);
+        };
+        if !ok {
+            let body = format!(
+                "<main><h1>Forbidden</h1><p>Wrong password for <b>{}</b>.</p></main>",
+                esc(g)
+            );
+            return page(403, "Forbidden", &body, &json!({ "page": "forbidden" }));
+        }
+        self.unlocked.insert((viewer.sid.clone(), g.clone()));
+        self.call_body(named, viewer)
+    }
+
+    /// The communications page proper.
+    fn call_body(&self, named: &Named, viewer: &Caller) -> Response {
+        let (name, members, what) = match named {
+            Named::User(u) => (u, vec![u.clone()], "user"),
+            Named::Group(g) => (g, self.dir.members_of("", g), "group"),
+        };
+        let rows: Vec<Value> = members
+            .iter()
+            .map(|m| {
+                let phone = self.dir.users.get(m).and_then(|u| u.phone.clone());
+                json!({ "name": m, "online": self.table.is_online(m), "phone": phone })
+            })
+            .collect();
+        let body = format!(
+            "<main><h1>{what} <span id=\"target\">{n}</span></h1>\
+<p>You are <b>{viewer}</b>{guest}. <span id=\"pipe\">connecting</span></p>{table}</main>",
+            n = esc(name),
+            viewer = esc(&viewer.user),
+            guest = if viewer.guest { " (guest)" } else { "" },
+            table = member_table(&rows),
+        );
+        let boot = json!({ "page": "call", "me": viewer.user, "id": viewer.sid, "watch": name });
+        page(200, &format!("altsock: {name}"), &body, &boot)
+    }
+}
+
+const HOME_FORMS: &str = "<section><h2>Address book and groups</h2>\
+<form id=\"add-contact\"><input name=\"name\" placeholder=\"user name\" required><button>Add contact</button></form>\
+<form id=\"create-group\"><input name=\"name\" placeholder=\"new group\" required>\
+<input name=\"password\" type=\"password\" placeholder=\"password (optional)\"><button>Create group</button></form>\
+<form id=\"join-group\"><input name=\"name\" placeholder=\"group\" required>\
+<input name=\"password\" type=\"password\" placeholder=\"password (if any)\"><button>Join group</button></form>\
+<p id=\"status\" role=\"status\"></p></section>";
+
+/// The form asking for a group's password.
+fn password_page(name: &str) -> Response {
+    let body = format!(
+        "<main><h1>group {n}</h1><p>This group's page needs its password.</p>\
+<form method=\"post\" action=\"/call/{u}\"><input name=\"password\" type=\"password\" required>\
+<button>Open</button></form></main>",
+        n = esc(name),
+        u = esc(&encode_segment(name)),
+    );
+    page(200, "Password", &body, &json!({ "page": "password" }))
+}

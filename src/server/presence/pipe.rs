@@ -1,0 +1,316 @@
+//! The held `/jchat` pipe and presence propagation: holding it makes a user
+//! online (a UserTable row), a second one replaces the first, its close (or a
+//! failed write, a silent peer, logout) makes the user offline, and every
+//! change reaches at once the online users whose active group contains the
+//! user (`update`). The long-poll form answers from the user's event queue.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::directory::Named;
+use super::table::{Event, Mode, Online, Target};
+use super::web::{self, Caller, Params};
+use super::{forbidden, Presence};
+use crate::server::{Job, Shared};
+use crate::{CloseReason, ConnId, Cx, Framing, Hold, Reply, Request, Response};
+
+/// The long-poll wait when the client names none.
+const POLL_TIMEOUT: Duration = Duration::from_secs(25);
+
+impl Presence {
+    /// Queues an event for `user` and sends it down their pipe if one is open.
+    pub(super) fn emit(&mut self, cx: &mut Cx<'_, Job>, user: &str, kind: &str, payload: Value) {
+        let Some(mailbox) = self.boxes.get_mut(user) else {
+            return;
+        };
+        let event = mailbox.push(kind, payload);
+        if let Some(row) = self.table.get(user) {
+            send(cx, row, &event);
+        }
+    }
+
+    /// Tells everyone watching `user` that they came online or went offline.
+    fn propagate(&mut self, cx: &mut Cx<'_, Job>, user: &str) {
+        let payload = match self.table.get(user) {
+            Some(row) => row.public(user),
+            None => json!({ "user": user, "online": false }),
+        };
+        for watcher in self.table.watchers_of(&self.dir, user) {
+            self.emit(cx, &watcher, "update", payload.clone());
+        }
+    }
+
+    /// Removes `user` from the UserTable and tells their watchers.
+    pub(super) fn go_offline(&mut self, cx: &mut Cx<'_, Job>, user: &str, why: &str) {
+        let groups = self.dir.groups_of(user);
+        if self.table.remove(user, &groups).is_some() {
+            log::debug!("presence: {user} offline ({why})");
+            self.propagate(cx, user);
+            self.db.log(user, "offline", why.to_string());
+        }
+    }
+
+    /// What the user's page shows: their active group, or for a guest the
+    /// user or group named by `watch` (a protected group only once unlocked).
+    fn target_of(&self, caller: &Caller, watch: Option<&str>) -> Target {
+        if !caller.guest {
+            return Target::of_active(&caller.user, &self.dir.active_of(&caller.user));
+        }
+        match watch.and_then(|w| self.dir.resolve(w)) {
+            Some(Named::User(u)) => Target::User(u),
+            Some(Named::Group(g)) => {
+                let protected = self.dir.groups.get(&g).is_some_and(|r| r.hash.is_some());
+                if protected && !self.unlocked.contains(&(caller.sid.clone(), g.clone())) {
+                    return Target::User(caller.user.clone());
+                }
+                Target::Group(g)
+            }
+            None => Target::User(caller.user.clone()),
+        }
+    }
+
+    /// Makes `caller` online on `conn`, replacing another pipe of theirs.
+    fn go_online(&mut self, cx: &mut Cx<'_, Job>, caller: &Caller, req: &Request, mode: Mode) {
+        let user = caller.user.as_str();
+        let groups = self.dir.groups_of(user);
+        let target = self.target_of(caller, Params::of(req).get("watch"));
+        let row = Online {
+            conn: req.conn,
+            mode,
+            ip: req.peer.map(|a| a.ip().to_string()).unwrap_or_default(),
+            port: req.peer.map_or(0, |a| a.port()),
+            node: self.node.clone(),
+            sid: caller.sid.clone(),
+            target,
+            since: web::unix_now(),
+            guest: caller.guest,
+        };
+        let old = self.table.insert(user, row, &groups);
+        match old {
+            Some(old) if old.conn != req.conn => {
+                let last = self.boxes.get(user).map_or(0, |m| m.last());
+                let note = Event {
+                    seq: last,
+                    kind: "replaced".into(),
+                    json: json!({ "seq": last, "by": "a newer connection" }).to_string(),
+                };
+                send(cx, &old, &note);
+                cx.close(old.conn);
+                log::debug!(
+                    "{}: presence: {user}'s pipe replaced by {}",
+                    old.conn,
+                    req.conn
+                );
+            }
+            Some(_) => return,
+            None => {
+                self.deliver_stored(cx, user);
+                self.db.log(user, "online", self.node.clone());
+            }
+        }
+        self.propagate(cx, user);
+    }
+
+    /// `GET /jchat`: the held pipe (lines by default, SSE when asked), or one
+    /// long-poll (`mode=poll`).
+    pub(super) fn jchat(
+        &mut self,
+        req: &Request,
+        p: &Params,
+        shared: &mut Shared,
+        cx: &mut Cx<'_, Job>,
+    ) -> Reply {
+        let Some(caller) = web::caller(req, p, shared) else {
+            return forbidden();
+        };
+        let since = p
+            .get("since")
+            .or_else(|| req.header("last-event-id"))
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        if p.get("mode") == Some("poll") {
+            return self.poll(req, p, &caller, since, cx);
+        }
+        let framing = if req.accepts("text/event-stream") {
+            Framing::Sse
+        } else {
+            Framing::Chunked
+        };
+        let mut hold = Hold::new(framing);
+        let mut events = self.hello_or_catchup(&caller, None);
+        if since.is_some() {
+            events.extend(self.hello_or_catchup(&caller, since));
+        }
+        for event in events {
+            hold = hold.with_initial(event.message(framing));
+        }
+        self.go_online(cx, &caller, req, Mode::Stream(framing));
+        Reply::Hold(hold)
+    }
+
+    /// The `hello` event (when `since` is not given), or the queued events
+    /// after `since` (with a `gap` first when some were dropped).
+    fn hello_or_catchup(&self, caller: &Caller, since: Option<u64>) -> Vec<Event> {
+        let Some(mailbox) = self.boxes.get(&caller.user) else {
+            return Vec::new();
+        };
+        if let Some(since) = since {
+            return catchup(mailbox, since);
+        }
+        let last = mailbox.last();
+        let hello =
+            json!({ "user": caller.user, "node": self.node, "guest": caller.guest, "seq": last });
+        vec![Event {
+            seq: last,
+            kind: "hello".into(),
+            json: hello.to_string(),
+        }]
+    }
+
+    /// One long-poll: answers at once with the events after `since`, or
+    /// waits for the next one (`204` after the timeout).
+    fn poll(
+        &mut self,
+        req: &Request,
+        p: &Params,
+        caller: &Caller,
+        since: Option<u64>,
+        cx: &mut Cx<'_, Job>,
+    ) -> Reply {
+        let timeout = p
+            .get("timeout")
+            .and_then(|t| t.parse::<u64>().ok())
+            .map_or(POLL_TIMEOUT, Duration::from_millis)
+            .clamp(Duration::from_millis(50), Duration::from_secs(120));
+        let events = self.hello_or_catchup(caller, since);
+        let ready = since.is_none() || !events.is_empty();
+        let mode = Mode::Poll {
+            pending: !ready,
+            idle_since: cx.now(),
+            grace: (timeout * 2).max(Duration::from_millis(200)),
+        };
+        self.go_online(cx, caller, req, mode);
+        if !ready {
+            let hold = Hold::new(Framing::LongPoll).with_timeout(timeout);
+            return Reply::Hold(
+                hold.with_header("X-Altsock-Since", since.unwrap_or(0).to_string()),
+            );
+        }
+        let last = events.last().map_or(0, |e| e.seq);
+        let body: String = events.iter().map(Event::line).collect();
+        Reply::Respond(
+            Response::new(200)
+                .header("Content-Type", "text/plain; charset=utf-8")
+                .header("Cache-Control", "no-cache, no-transform")
+                .header("X-Altsock-Id", last.to_string())
+                .body(body),
+        )
+    }
+
+    /// A connection closed: a streaming user goes offline; a poll just ends.
+    pub(super) fn pipe_closed(&mut self, conn: ConnId, reason: CloseReason, cx: &mut Cx<'_, Job>) {
+        let Some(user) = self.table.user_of(conn).cloned() else {
+            return;
+        };
+        let now = cx.now();
+        let Some(row) = self.table.get_mut(&user) else {
+            return;
+        };
+        match &mut row.mode {
+            Mode::Stream(_) => self.go_offline(cx, &user, &reason.to_string()),
+            Mode::Poll {
+                pending,
+                idle_since,
+                ..
+            } => {
+                *pending = false;
+                *idle_since = now;
+                self.table.forget_conn(conn);
+            }
+        }
+    }
+
+    /// A long-poll answered or timed out: the user stays online for a grace.
+    pub(super) fn poll_released(&mut self, conn: ConnId, cx: &mut Cx<'_, Job>) {
+        let now = cx.now();
+        let Some(user) = self.table.user_of(conn).cloned() else {
+            return;
+        };
+        if let Some(row) = self.table.get_mut(&user) {
+            if let Mode::Poll {
+                pending,
+                idle_since,
+                ..
+            } = &mut row.mode
+            {
+                *pending = false;
+                *idle_since = now;
+            }
+        }
+    }
+
+    /// Long-poll users who stopped polling go offline.
+    pub(super) fn expire_polls(&mut self, cx: &mut Cx<'_, Job>) {
+        let now = cx.now();
+        let gone: Vec<String> = self
+            .table
+            .users()
+            .filter(|(_, row)| match row.mode {
+                Mode::Poll {
+                    pending: false,
+                    idle_since,
+                    grace,
+                } => now.duration_since(idle_since) > grace,
+                _ => false,
+            })
+            .map(|(u, _)| u.clone())
+            .collect();
+        for user in gone {
+            self.go_offline(cx, &user, "poll timeout");
+        }
+    }
+
+    /// Delivers, as `message` events, what was stored for `user` while away.
+    fn deliver_stored(&mut self, cx: &mut Cx<'_, Job>, user: &str) {
+        let (handle, user) = (cx.handle(), user.to_string());
+        self.db.run(move |c| {
+            let rows = super::chat::take_undelivered(c, &user);
+            if rows.is_empty() {
+                return;
+            }
+            handle.send(Job::new(move |r, cx| {
+                for row in rows {
+                    r.presence.emit(cx, &user, "message", row);
+                }
+            }));
+        });
+    }
+}
+
+/// Sends one event down `row`'s pipe (a waiting poll takes it as its answer).
+fn send(cx: &mut Cx<'_, Job>, row: &Online, event: &Event) {
+    let framing = match row.mode {
+        Mode::Stream(framing) => framing,
+        Mode::Poll { pending: true, .. } => Framing::LongPoll,
+        Mode::Poll { .. } => return,
+    };
+    if cx.push(row.conn, &event.message(framing)).is_err() {
+        log::debug!("{}: presence: push found the pipe gone", row.conn);
+    }
+}
+
+/// The events after `since`, a `gap` first if the queue dropped some.
+fn catchup(mailbox: &super::table::Mailbox, since: u64) -> Vec<Event> {
+    let found = mailbox.after(since);
+    let mut out = Vec::with_capacity(found.events.len() + 1);
+    if let Some((from, to)) = found.gap {
+        let json = json!({ "from": from, "to": to, "seq": to }).to_string();
+        out.push(Event {
+            seq: to,
+            kind: "gap".into(),
+            json,
+        });
+    }
+    out.extend(found.events);
+    out
+}
