@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use altsock::server::{ServerConfig, ServerRouter};
+use altsock::server::{HubConfig, ServerConfig, ServerRouter};
 use altsock::{parse_duration, Engine};
 use clap::{Parser, Subcommand};
 
@@ -46,6 +46,24 @@ struct ServeArgs {
     /// Bearer token for publishers.
     #[arg(long, env = "ALTSOCK_PUBLISH_TOKEN")]
     publish_token: Option<String>,
+    /// Hub: most messages buffered per channel or client mailbox.
+    #[arg(long, default_value_t = 100)]
+    hub_buffer: usize,
+    /// Hub: oldest a buffered message may get (ms, s, m).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    hub_buffer_age: Duration,
+    /// Hub: largest published message in bytes (more gets 413).
+    #[arg(long, default_value_t = 65_536)]
+    hub_max_message: usize,
+    /// Hub: longest channel name, client id or app name in bytes.
+    #[arg(long, default_value_t = 255)]
+    hub_max_name: usize,
+    /// Hub: how long a long-poll waits before answering 204.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    hub_longpoll_timeout: Duration,
+    /// Hub: channels with this name prefix need a session ("" disables).
+    #[arg(long, default_value = "private-")]
+    hub_private_prefix: String,
 }
 
 fn main() {
@@ -77,6 +95,14 @@ fn server_config(args: &ServeArgs) -> ServerConfig {
         db_path: args.db.clone(),
         node_id,
         publish_token: args.publish_token.clone(),
+        hub: HubConfig {
+            buffer_len: args.hub_buffer,
+            buffer_age: args.hub_buffer_age,
+            max_message: args.hub_max_message,
+            max_name: args.hub_max_name,
+            longpoll_timeout: args.hub_longpoll_timeout,
+            private_prefix: args.hub_private_prefix.clone(),
+        },
     }
 }
 

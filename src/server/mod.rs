@@ -5,6 +5,7 @@
 //! SQLite) runs on worker threads and comes back as a [`Job`] through the
 //! engine's handle.
 
+pub mod hub;
 pub mod presence;
 mod pubsub;
 pub mod sessions;
@@ -12,6 +13,7 @@ pub mod sessions;
 use std::path::PathBuf;
 
 use crate::{CloseReason, ConnId, Cx, Reply, Request, Response, Router};
+pub use hub::{Hub, HubConfig};
 pub use presence::Presence;
 pub use pubsub::PubSub;
 pub use sessions::{Session, Sessions};
@@ -25,6 +27,8 @@ pub struct ServerConfig {
     pub node_id: String,
     /// The bearer token publishers must present; `None` refuses all publishing.
     pub publish_token: Option<String>,
+    /// The notification hub's limits.
+    pub hub: HubConfig,
 }
 
 impl Default for ServerConfig {
@@ -33,6 +37,7 @@ impl Default for ServerConfig {
             db_path: PathBuf::from("altsock.db"),
             node_id: "local".into(),
             publish_token: None,
+            hub: HubConfig::default(),
         }
     }
 }
@@ -90,6 +95,8 @@ pub struct ServerRouter {
     pub shared: Shared,
     /// `GET /sub` and `POST /pub`: one SSE stream for everyone.
     pub pubsub: PubSub,
+    /// Channels, addressed notifications and `/altsock.js`.
+    pub hub: Hub,
     /// Presence, groups, chat and pages; the catch-all for static URLs.
     pub presence: Presence,
 }
@@ -98,19 +105,24 @@ impl ServerRouter {
     /// Builds the router and its services.
     pub fn new(config: ServerConfig) -> std::io::Result<Self> {
         let presence = Presence::open(&config)?;
+        let hub = Hub::new(config.hub.clone());
         Ok(ServerRouter {
             shared: Shared {
                 config,
                 sessions: Sessions::default(),
             },
             pubsub: PubSub::default(),
+            hub,
             presence,
         })
     }
 
     /// The shared state and the services, in the order they are asked.
-    fn parts(&mut self) -> (&mut Shared, [&mut dyn Service; 2]) {
-        (&mut self.shared, [&mut self.pubsub, &mut self.presence])
+    fn parts(&mut self) -> (&mut Shared, [&mut dyn Service; 3]) {
+        (
+            &mut self.shared,
+            [&mut self.pubsub, &mut self.hub, &mut self.presence],
+        )
     }
 }
 

@@ -1,0 +1,390 @@
+//! The notification hub over real sockets: publishing and its refusals
+//! (401, 413, bad names, private channels), subscribing on every framing,
+//! resume by `Last-Event-ID` and `?since=`, gap events, long-poll batches
+//! and timeouts, addressed notifications with `/notify` and `/poll`.
+
+mod util;
+
+use std::time::Duration;
+
+use altsock::server::{ServerConfig, Session};
+use altsock::Engine;
+use util::{find, request, spawn_server, Client, Resp, TestServer};
+
+pub const TOKEN: &str = "s3cret";
+
+type Server = TestServer<altsock::server::Job>;
+
+/// A server with the publisher token set, a 10 ms tick, and `configure` applied.
+fn server(configure: impl FnOnce(&mut ServerConfig)) -> Server {
+    let builder = Engine::builder().poll_interval(Duration::from_millis(10));
+    spawn_server(builder, |c| {
+        c.publish_token = Some(TOKEN.into());
+        configure(c);
+    })
+}
+
+/// `POST path` with `body` and the given bearer token on a new connection.
+fn post(s: &Server, path: &str, token: Option<&str>, body: &str) -> Resp {
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    request(s.addr, &raw)
+}
+
+fn publish(s: &Server, channel: &str, body: &str) -> Resp {
+    let r = post(s, &format!("/pub/{channel}"), Some(TOKEN), body);
+    assert_eq!(r.status, 202, "{}", r.text());
+    r
+}
+
+fn get(s: &Server, target: &str) -> Resp {
+    request(s.addr, &format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n"))
+}
+
+/// Opens `GET target` with extra header lines and reads the stream head.
+fn open(s: &Server, target: &str, headers: &str) -> (Client, String) {
+    let mut c = send_get(s, target, headers);
+    let head = c.read_through("\r\n\r\n");
+    (c, head)
+}
+
+/// Sends `GET target` and returns the connection without reading.
+fn send_get(s: &Server, target: &str, headers: &str) -> Client {
+    let mut c = s.connect();
+    c.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n{headers}\r\n").as_bytes());
+    c
+}
+
+/// The ids of the JSON-line messages (`{"id":N,...`) in `text`, in order.
+fn line_ids(text: &str) -> Vec<u64> {
+    text.match_indices("{\"id\":")
+        .filter_map(|(i, m)| {
+            let rest = &text[i + m.len()..];
+            let end = rest.find(|c: char| !c.is_ascii_digit())?;
+            rest[..end].parse().ok()
+        })
+        .collect()
+}
+
+/// Waits until the stream on `c` carries `n` JSON-line messages.
+fn read_lines(c: &mut Client, n: usize) -> Vec<u64> {
+    c.read_until("messages", |b| {
+        line_ids(&String::from_utf8_lossy(b)).len() >= n
+    });
+    line_ids(&String::from_utf8_lossy(&c.buf))
+}
+
+/// The subscriber count the hub reports for `channel`.
+fn subscribers(s: &Server, channel: &str) -> u64 {
+    let raw = format!("GET /hub/stats?channel={channel} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    let r = request(s.addr, &raw);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("stats JSON");
+    v["topic"]["subscribers"].as_u64().unwrap_or(0)
+}
+
+fn wait_subscribers(s: &Server, channel: &str, n: u64) {
+    util::wait_for("subscribers", || subscribers(s, channel) == n);
+}
+
+#[test]
+fn publishing_needs_the_token() {
+    let s = server(|_| {});
+    assert_eq!(post(&s, "/pub/news", None, "x").status, 401);
+    assert_eq!(post(&s, "/pub/news", Some("wrong"), "x").status, 401);
+    assert_eq!(post(&s, "/notify", None, "{}").status, 401);
+    let ok = publish(&s, "news", "x");
+    assert_eq!(ok.text(), "{\"id\":1,\"subscribers\":0}");
+    let none = spawn_server(Engine::builder(), |_| {});
+    let raw = format!("POST /pub/news HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 1\r\n\r\nx");
+    assert_eq!(
+        request(none.addr, &raw).status,
+        401,
+        "no token configured refuses all"
+    );
+}
+
+#[test]
+fn oversized_messages_get_413() {
+    let s = server(|c| c.hub.max_message = 100);
+    let big = "x".repeat(101);
+    assert_eq!(post(&s, "/pub/news", Some(TOKEN), &big).status, 413);
+    assert_eq!(post(&s, "/pub/news", Some(TOKEN), &big[..100]).status, 202);
+    let note = format!("{{\"client\":\"c\",\"app\":\"a\",\"data\":\"{big}\"}}");
+    assert_eq!(post(&s, "/notify", Some(TOKEN), &note).status, 413);
+    let d = server(|_| {});
+    let over = "y".repeat(64 * 1024 + 1);
+    assert_eq!(
+        post(&d, "/pub/news", Some(TOKEN), &over).status,
+        413,
+        "64 KiB default"
+    );
+}
+
+#[test]
+fn bad_channel_names_get_400() {
+    let s = server(|_| {});
+    let long = "a".repeat(256);
+    for name in ["", "a%20b", "a/b", "caf%C3%A9", "a*b", long.as_str()] {
+        assert_eq!(
+            post(&s, &format!("/pub/{name}"), Some(TOKEN), "x").status,
+            400,
+            "{name}"
+        );
+        assert_eq!(get(&s, &format!("/sub/{name}")).status, 400, "{name}");
+    }
+    publish(&s, &"a".repeat(255), "x");
+    publish(&s, "Aa0_.:-z", "x");
+    let short = server(|c| c.hub.max_name = 4);
+    assert_eq!(post(&short, "/pub/abcde", Some(TOKEN), "x").status, 400);
+    assert_eq!(get(&s, "/sub/news?transport=carrier-pigeon").status, 400);
+}
+
+#[test]
+fn private_channels_need_a_session() {
+    let s = server(|_| {});
+    assert_eq!(get(&s, "/sub/private-room").status, 403);
+    assert_eq!(get(&s, "/sub/private-room?me=ann&id=sid1").status, 403);
+    let other = server(|c| c.hub.private_prefix = "secret-".into());
+    assert_eq!(get(&other, "/sub/secret-x").status, 403);
+    let (_c, head) = open(&other, "/sub/private-room", "");
+    assert!(
+        head.starts_with("HTTP/1.1 200"),
+        "another prefix leaves private- public"
+    );
+}
+
+#[test]
+fn private_channel_with_a_session_streams() {
+    let builder = Engine::builder().poll_interval(Duration::from_millis(10));
+    let mut config = ServerConfig {
+        db_path: util::temp_dir("db").join("altsock.db"),
+        publish_token: Some(TOKEN.into()),
+        ..ServerConfig::default()
+    };
+    config.hub.buffer_len = 10;
+    let mut router = altsock::server::ServerRouter::new(config).expect("router");
+    let session = Session {
+        user: "ann".into(),
+        guest: false,
+    };
+    router.shared.sessions.insert("sid1".into(), session);
+    let s = util::spawn(builder, router);
+    let cookie = "Cookie: altsock_session=sid1\r\n";
+    let (mut by_cookie, head) = open(&s, "/sub/private-room", cookie);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (mut by_param, head) = open(&s, "/sub/private-room?me=ann&id=sid1", "");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (_, head) = open(&s, "/sub/private-room?me=bob&id=sid1", "");
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    let raw = format!("POST /pub/private-room HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 2\r\n\r\nhi");
+    assert_eq!(request(s.addr, &raw).status, 202);
+    assert_eq!(by_cookie.read_through("\n\n"), "id: 1\ndata: hi\n\n");
+    assert_eq!(by_param.read_through("\n\n"), "id: 1\ndata: hi\n\n");
+}
+
+#[test]
+fn sse_carries_ids_and_resumes_with_last_event_id() {
+    let s = server(|_| {});
+    let (mut sub, head) = open(&s, "/sub/news", "Accept: text/event-stream\r\n");
+    assert!(head.contains("text/event-stream"), "{head}");
+    wait_subscribers(&s, "news", 1);
+    for body in ["one", "two\nlines", "three"] {
+        publish(&s, "news", body);
+    }
+    assert_eq!(sub.read_through("\n\n"), "id: 1\ndata: one\n\n");
+    assert_eq!(
+        sub.read_through("\n\n"),
+        "id: 2\ndata: two\ndata: lines\n\n"
+    );
+    assert_eq!(sub.read_through("\n\n"), "id: 3\ndata: three\n\n");
+    drop(sub);
+    publish(&s, "news", "four");
+    publish(&s, "news", "five");
+    let (mut again, _) = open(
+        &s,
+        "/sub/news",
+        "Accept: text/event-stream\r\nLast-Event-ID: 3\r\n",
+    );
+    assert_eq!(again.read_through("\n\n"), "id: 4\ndata: four\n\n");
+    assert_eq!(again.read_through("\n\n"), "id: 5\ndata: five\n\n");
+    publish(&s, "news", "six");
+    assert_eq!(again.read_through("\n\n"), "id: 6\ndata: six\n\n");
+    let (mut by_since, _) = open(&s, "/sub/news?since=5", "");
+    assert_eq!(by_since.read_through("\n\n"), "id: 6\ndata: six\n\n");
+}
+
+#[test]
+fn since_resumes_on_every_streaming_framing() {
+    let s = server(|_| {});
+    for i in 1..=3 {
+        publish(&s, "feed", &format!("m{i}"));
+    }
+    let mut streams = Vec::new();
+    for transport in ["chunked", "multipart", "raw"] {
+        let (mut c, head) = open(&s, &format!("/sub/feed?transport={transport}&since=1"), "");
+        assert!(head.starts_with("HTTP/1.1 200"), "{transport}: {head}");
+        assert_eq!(read_lines(&mut c, 2), vec![2, 3], "{transport}");
+        let text = String::from_utf8_lossy(&c.buf).into_owned();
+        assert!(
+            text.contains(r#"{"id":2,"channel":"feed","data":"m2"}"#),
+            "{text}"
+        );
+        streams.push(c);
+    }
+    let (mut multi, head) = open(
+        &s,
+        "/sub/feed?since=2",
+        "Accept: multipart/x-mixed-replace\r\n",
+    );
+    assert!(head.contains("multipart/x-mixed-replace"), "{head}");
+    assert_eq!(read_lines(&mut multi, 1), vec![3]);
+    wait_subscribers(&s, "feed", 4);
+    publish(&s, "feed", "m4");
+    assert_eq!(read_lines(&mut multi, 2), vec![3, 4]);
+    for c in &mut streams {
+        assert_eq!(read_lines(c, 3), vec![2, 3, 4]);
+    }
+}
+
+#[test]
+fn longpoll_returns_everything_after_since_at_once() {
+    let s = server(|_| {});
+    for i in 1..=4 {
+        publish(&s, "lp", &format!("m{i}"));
+    }
+    let r = get(&s, "/sub/lp?transport=longpoll&since=1");
+    assert_eq!(r.status, 200);
+    assert_eq!(line_ids(&r.text()), vec![2, 3, 4]);
+    assert_eq!(r.header("X-Altsock-Id"), Some("4"));
+    assert_eq!(r.text().lines().count(), 3, "{}", r.text());
+    let mut c = send_get(&s, "/sub/lp?transport=longpoll&since=4", "");
+    wait_subscribers(&s, "lp", 1);
+    publish(&s, "lp", "m5");
+    let head_and_body = c.read_through("\"m5\"}\n");
+    assert!(head_and_body.starts_with("HTTP/1.1 200"), "{head_and_body}");
+    assert!(head_and_body.contains("X-Altsock-Id: 5"), "{head_and_body}");
+    wait_subscribers(&s, "lp", 0);
+}
+
+#[test]
+fn longpoll_times_out_with_204() {
+    let s = server(|c| c.hub.longpoll_timeout = Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    let r = get(&s, "/sub/quiet?transport=longpoll");
+    assert_eq!(r.status, 204);
+    assert!(
+        started.elapsed() >= Duration::from_millis(90),
+        "{:?}",
+        started.elapsed()
+    );
+    let r = get(&s, "/poll?client=nobody");
+    assert_eq!(r.status, 204);
+}
+
+#[test]
+fn a_lost_range_arrives_as_a_gap_event() {
+    let s = server(|c| c.hub.buffer_len = 3);
+    for i in 1..=6 {
+        publish(&s, "g", &format!("m{i}"));
+    }
+    let (mut sse, _) = open(&s, "/sub/g", "Last-Event-ID: 1\r\n");
+    assert_eq!(
+        sse.read_through("\n\n"),
+        "id: 3\nevent: gap\ndata: {\"from\":2,\"to\":3,\"channel\":\"g\"}\n\n"
+    );
+    assert_eq!(sse.read_through("\n\n"), "id: 4\ndata: m4\n\n");
+    let r = get(&s, "/sub/g?transport=longpoll&since=0");
+    let lines: Vec<&str> = r
+        .body
+        .split(|&b| b == b'\n')
+        .map(|l| std::str::from_utf8(l).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        lines[0],
+        r#"{"event":"gap","id":3,"from":1,"to":3,"channel":"g"}"#
+    );
+    assert_eq!(line_ids(&r.text()), vec![4, 5, 6]);
+    let (mut chunked, _) = open(&s, "/sub/g?transport=chunked&since=2", "");
+    chunked.read_until("gap", |b| find(b, b"\"from\":3,\"to\":3").is_some());
+    let aged = server(|c| c.hub.buffer_age = Duration::from_millis(30));
+    publish(&aged, "old", "m1");
+    std::thread::sleep(Duration::from_millis(80));
+    let r = get(&aged, "/sub/old?transport=longpoll&since=0");
+    assert!(
+        r.text()
+            .starts_with(r#"{"event":"gap","id":1,"from":1,"to":1"#),
+        "{}",
+        r.text()
+    );
+}
+
+#[test]
+fn notify_and_poll_serve_several_apps_per_client() {
+    let s = server(|_| {});
+    let note = |client: &str, app: &str, data: &str| {
+        let body = format!(r#"{{"client":"{client}","app":"{app}","data":{data}}}"#);
+        let r = post(&s, "/notify", Some(TOKEN), &body);
+        assert_eq!(r.status, 202, "{}", r.text());
+    };
+    note("browser1", "mail", r#"{"unread":3}"#);
+    note("browser1", "calendar", r#""meeting at 3""#);
+    note("browser2", "mail", r#"{"unread":1}"#);
+    let r = get(&s, "/poll?client=browser1");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.text(),
+        "{\"id\":1,\"app\":\"mail\",\"data\":{\"unread\":3}}\n{\"id\":2,\"app\":\"calendar\",\"data\":\"meeting at 3\"}\n"
+    );
+    let r = get(&s, "/poll?client=browser2&since=0");
+    assert_eq!(
+        r.text(),
+        "{\"id\":1,\"app\":\"mail\",\"data\":{\"unread\":1}}\n"
+    );
+    let mut held = send_get(&s, "/poll?client=browser1&since=2", "");
+    util::wait_for("poll held", || {
+        let raw = format!("GET /hub/stats?client=browser1 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+        request(s.addr, &raw).text().contains("\"subscribers\":1")
+    });
+    note("browser1", "chat", r#"["hi"]"#);
+    let text = held.read_through("]}\n");
+    assert!(
+        text.contains("{\"id\":3,\"app\":\"chat\",\"data\":[\"hi\"]}"),
+        "{text}"
+    );
+    let (mut sse, _) = open(
+        &s,
+        "/poll?client=browser1&since=1",
+        "Accept: text/event-stream\r\n",
+    );
+    let event = sse.read_through("\n\n");
+    assert_eq!(
+        event,
+        "id: 2\ndata: {\"id\":2,\"app\":\"calendar\",\"data\":\"meeting at 3\"}\n\n"
+    );
+    for bad in [
+        r#"{"app":"mail"}"#,
+        r#"{"client":"a b","app":"mail"}"#,
+        "not json",
+    ] {
+        assert_eq!(post(&s, "/notify", Some(TOKEN), bad).status, 400, "{bad}");
+    }
+    assert_eq!(get(&s, "/poll").status, 400);
+}
+
+#[test]
+fn serves_the_browser_library() {
+    let s = server(|_| {});
+    let r = get(&s, "/altsock.js");
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("Content-Type")
+        .unwrap_or("")
+        .starts_with("application/javascript"));
+    assert!(
+        r.text().contains("BroadcastChannel"),
+        "shares one connection across tabs"
+    );
+}
