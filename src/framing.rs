@@ -214,6 +214,7 @@ pub fn longpoll_answer(
     let mut response = crate::Response::new(200)
         .header("Content-Type", content_type)
         .header("Cache-Control", "no-cache, no-transform")
+        .header("X-Accel-Buffering", "no")
         .body(msg.data.clone());
     response.headers.extend(extra.iter().cloned());
     if let Some(id) = &msg.id {
@@ -224,5 +225,16 @@ pub fn longpoll_answer(
             .headers
             .push(("X-Altsock-Event".into(), event.clone()));
     }
+    response
+}
+
+/// The `204` that answers a long-poll hold whose timeout passed with no message.
+/// It carries the hold's headers (CORS headers must be on every answer) and the
+/// no-cache headers, since a `204` is otherwise cacheable by default.
+pub fn longpoll_timeout(extra: &[(String, String)]) -> crate::Response {
+    let mut response = crate::Response::new(204)
+        .header("Cache-Control", "no-cache, no-transform")
+        .header("X-Accel-Buffering", "no");
+    response.headers.extend(extra.iter().cloned());
     response
 }

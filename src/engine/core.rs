@@ -589,7 +589,9 @@ impl Core {
             }
             Phase::Held(Framing::LongPoll) => {
                 let id = self.id_of(key);
-                self.respond(key, &Response::new(204));
+                let headers = conn.hold.as_deref().map_or(&[][..], |i| &i.headers[..]);
+                let response = framing::longpoll_timeout(headers);
+                self.respond(key, &response);
                 self.released_queue.push(id);
             }
             Phase::Held(framing) => self.keepalive(key, framing),
