@@ -1,0 +1,834 @@
+//! Held connections over real sockets: every framing with its exact head,
+//! messages, keepalive and end; keepalives at the configured interval; death
+//! detection (FIN, reset, slow consumer); deferred replies and pushes from
+//! other threads through the `Handle`, including pushes to gone connections
+//! and to a slot reused by a newer connection; `Handle::send`; broadcast;
+//! metrics and their Prometheus text; graceful shutdown.
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use altsock::{
+    Builder, CloseReason, ConnId, Cx, Engine, Framing, Gone, Hold, Message, Reply, Request,
+    Response, Router,
+};
+use util::{spawn, wait_for, Client, End, Log, TestServer};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Ev {
+    Request(ConnId, String),
+    Closed(ConnId, CloseReason),
+    Released(ConnId),
+    Message(String),
+    Pushed(ConnId, Result<(), Gone>),
+    Broadcast(usize),
+    Tick,
+}
+
+/// What other threads send to the router.
+enum Cmd {
+    Note(String),
+    Push(ConnId, Message),
+    Broadcast(Vec<ConnId>, Message),
+    Close(ConnId),
+}
+
+/// Holds `/chunked`, `/sse`, `/multipart`, `/raw`, `/longpoll?t=MS`; defers `/defer`.
+struct Holder {
+    log: Log<Ev>,
+}
+
+impl Router for Holder {
+    type Msg = Cmd;
+
+    fn request(&mut self, req: Request, _cx: &mut Cx<'_, Cmd>) -> Reply {
+        self.log.push(Ev::Request(req.conn, req.target.clone()));
+        let hold = match req.path() {
+            "/chunked" => Hold::new(Framing::Chunked),
+            "/sse" => Hold::sse(),
+            "/multipart" => Hold::new(Framing::Multipart),
+            "/jpeg" => Hold::new(Framing::Multipart).with_content_type("image/jpeg"),
+            "/raw" => Hold::new(Framing::Raw),
+            "/longpoll" | "/longpoll-cors" => {
+                let mut hold = Hold::new(Framing::LongPoll);
+                if req.path() == "/longpoll-cors" {
+                    hold = hold.with_header("Access-Control-Allow-Origin", "*");
+                }
+                if let Some(ms) = req.query_param("t").and_then(|t| t.parse().ok()) {
+                    hold = hold.with_timeout(Duration::from_millis(ms));
+                }
+                hold
+            }
+            "/longpoll-now" => Hold::new(Framing::LongPoll)
+                .with_initial(Message::data("a").with_id("1"))
+                .with_initial(Message::data("b").with_id("2")),
+            "/sse-initial" => Hold::sse()
+                .with_header("X-Room", "lobby")
+                .with_initial(Message::data("welcome").with_event("hello")),
+            "/defer" => return Reply::Defer,
+            _ => return Reply::Respond(Response::text(200, "plain")),
+        };
+        Reply::Hold(hold)
+    }
+
+    fn closed(&mut self, conn: ConnId, reason: CloseReason, _cx: &mut Cx<'_, Cmd>) {
+        self.log.push(Ev::Closed(conn, reason));
+    }
+
+    fn released(&mut self, conn: ConnId, _cx: &mut Cx<'_, Cmd>) {
+        self.log.push(Ev::Released(conn));
+    }
+
+    fn tick(&mut self, _cx: &mut Cx<'_, Cmd>) {
+        self.log.push(Ev::Tick);
+    }
+
+    fn message(&mut self, msg: Cmd, cx: &mut Cx<'_, Cmd>) {
+        match msg {
+            Cmd::Note(text) => self.log.push(Ev::Message(text)),
+            Cmd::Push(conn, msg) => {
+                let result = cx.push(conn, &msg);
+                self.log.push(Ev::Pushed(conn, result));
+            }
+            Cmd::Broadcast(conns, msg) => {
+                let n = cx.broadcast(&conns, &msg);
+                self.log.push(Ev::Broadcast(n));
+            }
+            Cmd::Close(conn) => cx.close(conn),
+        }
+    }
+}
+
+/// Ticks every 5 ms; keepalives far away unless a test wants them.
+fn builder() -> Builder {
+    Engine::builder()
+        .poll_interval(Duration::from_millis(5))
+        .keepalive_interval(Duration::from_secs(60))
+}
+
+fn start(builder: Builder) -> (TestServer<Cmd>, Log<Ev>) {
+    let log = Log::default();
+    let server = spawn(builder, Holder { log: log.clone() });
+    (server, log)
+}
+
+/// Opens `target` on a new connection; returns the client (head read) and its id.
+fn open(server: &TestServer<Cmd>, log: &Log<Ev>, target: &str) -> (Client, ConnId, String) {
+    open_with(server, log, target, "HTTP/1.1", "")
+}
+
+fn open_with(
+    server: &TestServer<Cmd>,
+    log: &Log<Ev>,
+    target: &str,
+    version: &str,
+    extra: &str,
+) -> (Client, ConnId, String) {
+    let mut client = server.connect();
+    let before = log.all().len();
+    client.send(format!("GET {target} {version}\r\nHost: t\r\n{extra}\r\n").as_bytes());
+    // The first request to `target` logged after this one was sent.
+    let mut conn = None;
+    wait_for(target, || {
+        conn = log.all()[before..].iter().find_map(|e| match e {
+            Ev::Request(c, t) if t == target => Some(*c),
+            _ => None,
+        });
+        conn.is_some()
+    });
+    let conn = conn.expect("request logged");
+    let head = if target.starts_with("/longpoll") || target == "/defer" {
+        String::new()
+    } else {
+        client.read_through("\r\n\r\n")
+    };
+    (client, conn, head)
+}
+
+fn closed_reason(log: &Log<Ev>, conn: ConnId) -> CloseReason {
+    log.wait_for("closed", |e| match e {
+        Ev::Closed(c, r) if *c == conn => Some(*r),
+        _ => None,
+    })
+}
+
+fn head(content_type: &str, last: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nCache-Control: no-cache, no-transform\r\nX-Accel-Buffering: no\r\n{last}\r\n\r\n"
+    )
+}
+
+#[test]
+fn chunked_stream() {
+    let (server, log) = start(builder());
+    let (mut client, conn, head_text) = open(&server, &log, "/chunked");
+    assert_eq!(
+        head_text,
+        head("text/plain; charset=utf-8", "Transfer-Encoding: chunked")
+    );
+    assert_eq!(
+        server.handle.push(conn, Message::data("hello")).wait(),
+        Ok(())
+    );
+    assert_eq!(client.read_exact_n(10), b"5\r\nhello\r\n");
+    server
+        .handle
+        .push(conn, Message::data(vec![b'x'; 300]))
+        .wait()
+        .expect("pushed");
+    let mut expected = b"12c\r\n".to_vec();
+    expected.extend_from_slice(&[b'x'; 300]);
+    expected.extend_from_slice(b"\r\n");
+    assert_eq!(client.read_exact_n(expected.len()), expected);
+    server.handle.close(conn);
+    assert_eq!(client.read_to_clean_close(), "0\r\n\r\n");
+    drop(client);
+    assert_eq!(closed_reason(&log, conn), CloseReason::Closed);
+}
+
+#[test]
+fn chunked_stream_to_http10_is_close_delimited() {
+    let (server, log) = start(builder().keepalive_interval(Duration::from_millis(50)));
+    for extra in ["", "Connection: keep-alive\r\n"] {
+        let (mut client, conn, head_text) = open_with(&server, &log, "/chunked", "HTTP/1.0", extra);
+        assert_eq!(
+            head_text,
+            head("text/plain; charset=utf-8", "Connection: close")
+        );
+        server
+            .handle
+            .push(conn, Message::data("hi"))
+            .wait()
+            .expect("pushed");
+        assert_eq!(client.read_exact_n(2), b"hi");
+        assert_eq!(client.read_exact_n(1), b"\n", "raw keepalive");
+        server.handle.close(conn);
+        assert_eq!(client.read_to_clean_close(), "");
+    }
+}
+
+#[test]
+fn sse_stream() {
+    let (server, log) = start(builder());
+    let (mut client, conn, head_text) = open(&server, &log, "/sse");
+    assert_eq!(head_text, head("text/event-stream", "Connection: close"));
+    let msg = Message::data("line one\nline two\r\nthree")
+        .with_id("7")
+        .with_event("note");
+    server.handle.push(conn, msg).wait().expect("pushed");
+    assert_eq!(
+        client.read_through("\n\n"),
+        "id: 7\nevent: note\ndata: line one\ndata: line two\ndata: three\n\n"
+    );
+    // CR and LF in id and event cannot forge fields.
+    let sneaky = Message::data("x")
+        .with_id("1\ndata: forged")
+        .with_event("e\r\n");
+    server.handle.push(conn, sneaky).wait().expect("pushed");
+    assert_eq!(
+        client.read_through("\n\n"),
+        "id: 1data: forged\nevent: e\ndata: x\n\n"
+    );
+    server.handle.close(conn);
+    assert_eq!(client.read_to_clean_close(), "");
+}
+
+#[test]
+fn sse_with_initial_messages_and_extra_headers() {
+    let (server, log) = start(builder());
+    let (mut client, _conn, head_text) = open(&server, &log, "/sse-initial");
+    assert_eq!(
+        head_text,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache, no-transform\r\nX-Accel-Buffering: no\r\nX-Room: lobby\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(
+        client.read_through("\n\n"),
+        "event: hello\ndata: welcome\n\n"
+    );
+}
+
+#[test]
+fn multipart_stream() {
+    let (server, log) = start(builder());
+    let (mut client, conn, head_text) = open(&server, &log, "/multipart");
+    assert_eq!(
+        head_text,
+        head(
+            "multipart/x-mixed-replace; boundary=altsock-part",
+            "Connection: close"
+        )
+    );
+    assert_eq!(client.read_exact_n(14), b"--altsock-part");
+    server
+        .handle
+        .push(conn, Message::data("one"))
+        .wait()
+        .expect("pushed");
+    let part = "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\none\r\n--altsock-part";
+    assert_eq!(client.read_exact_n(part.len()), part.as_bytes());
+    server.handle.close(conn);
+    assert_eq!(client.read_to_clean_close(), "--\r\n");
+}
+
+#[test]
+fn multipart_parts_carry_the_given_content_type() {
+    let (server, log) = start(builder());
+    let (mut client, conn, head_text) = open(&server, &log, "/jpeg");
+    assert!(head_text
+        .contains("\r\nContent-Type: multipart/x-mixed-replace; boundary=altsock-part\r\n"));
+    client.read_exact_n(14);
+    server
+        .handle
+        .push(conn, Message::data(vec![0xff, 0xd8]))
+        .wait()
+        .expect("pushed");
+    let mut part = b"\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8".to_vec();
+    part.extend_from_slice(b"\r\n--altsock-part");
+    assert_eq!(client.read_exact_n(part.len()), part);
+    // Broadcast encodes per part type too.
+    assert_eq!(
+        server
+            .handle
+            .broadcast(vec![conn], Message::data("z"))
+            .wait(),
+        1
+    );
+    let part = "\r\nContent-Type: image/jpeg\r\n\r\nz\r\n--altsock-part";
+    assert_eq!(client.read_exact_n(part.len()), part.as_bytes());
+}
+
+#[test]
+fn raw_stream() {
+    let (server, log) = start(builder());
+    let (mut client, conn, head_text) = open(&server, &log, "/raw");
+    assert_eq!(
+        head_text,
+        head("text/plain; charset=utf-8", "Connection: close")
+    );
+    server
+        .handle
+        .push(conn, Message::data("<b>1999</b>").with_id("ignored"))
+        .wait()
+        .expect("pushed");
+    assert_eq!(client.read_exact_n(11), b"<b>1999</b>");
+    server.handle.close(conn);
+    assert_eq!(client.read_to_clean_close(), "");
+}
+
+#[test]
+fn longpoll_first_message_completes_the_response() {
+    let (server, log) = start(builder());
+    let (mut client, conn, _) = open(&server, &log, "/longpoll");
+    // Nothing is sent before the message.
+    assert!(client.read_for(Duration::from_millis(50)).is_empty());
+    assert_eq!(server.handle.metrics().held, 1);
+    server
+        .handle
+        .push(
+            conn,
+            Message::data("news").with_id("42").with_event("update"),
+        )
+        .wait()
+        .expect("pushed");
+    let resp = client.read_response();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), "news");
+    assert_eq!(
+        resp.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(resp.header("cache-control"), Some("no-cache, no-transform"));
+    assert_eq!(resp.header("x-accel-buffering"), Some("no"));
+    assert_eq!(resp.header("x-altsock-id"), Some("42"));
+    assert_eq!(resp.header("x-altsock-event"), Some("update"));
+    assert_eq!(resp.header("connection"), None);
+    log.wait_for("released", |e| (*e == Ev::Released(conn)).then_some(()));
+    assert_eq!(server.handle.metrics().held, 0);
+    // Released: no more pushes, but the connection serves the next request.
+    assert_eq!(
+        server.handle.push(conn, Message::data("late")).wait(),
+        Err(Gone)
+    );
+    client.send(b"GET /plain HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(client.read_response().text(), "plain");
+}
+
+const NO_CONTENT: &str = "HTTP/1.1 204 No Content\r\nCache-Control: no-cache, no-transform\r\nX-Accel-Buffering: no\r\n\r\n";
+
+#[test]
+fn longpoll_times_out_with_204() {
+    let (server, log) = start(builder());
+    let (mut client, conn, _) = open(&server, &log, "/longpoll?t=100");
+    let started = Instant::now();
+    let answer = client.read_through("\r\n\r\n");
+    let waited = started.elapsed();
+    assert_eq!(answer, NO_CONTENT);
+    assert!(
+        waited >= Duration::from_millis(80) && waited < Duration::from_millis(1000),
+        "{waited:?}"
+    );
+    log.wait_for("released", |e| (*e == Ev::Released(conn)).then_some(()));
+    // The client polls again on the same connection.
+    client.send(b"GET /longpoll?t=50 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(client.read_through("\r\n\r\n"), NO_CONTENT);
+}
+
+#[test]
+fn longpoll_answers_carry_the_hold_headers() {
+    let (server, log) = start(builder());
+    let (mut client, conn, _) = open(&server, &log, "/longpoll-cors?t=50");
+    assert_eq!(
+        client.read_through("\r\n\r\n"),
+        "HTTP/1.1 204 No Content\r\nCache-Control: no-cache, no-transform\r\nX-Accel-Buffering: no\r\nAccess-Control-Allow-Origin: *\r\n\r\n"
+    );
+    log.wait_for("released", |e| (*e == Ev::Released(conn)).then_some(()));
+    client.send(b"GET /longpoll-cors?t=5000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    log.wait_for("second poll", |e| {
+        matches!(e, Ev::Request(c, t) if *c == conn && t == "/longpoll-cors?t=5000").then_some(())
+    });
+    server
+        .handle
+        .push(conn, Message::data("m"))
+        .wait()
+        .expect("pushed");
+    let resp = client.read_response();
+    assert_eq!(resp.text(), "m");
+    assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
+}
+
+#[test]
+fn longpoll_with_initial_messages_answers_at_once() {
+    let (server, log) = start(builder());
+    let (mut client, conn, _) = open(&server, &log, "/longpoll-now");
+    let resp = client.read_response();
+    assert_eq!(resp.text(), "ab");
+    assert_eq!(resp.header("x-altsock-id"), Some("2"));
+    log.wait_for("released", |e| (*e == Ev::Released(conn)).then_some(()));
+}
+
+#[test]
+fn pipelined_request_behind_a_longpoll_waits_for_its_answer() {
+    let (server, log) = start(builder());
+    let mut client = server.connect();
+    client.send(b"GET /longpoll HTTP/1.1\r\nHost: t\r\n\r\nGET /after HTTP/1.1\r\nHost: t\r\n\r\n");
+    let conn = log.wait_for("longpoll", |e| match e {
+        Ev::Request(c, t) if t == "/longpoll" => Some(*c),
+        _ => None,
+    });
+    assert!(client.read_for(Duration::from_millis(50)).is_empty());
+    server
+        .handle
+        .push(conn, Message::data("first"))
+        .wait()
+        .expect("pushed");
+    assert_eq!(client.read_response().text(), "first");
+    assert_eq!(client.read_response().text(), "plain");
+}
+
+#[test]
+fn keepalives_arrive_at_the_configured_interval() {
+    let interval = Duration::from_millis(100);
+    let (server, log) = start(builder().keepalive_interval(interval));
+    let (mut client, _conn, _) = open(&server, &log, "/sse");
+    let opened = Instant::now();
+    let mut arrivals = Vec::new();
+    for _ in 0..4 {
+        assert_eq!(client.read_exact_n(2), b":\n");
+        arrivals.push(opened.elapsed());
+    }
+    let mut last = Duration::ZERO;
+    for at in &arrivals {
+        let gap = *at - last;
+        assert!(
+            gap >= Duration::from_millis(85) && gap < Duration::from_millis(300),
+            "gap {gap:?} in {arrivals:?}"
+        );
+        last = *at;
+    }
+    // The counter moves just after the write the client already saw.
+    wait_for("counted", || server.handle.metrics().keepalives >= 4);
+}
+
+#[test]
+fn a_push_postpones_the_next_keepalive() {
+    let (server, log) = start(builder().keepalive_interval(Duration::from_millis(200)));
+    let (mut client, conn, _) = open(&server, &log, "/raw");
+    std::thread::sleep(Duration::from_millis(120));
+    server
+        .handle
+        .push(conn, Message::data("m"))
+        .wait()
+        .expect("pushed");
+    let pushed = Instant::now();
+    assert_eq!(client.read_exact_n(1), b"m");
+    assert_eq!(client.read_exact_n(1), b"\n");
+    let waited = pushed.elapsed();
+    assert!(waited >= Duration::from_millis(180), "{waited:?}");
+}
+
+#[test]
+fn keepalive_bytes_per_framing() {
+    let (server, log) = start(builder().keepalive_interval(Duration::from_millis(50)));
+    let cases: [(&str, &[u8]); 4] = [
+        ("/chunked", b"1\r\n\n\r\n"),
+        ("/sse", b":\n"),
+        ("/raw", b"\n"),
+        ("/multipart", b"--altsock-part "),
+    ];
+    for (target, keepalive) in cases {
+        let (mut client, _conn, _) = open(&server, &log, target);
+        assert_eq!(client.read_exact_n(keepalive.len()), keepalive, "{target}");
+        // And exactly that again, nothing else.
+        let again = if target == "/multipart" {
+            &b" "[..]
+        } else {
+            keepalive
+        };
+        assert_eq!(client.read_exact_n(again.len()), again, "{target}");
+    }
+    // A pending long-poll sends nothing; it is answered at its timeout.
+    let (mut client, _conn, _) = open(&server, &log, "/longpoll?t=300");
+    assert!(client.read_for(Duration::from_millis(150)).is_empty());
+    wait_for("keepalives counted", || {
+        server.handle.metrics().keepalives >= 8
+    });
+}
+
+#[test]
+fn a_client_close_reaches_closed_at_once() {
+    // Long intervals: only the FIN itself can wake the engine in time.
+    let (server, log) = start(
+        Engine::builder()
+            .poll_interval(Duration::from_secs(10))
+            .keepalive_interval(Duration::from_secs(60)),
+    );
+    let (client, conn, _) = open(&server, &log, "/sse");
+    assert_eq!(server.handle.metrics().held, 1);
+    let dropped = Instant::now();
+    drop(client);
+    assert_eq!(closed_reason(&log, conn), CloseReason::PeerClosed);
+    assert!(
+        dropped.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        dropped.elapsed()
+    );
+    let metrics = server.handle.metrics();
+    assert_eq!((metrics.open, metrics.held), (0, 0));
+    assert_eq!(metrics.closed_by(CloseReason::PeerClosed), 1);
+}
+
+#[test]
+fn a_client_reset_reaches_closed_at_once() {
+    let (server, log) = start(
+        Engine::builder()
+            .poll_interval(Duration::from_secs(10))
+            .keepalive_interval(Duration::from_secs(60)),
+    );
+    let (client, conn, _) = open(&server, &log, "/chunked");
+    socket2::SockRef::from(&client.stream)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    let dropped = Instant::now();
+    drop(client);
+    assert_eq!(closed_reason(&log, conn), CloseReason::PeerReset);
+    assert!(dropped.elapsed() < Duration::from_millis(500));
+}
+
+#[test]
+fn a_closed_pending_longpoll_reaches_closed() {
+    let (server, log) = start(builder());
+    let (client, conn, _) = open(&server, &log, "/longpoll");
+    drop(client);
+    assert_eq!(closed_reason(&log, conn), CloseReason::PeerClosed);
+    assert_eq!(server.handle.metrics().held, 0);
+}
+
+#[test]
+fn a_slow_consumer_is_closed() {
+    let cap = 64 * 1024;
+    let (server, log) = start(builder().max_pending_output(cap));
+    let mut client = Client::connect_small_rcvbuf(server.addr, 4096);
+    client.send(b"GET /raw HTTP/1.1\r\nHost: t\r\n\r\n");
+    let conn = log.wait_for("request", |e| match e {
+        Ev::Request(c, _) => Some(*c),
+        _ => None,
+    });
+    // The client reads nothing; push until the engine gives up on it.
+    let chunk = vec![b'x'; 16 * 1024];
+    let mut pushed = 0usize;
+    let push = |msg: Message| server.handle.push(conn, msg).wait();
+    while push(Message::data(chunk.clone())).is_ok() {
+        pushed += chunk.len();
+        assert!(
+            pushed < 64 * 1024 * 1024,
+            "never closed after {pushed} bytes"
+        );
+    }
+    assert_eq!(closed_reason(&log, conn), CloseReason::SlowConsumer);
+    let metrics = server.handle.metrics();
+    assert_eq!(metrics.closed_by(CloseReason::SlowConsumer), 1);
+    assert_eq!((metrics.open, metrics.held), (0, 0));
+    // What the engine kept for it never passed the cap: socket buffers plus the cap.
+    assert!(metrics.bytes_out as usize + cap >= pushed);
+    let (_, end) = client.read_to_end();
+    let _ = end; // a reset or a FIN, depending on what was in flight
+}
+
+#[test]
+fn a_deferred_reply_completed_from_another_thread() {
+    let (server, log) = start(builder());
+    let (mut a, conn_a, _) = open(&server, &log, "/defer");
+    let (mut b, conn_b, _) = open(&server, &log, "/defer");
+    assert!(a.read_for(Duration::from_millis(30)).is_empty());
+    let handle = server.handle.clone();
+    let results = std::thread::spawn(move || {
+        let respond = handle.respond(conn_a, Response::text(201, "made")).wait();
+        let hold = handle.hold(conn_b, Hold::sse()).wait();
+        let push = handle.push(conn_b, Message::data("from a thread")).wait();
+        let again = handle.respond(conn_a, Response::new(200)).wait();
+        (respond, hold, push, again)
+    })
+    .join()
+    .expect("thread");
+    assert_eq!(results, (Ok(()), Ok(()), Ok(()), Err(Gone)));
+    let resp = a.read_response();
+    assert_eq!((resp.status, resp.text().as_str()), (201, "made"));
+    assert_eq!(
+        b.read_through("\r\n\r\n"),
+        head("text/event-stream", "Connection: close")
+    );
+    assert_eq!(b.read_through("\n\n"), "data: from a thread\n\n");
+    // A deferred request whose client left is gone.
+    let (c, conn_c, _) = open(&server, &log, "/defer");
+    drop(c);
+    closed_reason(&log, conn_c);
+    assert_eq!(
+        server.handle.respond(conn_c, Response::new(200)).wait(),
+        Err(Gone)
+    );
+}
+
+#[test]
+fn a_push_to_a_gone_connection_is_gone_even_when_its_slot_is_reused() {
+    let (server, log) = start(builder());
+    let (a, conn_a, _) = open(&server, &log, "/sse");
+    drop(a);
+    closed_reason(&log, conn_a);
+    assert_eq!(
+        server.handle.push(conn_a, Message::data("to a")).wait(),
+        Err(Gone)
+    );
+    let (mut b, conn_b, _) = open(&server, &log, "/sse");
+    assert_eq!(conn_b.key, conn_a.key, "the slab slot is reused");
+    assert_ne!(conn_b.gen, conn_a.gen);
+    assert_eq!(
+        server.handle.push(conn_a, Message::data("to a")).wait(),
+        Err(Gone)
+    );
+    assert_eq!(
+        server
+            .handle
+            .broadcast(vec![conn_a], Message::data("to a"))
+            .wait(),
+        0
+    );
+    server.handle.send(Cmd::Push(conn_a, Message::data("to a")));
+    log.wait_for("router push", |e| {
+        (*e == Ev::Pushed(conn_a, Err(Gone))).then_some(())
+    });
+    server.handle.close(conn_a);
+    server
+        .handle
+        .push(conn_b, Message::data("to b"))
+        .wait()
+        .expect("pushed");
+    assert_eq!(b.read_through("\n\n"), "data: to b\n\n");
+    assert!(b.read_for(Duration::from_millis(30)).is_empty());
+    // A connection that is not held takes no pushes either.
+    let mut plain = server.connect();
+    plain.send(b"GET /plain HTTP/1.1\r\nHost: t\r\n\r\n");
+    plain.read_response();
+    let conn_plain = log.wait_for("plain", |e| match e {
+        Ev::Request(c, t) if t == "/plain" => Some(*c),
+        _ => None,
+    });
+    assert_eq!(
+        server.handle.push(conn_plain, Message::data("no")).wait(),
+        Err(Gone)
+    );
+}
+
+#[test]
+fn handle_send_reaches_the_router() {
+    let (server, log) = start(builder());
+    let handle = server.handle.clone();
+    std::thread::spawn(move || handle.send(Cmd::Note("hello router".into())))
+        .join()
+        .expect("thread");
+    log.wait_for("message", |e| {
+        (*e == Ev::Message("hello router".into())).then_some(())
+    });
+    // The router pushes and closes from `message`.
+    let (mut client, conn, _) = open(&server, &log, "/chunked");
+    assert!(server
+        .handle
+        .send(Cmd::Push(conn, Message::data("via router"))));
+    assert_eq!(client.read_exact_n(15), b"a\r\nvia router\r\n");
+    server.handle.send(Cmd::Close(conn));
+    assert_eq!(client.read_to_clean_close(), "0\r\n\r\n");
+}
+
+#[test]
+fn broadcast_counts_the_connections_that_took_it() {
+    let (server, log) = start(builder());
+    let (mut sse, c_sse, _) = open(&server, &log, "/sse");
+    let (mut chunked, c_chunked, _) = open(&server, &log, "/chunked");
+    let (mut raw, c_raw, _) = open(&server, &log, "/raw");
+    let (mut multi, c_multi, _) = open(&server, &log, "/multipart");
+    multi.read_exact_n(14);
+    let (mut poll, c_poll, _) = open(&server, &log, "/longpoll");
+    let (_deferred, c_deferred, _) = open(&server, &log, "/defer");
+    let (gone, c_gone, _) = open(&server, &log, "/sse");
+    drop(gone);
+    closed_reason(&log, c_gone);
+    let all = vec![c_sse, c_chunked, c_raw, c_multi, c_poll, c_deferred, c_gone];
+    let msg = Message::data("news").with_id("9");
+    assert_eq!(server.handle.broadcast(all.clone(), msg.clone()).wait(), 5);
+    assert_eq!(sse.read_through("\n\n"), "id: 9\ndata: news\n\n");
+    assert_eq!(chunked.read_exact_n(9), b"4\r\nnews\r\n");
+    assert_eq!(raw.read_exact_n(4), b"news");
+    let part = "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nnews\r\n--altsock-part";
+    assert_eq!(multi.read_exact_n(part.len()), part.as_bytes());
+    assert_eq!(poll.read_response().text(), "news");
+    // Through the router's Cx: the long-poll is released now.
+    server
+        .handle
+        .send(Cmd::Broadcast(all, Message::data("again")));
+    log.wait_for("broadcast", |e| match e {
+        Ev::Broadcast(n) => Some(*n),
+        _ => None,
+    });
+    assert!(log.all().contains(&Ev::Broadcast(4)), "{:?}", log.all());
+    assert_eq!(raw.read_exact_n(5), b"again");
+}
+
+#[test]
+fn metrics_count_and_render() {
+    let (server, log) = start(builder().keepalive_interval(Duration::from_millis(30)));
+    let (mut sse, _c1, _) = open(&server, &log, "/sse");
+    let (mut raw, _c2, _) = open(&server, &log, "/raw");
+    let (gone, c3, _) = open(&server, &log, "/chunked");
+    let m = server.handle.metrics();
+    assert_eq!((m.accepted, m.open, m.held, m.requests), (3, 3, 3, 3));
+    drop(gone);
+    closed_reason(&log, c3);
+    for _ in 0..2 {
+        assert_eq!(sse.read_exact_n(2), b":\n");
+        assert_eq!(raw.read_exact_n(1), b"\n");
+    }
+    wait_for("ticks", || {
+        log.all().iter().filter(|e| **e == Ev::Tick).count() >= 3
+    });
+    wait_for("keepalives counted", || {
+        server.handle.metrics().keepalives >= 4
+    });
+    let m = server.handle.metrics();
+    assert_eq!((m.accepted, m.open, m.held), (3, 2, 2));
+    assert_eq!(m.closed_by(CloseReason::PeerClosed), 1);
+    assert_eq!(m.closed_by(CloseReason::SlowConsumer), 0);
+    assert!(m.keepalives >= 4, "{m:?}");
+    assert!(m.ticks >= 3);
+    assert!(m.bytes_in > 0 && m.bytes_out > m.bytes_in);
+    let text = m.to_prometheus();
+    for line in [
+        "# TYPE altsock_open_connections gauge\naltsock_open_connections 2\n",
+        "# TYPE altsock_held_connections gauge\naltsock_held_connections 2\n",
+        "# TYPE altsock_accepted_total counter\naltsock_accepted_total 3\n",
+        "altsock_requests_total 3\n",
+        &format!("altsock_keepalive_writes_total {}\n", m.keepalives),
+        &format!("altsock_bytes_out_total {}\n", m.bytes_out),
+        &format!("altsock_last_tick_microseconds {}\n", m.last_tick_micros),
+        "# TYPE altsock_closed_total counter\n",
+        "altsock_closed_total{reason=\"peer_closed\"} 1\n",
+        "altsock_closed_total{reason=\"slow_consumer\"} 0\n",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    for reason in CloseReason::ALL {
+        assert!(text.contains(&format!("{{reason=\"{}\"}}", reason.label())));
+    }
+    // Every sample line is `name value` or `name{labels} value`.
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, value) = l.rsplit_once(' ').expect("sample");
+        assert!(name.starts_with("altsock_"), "{l}");
+        value.parse::<u64>().expect("integer value");
+    }
+}
+
+#[test]
+fn graceful_shutdown_ends_every_stream() {
+    let grace = Duration::from_millis(600);
+    let (mut server, log) = start(builder().shutdown_grace(grace));
+    let (mut chunked, c1, _) = open(&server, &log, "/chunked");
+    let (mut sse, c2, _) = open(&server, &log, "/sse");
+    let (mut multi, c3, _) = open(&server, &log, "/multipart");
+    multi.read_exact_n(14);
+    let (mut poll, c4, _) = open(&server, &log, "/longpoll");
+    let mut idle = server.connect();
+    idle.send(b"GET /plain HTTP/1.1\r\nHost: t\r\n\r\n");
+    idle.read_response();
+    let started = Instant::now();
+    server.handle.shutdown();
+    assert_eq!(chunked.read_to_clean_close(), "0\r\n\r\n");
+    assert_eq!(sse.read_to_clean_close(), "");
+    assert_eq!(multi.read_to_clean_close(), "--\r\n");
+    assert_eq!(poll.read_to_end().1, End::Fin);
+    assert_eq!(idle.read_to_clean_close(), "");
+    drop((chunked, sse, multi, poll, idle));
+    assert!(server.stop().is_ok());
+    let took = started.elapsed();
+    assert!(took < grace, "run returned after {took:?}");
+    for conn in [c1, c2, c3, c4] {
+        assert_eq!(closed_reason(&log, conn), CloseReason::Shutdown);
+    }
+    // After the engine stopped, handles report it.
+    assert!(server.handle.is_stopped());
+    assert_eq!(server.handle.push(c1, Message::data("x")).wait(), Err(Gone));
+    assert!(!server.handle.send(Cmd::Note("late".into())));
+    assert!(std::net::TcpStream::connect(server.addr).is_err());
+}
+
+#[test]
+fn shutdown_returns_within_the_grace_when_a_client_never_leaves() {
+    let grace = Duration::from_millis(300);
+    let (mut server, log) = start(builder().shutdown_grace(grace));
+    // A deferred request that nobody answers, and a stream whose client never reads.
+    let (_deferred, c1, _) = open(&server, &log, "/defer");
+    let (_held, c2, _) = open(&server, &log, "/sse");
+    let started = Instant::now();
+    assert!(server.stop().is_ok());
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < grace + Duration::from_millis(500),
+        "{took:?}"
+    );
+    assert_eq!(closed_reason(&log, c1), CloseReason::Shutdown);
+    assert_eq!(closed_reason(&log, c2), CloseReason::Shutdown);
+}
+
+#[test]
+fn router_ticks_every_poll_interval() {
+    let (server, log) = start(
+        Engine::builder()
+            .poll_interval(Duration::from_millis(20))
+            .keepalive_interval(Duration::from_secs(60)),
+    );
+    let started = Instant::now();
+    wait_for("5 ticks", || {
+        log.all().iter().filter(|e| **e == Ev::Tick).count() >= 5
+    });
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(80), "{took:?}");
+    assert!(server.handle.metrics().ticks >= 5);
+}
