@@ -31,6 +31,16 @@ impl Pending {
     pub fn len(&self) -> usize {
         self.buf.len() - self.pos
     }
+
+    /// Drops the bytes already written once they are at least half the
+    /// buffer, so a reader that keeps up but never quite drains it cannot make
+    /// the buffer grow past twice the cap (amortized O(1) per byte).
+    pub fn compact(&mut self) {
+        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+    }
 }
 
 /// What a held stream needs beyond its framing; allocated only for long-poll
@@ -108,6 +118,23 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that keeps taking bytes while new ones keep coming never lets
+    /// the buffer drain; what it already took must not pile up.
+    #[test]
+    fn pending_output_stays_bounded_while_never_drained() {
+        let mut pending = Pending {
+            buf: vec![0; 1000],
+            pos: 0,
+        };
+        for _ in 0..10_000 {
+            pending.pos += 100; // the socket took 100 bytes
+            pending.compact();
+            pending.buf.extend_from_slice(&[1; 100]); // 100 more were pushed
+            assert_eq!(pending.len(), 1000);
+            assert!(pending.buf.len() <= 2000, "{}", pending.buf.len());
+        }
+    }
 
     /// The socket-table entry is what an idle held connection costs the
     /// process; keep it within one cache line.

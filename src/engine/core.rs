@@ -172,6 +172,7 @@ impl Core {
                 self.close(key, CloseReason::SlowConsumer);
                 return false;
             }
+            pending.compact();
             pending.buf.extend_from_slice(bytes);
             return true;
         }
