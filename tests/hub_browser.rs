@@ -1,0 +1,143 @@
+//! `/altsock.js` in a real headless Chromium: two tabs of one page share one
+//! connection per stream (the server sees one subscriber), both receive
+//! channel messages, each application handler receives only its own app's
+//! notifications, the second tab takes over when the leader closes, and the
+//! library falls back to long-poll where SSE fails.
+
+mod util;
+
+use std::time::Duration;
+
+use altsock::Engine;
+use serde_json::{json, Value};
+use util::browser::Browser;
+use util::{request, spawn_server, TestServer, WAIT};
+
+const TOKEN: &str = "browser";
+
+type Server = TestServer<altsock::server::Job>;
+
+fn server() -> Server {
+    let builder = Engine::builder().poll_interval(Duration::from_millis(20));
+    spawn_server(builder, |c| {
+        c.publish_token = Some(TOKEN.into());
+        c.hub.longpoll_timeout = Duration::from_millis(500);
+    })
+}
+
+fn post(s: &Server, path: &str, body: &str) {
+    let raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let r = request(s.addr, &raw);
+    assert_eq!(r.status, 202, "{}", r.text());
+}
+
+fn stats(s: &Server, query: &str) -> Value {
+    let raw = format!(
+        "GET /hub/stats?{query} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    );
+    serde_json::from_slice(&request(s.addr, &raw).body).expect("stats JSON")
+}
+
+/// Loads the library into the current tab and connects as client `b1`,
+/// recording what the `news` channel and the `mail` and `chat` apps receive.
+/// `prelude` runs first (to break `EventSource`, say).
+fn load_page(browser: &Browser, s: &Server, prelude: &str, options: &str) {
+    browser
+        .navigate(&format!("http://{}/altsock.js", s.addr))
+        .expect("navigate");
+    let script = format!(
+        "var done = arguments[0]; {prelude}
+         fetch('/altsock.js').then(r => r.text()).then(code => {{
+           (0, eval)(code);
+           window.got = {{news: [], mail: [], chat: []}};
+           window.hub = Altsock.connect(Object.assign({{client: 'b1', retryDelay: 20}}, {options}));
+           hub.subscribe('news', d => got.news.push(d));
+           hub.app('mail', d => got.mail.push(d));
+           hub.app('chat', d => got.chat.push(d));
+           done(true);
+         }}).catch(e => done(String(e)));"
+    );
+    let loaded = browser.execute_async(&script, json!([])).expect("load");
+    assert_eq!(loaded, json!(true));
+}
+
+fn received(browser: &Browser, what: &str, n: usize) -> Value {
+    let script = format!("return got.{what}.length >= {n} && got.{what}");
+    browser.wait_until(what, &script, WAIT).expect("received")
+}
+
+#[test]
+fn two_tabs_share_one_connection_and_both_receive() {
+    let s = server();
+    let browser = Browser::start().expect("chromium");
+    load_page(&browser, &s, "", "{}");
+    let first = browser.current_window().expect("window");
+    browser
+        .wait_until("leader", "return hub.isLeader()", WAIT)
+        .expect("first tab leads");
+    let second = browser.new_tab().expect("tab");
+    browser.switch_to(&second).expect("switch");
+    load_page(&browser, &s, "", "{}");
+    util::wait_for("both streams", || stats(&s, "")["subscribers"] == 2);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(stats(&s, "channel=news")["topic"]["subscribers"], 1);
+    assert_eq!(stats(&s, "client=b1")["topic"]["subscribers"], 1);
+    assert_eq!(
+        stats(&s, "")["subscribers"],
+        2,
+        "one connection per stream for two tabs"
+    );
+    let leads = browser
+        .execute("return hub.isLeader()", json!([]))
+        .expect("leader?");
+    assert_eq!(leads, json!(false));
+
+    post(&s, "/pub/news", "hello");
+    post(
+        &s,
+        "/notify",
+        r#"{"client":"b1","app":"mail","data":{"unread":2}}"#,
+    );
+    post(&s, "/notify", r#"{"client":"b1","app":"chat","data":"hi"}"#);
+    for tab in [&second, &first] {
+        browser.switch_to(tab).expect("switch");
+        assert_eq!(received(&browser, "news", 1), json!(["hello"]));
+        assert_eq!(received(&browser, "mail", 1), json!([{"unread": 2}]));
+        assert_eq!(received(&browser, "chat", 1), json!(["hi"]));
+    }
+
+    browser.switch_to(&first).expect("switch");
+    browser.close_window().expect("close the leader");
+    browser.switch_to(&second).expect("switch");
+    browser
+        .wait_until("takeover", "return hub.isLeader()", WAIT)
+        .expect("second tab leads");
+    post(&s, "/pub/news", "again");
+    assert_eq!(received(&browser, "news", 2), json!(["hello", "again"]));
+    util::wait_for("one stream again", || {
+        stats(&s, "channel=news")["topic"]["subscribers"] == 1
+    });
+}
+
+#[test]
+fn falls_back_to_longpoll_where_sse_fails() {
+    let s = server();
+    let browser = Browser::start().expect("chromium");
+    let broken = "window.EventSource = function () {
+        var es = this; es.close = function () {}; es.addEventListener = function () {};
+        setTimeout(function () { es.onerror && es.onerror(); }, 0);
+      };";
+    load_page(&browser, &s, broken, "{share: false}");
+    util::wait_for("long-poll", || {
+        stats(&s, "channel=news")["topic"]["subscribers"] == 1
+    });
+    post(&s, "/pub/news", "one");
+    post(&s, "/pub/news", "two");
+    post(&s, "/notify", r#"{"client":"b1","app":"mail","data":1}"#);
+    assert_eq!(received(&browser, "news", 2), json!(["one", "two"]));
+    assert_eq!(received(&browser, "mail", 1), json!([1]));
+    assert_eq!(received(&browser, "chat", 0), json!([]));
+}
