@@ -141,3 +141,33 @@ fn falls_back_to_longpoll_where_sse_fails() {
     assert_eq!(received(&browser, "mail", 1), json!([1]));
     assert_eq!(received(&browser, "chat", 0), json!([]));
 }
+
+#[test]
+fn tabs_share_by_heartbeats_without_web_locks() {
+    let s = server();
+    let browser = Browser::start().expect("chromium");
+    let no_locks = "Object.defineProperty(navigator, 'locks', {value: undefined});";
+    load_page(&browser, &s, no_locks, "{}");
+    let first = browser.current_window().expect("window");
+    browser
+        .wait_until("leader", "return hub.isLeader()", WAIT)
+        .expect("first tab leads after hearing no heartbeat");
+    let second = browser.new_tab().expect("tab");
+    browser.switch_to(&second).expect("switch");
+    load_page(&browser, &s, no_locks, "{}");
+    std::thread::sleep(Duration::from_millis(4500));
+    let leads = browser
+        .execute("return hub.isLeader()", json!([]))
+        .expect("leader?");
+    assert_eq!(
+        leads,
+        json!(false),
+        "the second tab hears the leader's heartbeat"
+    );
+    assert_eq!(stats(&s, "")["subscribers"], 2);
+    post(&s, "/pub/news", "beat");
+    for tab in [&second, &first] {
+        browser.switch_to(tab).expect("switch");
+        assert_eq!(received(&browser, "news", 1), json!(["beat"]));
+    }
+}
