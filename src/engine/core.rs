@@ -61,9 +61,11 @@ impl Core {
     pub fn new(poll: Poll, cfg: Config, metrics: Arc<Metrics>) -> Self {
         Core {
             poll,
-            conns: Slab::new(),
-            gens: Vec::new(),
-            timers: Timers::default(),
+            // Reserved up front: untouched capacity costs address space, not
+            // memory, and doubling growth would leave up to half of it idle.
+            conns: Slab::with_capacity(cfg.max_connections),
+            gens: Vec::with_capacity(cfg.max_connections),
+            timers: Timers::with_capacity(cfg.max_connections),
             cfg,
             metrics,
             start: Instant::now(),

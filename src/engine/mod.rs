@@ -303,7 +303,9 @@ impl<R: Router> Engine<R> {
                 return;
             };
             if conn.phase != Phase::Reading {
-                return;
+                // A held stream keeps no input buffer; a deferred one may
+                // still hold pipelined bytes.
+                return self.core.recycle_input(key);
             }
             let Some(input) = conn.input.as_mut().filter(|b| !b.is_empty()) else {
                 self.core.recycle_input(key);

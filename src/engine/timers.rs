@@ -14,6 +14,13 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
+    /// An empty queue with room for `n` entries.
+    pub fn with_capacity(n: usize) -> Self {
+        Timers {
+            heap: BinaryHeap::with_capacity(n),
+        }
+    }
+
     /// Adds an entry for `(key, gen)` due at `due`.
     pub fn schedule(&mut self, due: u64, key: u32, gen: u32) {
         self.heap.push(Reverse((due, key, gen)));
