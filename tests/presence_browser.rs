@@ -1,0 +1,150 @@
+//! The presence server end to end in headless Chromium: two users in two
+//! browsers log in through the home page; when B logs in, A's page shows B
+//! online within a second, without a reload; they chat both ways through
+//! chat boxes (text stays text); when B's tab closes, A's page shows B
+//! offline within a second.
+
+mod presence_support;
+mod util;
+
+use std::time::{Duration, Instant};
+
+use presence_support::*;
+use serde_json::json;
+use util::browser::Browser;
+
+/// Logs `name` in through the home page's form and waits for `/home` with
+/// its pipe connected.
+fn log_in(browser: &Browser, addr: std::net::SocketAddr, name: &str) {
+    browser
+        .navigate(&format!("http://{addr}/"))
+        .expect("navigate");
+    browser
+        .execute(
+            "const f = document.getElementById('login');
+             f.username.value = arguments[0]; f.password.value = 'correct horse';
+             f.requestSubmit();",
+            json!([name]),
+        )
+        .expect("submit login");
+    browser
+        .wait_until(
+            "home page connected",
+            "const p = document.getElementById('pipe'); return p && p.textContent === 'connected';",
+            Duration::from_secs(10),
+        )
+        .expect("home");
+}
+
+/// The presence shown in the current page for `user`.
+const STATUS: &str =
+    "const tr = document.querySelector('#members tr[data-user=\"' + arguments[0] + '\"]');
+     return tr ? tr.querySelector('.status').textContent : null;";
+
+/// Waits until the page shows `user` as `state`; returns how long it took.
+fn wait_status(browser: &Browser, user: &str, state: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let shown = browser.execute(STATUS, json!([user])).expect("status");
+        if shown == state {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{user} not shown {state} after {limit:?}; shows {shown}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Types `text` into the chat box with `other` and sends it.
+fn say(browser: &Browser, other: &str, text: &str) {
+    browser
+        .execute(
+            "const box = document.querySelector('.chatwin[data-with=\"' + arguments[0] + '\"]');
+             const f = box.querySelector('form.reply'); f.msg.value = arguments[1]; f.requestSubmit();",
+            json!([other, text]),
+        )
+        .expect("send chat");
+}
+
+/// Waits until the chat box with `other` shows a line with exactly `text`.
+fn wait_line(browser: &Browser, other: &str, text: &str) {
+    browser
+        .wait_until(
+            "chat line",
+            &format!(
+                "const box = document.querySelector('.chatwin[data-with=\"{other}\"]');
+                 if (!box) return false;
+                 const spans = [...box.querySelectorAll('.log .text')];
+                 return spans.some(s => s.textContent === {t}) && !box.querySelector('.log i');",
+                t = json!(text)
+            ),
+            Duration::from_secs(5),
+        )
+        .expect("chat line shown");
+}
+
+#[test]
+fn two_users_see_each_other_and_chat_in_chromium() {
+    let server = server();
+    let a = server.addr;
+    register(a, "alice");
+    register(a, "bob");
+    let alice_browser = Browser::start().expect("chromium");
+    let mut bob_browser = Browser::start().expect("chromium");
+    log_in(&alice_browser, a, "alice");
+    // Alice adds Bob through her page; the row appears without a reload.
+    alice_browser
+        .execute(
+            "const f = document.getElementById('add-contact'); f.name.value = 'bob'; f.requestSubmit();",
+            json!([]),
+        )
+        .expect("add contact");
+    wait_status(&alice_browser, "bob", "offline", Duration::from_secs(5));
+    alice_browser
+        .execute("window.notReloaded = true;", json!([]))
+        .unwrap();
+
+    let started = Instant::now();
+    log_in(&bob_browser, a, "bob");
+    let login_took = started.elapsed();
+    let shown = wait_status(&alice_browser, "bob", "online", Duration::from_secs(1));
+    eprintln!(
+        "bob's login took {login_took:?}; alice saw him online {shown:?} after his page connected"
+    );
+
+    // Chat both ways; markup in the text stays text.
+    alice_browser
+        .execute(
+            "document.querySelector('button.chat[data-user=\"bob\"]').click();",
+            json!([]),
+        )
+        .unwrap();
+    bob_browser
+        .wait_until(
+            "initChat opens Bob's box",
+            "return !!document.querySelector('.chatwin[data-with=\"alice\"]');",
+            Duration::from_secs(5),
+        )
+        .expect("box");
+    let hello = "hi <i>bob</i> & co";
+    say(&alice_browser, "bob", hello);
+    wait_line(&bob_browser, "alice", hello);
+    say(&bob_browser, "alice", "hello alice");
+    wait_line(&alice_browser, "bob", "hello alice");
+
+    // Bob's tab closes: Alice sees him offline within a second.
+    let bob_home = bob_browser.current_window().unwrap();
+    let spare = bob_browser.new_tab().unwrap();
+    bob_browser.switch_to(&bob_home).unwrap();
+    bob_browser.close_window().unwrap();
+    let gone = wait_status(&alice_browser, "bob", "offline", Duration::from_secs(1));
+    eprintln!("alice saw bob offline {gone:?} after his tab closed");
+    let same_page = alice_browser
+        .execute("return window.notReloaded === true;", json!([]))
+        .unwrap();
+    assert_eq!(same_page, true, "updates came without a reload");
+    bob_browser.switch_to(&spare).unwrap();
+    bob_browser.quit();
+}
