@@ -284,3 +284,22 @@ fn membership_persists_across_restarts() {
     assert_eq!(list["groups"][0]["protected"], true);
     assert_eq!(list["contacts"][0]["name"], "bob");
 }
+
+#[test]
+fn a_reset_connection_makes_the_user_offline_at_once() {
+    let server = server();
+    let a = server.addr;
+    let alice = user(a, "alice");
+    let bob = user(a, "bob");
+    act(a, "/contacts", "alice", &alice, json!({"name": "bob"}));
+    let mut alice_pipe = Pipe::open(a, "alice", &alice, true);
+    let bob_pipe = Pipe::open(a, "bob", &bob, false);
+    assert_eq!(alice_pipe.next().data["online"], true);
+    let started = Instant::now();
+    socket2::SockRef::from(&bob_pipe.client.stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(bob_pipe);
+    assert_eq!(alice_pipe.next().data["online"], false);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}

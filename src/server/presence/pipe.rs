@@ -82,6 +82,7 @@ impl Presence {
             port: req.peer.map_or(0, |a| a.port()),
             node: self.node.clone(),
             sid: caller.sid.clone(),
+            groups: groups.clone(),
             target,
             since: web::unix_now(),
             guest: caller.guest,

@@ -65,7 +65,9 @@ pub struct Online {
     pub node: String,
     /// The session id.
     pub sid: String,
-    /// What the user's page shows.
+    /// The groups the user belongs to (the patent's Group Info).
+    pub groups: Vec<String>,
+    /// What the user's page shows (the patent's Active Group).
     pub target: Target,
     /// Unix time the user came online.
     pub since: i64,
@@ -188,8 +190,12 @@ impl UserTable {
 
     /// Adds or drops `user` in the GroupTable row of `group`.
     pub fn group_member(&mut self, group: &str, user: &str, member: bool) {
-        if !self.rows.contains_key(user) {
+        let Some(row) = self.rows.get_mut(user) else {
             return;
+        };
+        row.groups.retain(|g| g != group);
+        if member {
+            row.groups.push(group.to_string());
         }
         if member {
             self.group_online
