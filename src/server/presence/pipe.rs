@@ -34,7 +34,7 @@ impl Presence {
     fn propagate(&mut self, cx: &mut Cx<'_, Job>, user: &str) {
         let payload = match self.table.get(user) {
             Some(row) => row.public(user),
-            None => json!({ "user": user, "online": false }),
+            None => json!({ "user": user, "name": user, "online": false }),
         };
         for watcher in self.table.watchers_of(&self.dir, user) {
             self.emit(cx, &watcher, "update", payload.clone());

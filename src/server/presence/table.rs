@@ -81,6 +81,7 @@ impl Online {
     pub fn public(&self, user: &str) -> Value {
         json!({
             "user": user,
+            "name": user,
             "online": true,
             "node": self.node,
             "since": self.since,
@@ -338,5 +339,63 @@ impl Mailbox {
             .cloned()
             .collect();
         Catchup { gap, events }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mailbox_numbers_events_and_reports_what_overflowed() {
+        let mut mailbox = Mailbox::new(3);
+        for i in 0..5 {
+            mailbox.push("chat", json!({ "i": i }));
+        }
+        assert_eq!(mailbox.last(), 5);
+        let found = mailbox.after(0);
+        assert_eq!(found.gap, Some((1, 2)));
+        let seqs: Vec<u64> = found.events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [3, 4, 5]);
+        assert!(found.events[0].json.contains("\"seq\":3"));
+        let found = mailbox.after(3);
+        assert_eq!(found.gap, None);
+        assert_eq!(found.events.len(), 2);
+        assert!(mailbox.after(5).events.is_empty());
+        assert!(
+            mailbox.after(99).events.is_empty(),
+            "a future since is clamped"
+        );
+    }
+
+    #[test]
+    fn watchers_are_those_whose_active_group_holds_the_user() {
+        let mut dir = Directory::default();
+        dir.groups.insert("team".into(), Default::default());
+        dir.join("team", "bob");
+        dir.join("team", "carol");
+        dir.add_contact("alice", "bob");
+        let mut table = UserTable::default();
+        let row = |user: &str, target: Target| Online {
+            conn: ConnId { key: 0, gen: 0 },
+            mode: Mode::Stream(Framing::Chunked),
+            ip: String::new(),
+            port: 0,
+            node: "n".into(),
+            sid: user.into(),
+            groups: Vec::new(),
+            target,
+            since: 0,
+            guest: false,
+        };
+        table.insert("alice", row("alice", Target::Book("alice".into())), &[]);
+        table.insert("carol", row("carol", Target::Group("team".into())), &[]);
+        table.insert("dave", row("dave", Target::Book("dave".into())), &[]);
+        let watchers: Vec<String> = table.watchers_of(&dir, "bob").into_iter().collect();
+        assert_eq!(watchers, ["alice", "carol"]);
+        table.retarget("alice", Target::Group("other".into()));
+        let watchers: Vec<String> = table.watchers_of(&dir, "bob").into_iter().collect();
+        assert_eq!(watchers, ["carol"]);
+        assert!(table.watchers_of(&dir, "carol").is_empty(), "never oneself");
     }
 }

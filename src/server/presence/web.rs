@@ -222,3 +222,26 @@ pub fn decode_segment(text: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_every_html_special() {
+        assert_eq!(
+            esc("<a href='x'>\"&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&quot;&amp;&quot;&lt;/a&gt;"
+        );
+        let v = serde_json::json!({ "x": "</script><b>" });
+        assert!(!script_json(&v).contains('<'));
+    }
+
+    #[test]
+    fn segments_round_trip() {
+        for s in ["alice", "a+b@example.com", "+15550100", "x y/z%"] {
+            assert_eq!(decode_segment(&encode_segment(s)), s);
+        }
+        assert_eq!(decode_segment("%3Cx%3E%zz"), "<x>%zz");
+    }
+}
