@@ -148,3 +148,53 @@ fn two_users_see_each_other_and_chat_in_chromium() {
     bob_browser.switch_to(&spare).unwrap();
     bob_browser.quit();
 }
+
+#[test]
+fn an_invitation_window_appears_on_the_next_page_and_replies_work() {
+    let server = server();
+    let a = server.addr;
+    let alice = user(a, "alice");
+    register(a, "bob");
+    let mut alice_pipe = Pipe::open(a, "alice", &alice, false);
+    let browser = Browser::start().expect("chromium");
+    log_in(&browser, a, "bob");
+    // Bob browses elsewhere; Alice invites him.
+    browser
+        .navigate(&format!("http://{a}/some/other/page"))
+        .expect("navigate");
+    let r = get(
+        a,
+        &format!("/initchat?me=alice&to=bob&id={alice}&msg=coffee%3F%20%3Cb%3Enow%3C%2Fb%3E"),
+    );
+    assert_eq!(r.status, 200);
+    browser
+        .navigate(&format!("http://{a}/nobody-here"))
+        .expect("navigate");
+    let shown = browser
+        .execute(
+            "const w = document.querySelector('.chatwin.invite');
+             return w && [w.querySelector('header').textContent, w.querySelector('.invite-from').textContent,
+                          w.querySelector('.invite-msg').textContent, !!w.querySelector('.invite-msg b')];",
+            json!([]),
+        )
+        .expect("invitation");
+    assert_eq!(
+        shown,
+        json!(["Chat invitation", "alice", "coffee? <b>now</b>", false])
+    );
+    say(&browser, "alice", "on my way");
+    let ev = alice_pipe.next_of("chat");
+    assert_eq!(
+        (ev.data["from"].as_str(), ev.data["msg"].as_str()),
+        (Some("bob"), Some("on my way"))
+    );
+    // The window opened Bob's pipe: Alice's answer shows up in it.
+    act(
+        a,
+        "/chat",
+        "alice",
+        &alice,
+        json!({"to": "bob", "msg": "see you"}),
+    );
+    wait_line(&browser, "alice", "see you");
+}

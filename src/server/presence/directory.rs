@@ -97,10 +97,12 @@ impl Directory {
         self.users.insert(name, rec);
     }
 
-    /// True when `name` may not be taken by a new user or group.
+    /// True when `name` may not be taken by a new user or group (guest names
+    /// start with `guest-`, so that prefix is reserved too).
     pub fn taken(&self, name: &str) -> bool {
         let lower = name.to_ascii_lowercase();
         RESERVED.contains(&lower.as_str())
+            || lower.starts_with("guest-")
             || self.users.contains_key(name)
             || self.groups.contains_key(name)
             || self.aliases.contains_key(name)
