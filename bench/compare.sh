@@ -94,7 +94,20 @@ run_load() {
     "$LOAD" --label "$label" --target "127.0.0.1:$port" -n "$N" \
         --server-pid "$pid" --source-base "$base" --source-addrs 64 \
         --rounds "$ROUNDS" --idle "$IDLE" --out "$RUN/$label.txt" "$@" \
-        | tee "$RUN/$label.log"
+        >"$RUN/$label.log" 2>&1 &
+    background $! "$RUN/$label.log"
+}
+
+# Waits for a background job so that a signal reaches the traps at once (bash
+# runs traps only between foreground commands), showing its log meanwhile.
+background() {
+    local job=$1 log=$2 shown
+    PIDS+=("$job")
+    tail -n +1 -F --pid="$job" "$log" 2>/dev/null &
+    shown=$!
+    PIDS+=("$shown")
+    wait "$job"
+    wait "$shown" || true
 }
 
 bench_altsock() {
@@ -174,7 +187,9 @@ main() {
     mkdir -p "$RUN"
     install_nginx
     say "building (release)"
-    (cd "$ROOT" && cargo build --release --example pubsub --bin altsock-load)
+    (cd "$ROOT" && exec cargo build --release --example pubsub --bin altsock-load) \
+        >"$RUN/build.log" 2>&1 &
+    background $! "$RUN/build.log"
     bench_altsock
     sleep 2
     bench_nchan

@@ -57,6 +57,10 @@ struct Args {
     /// The method of the publish request.
     #[arg(long, default_value = "POST")]
     pub_method: String,
+    /// An extra header line for the publish request, e.g. `Authorization:
+    /// Bearer TOKEN` for `altsock serve`'s hub (`/pub/CHANNEL`); repeatable.
+    #[arg(long)]
+    pub_header: Vec<String>,
     /// Send `Accept: text/event-stream` with each subscribe request.
     #[arg(long)]
     accept_sse: bool,
@@ -463,6 +467,10 @@ impl Load {
 
     /// Phase 3: the publish rounds.
     fn fan_out(&mut self, out: &mut Report) -> io::Result<()> {
+        if self.tally.held == 0 {
+            out.note("no subscriber held: no publish rounds".into());
+            return Ok(());
+        }
         let mut rounds = Vec::new();
         for r in 1..=self.args.rounds {
             let round = self.publish_round(r)?;
@@ -524,8 +532,14 @@ impl Load {
             "{} sent_unix_ns={sent_ns}",
             String::from_utf8_lossy(&self.marker)
         );
+        let extra: String = self
+            .args
+            .pub_header
+            .iter()
+            .map(|h| format!("{h}\r\n"))
+            .collect();
         let request = format!(
-            "{} {} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\n\
+            "{} {} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\n{extra}\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             self.args.pub_method,
             self.args.pub_path,
