@@ -157,13 +157,20 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Progress, ParseError
     check_line_endings(&buf[..head_len])?;
     let head = copy_head(&req)?;
     let kind = body_kind(&head.headers, limits)?;
-    let wants_continue = header_has_token(&head.headers, "expect", "100-continue");
+    // RFC 9110 section 10.1.1: never a 100 (Continue) to an HTTP/1.0 client.
+    let wants_continue =
+        head.minor_version >= 1 && header_has_token(&head.headers, "expect", "100-continue");
     let rest = &buf[head_len..];
     let body = match kind {
         BodyKind::Length(n) if rest.len() >= n => Some((rest[..n].to_vec(), n)),
         BodyKind::Length(_) => None,
         BodyKind::Chunked => decode_chunked(rest, limits.max_body)?,
     };
+    if body.is_none() && rest.len() > chunked_encoding_cap(limits) {
+        // Chunk extensions, whitespace and trailers are not counted as body
+        // but would otherwise buffer without end.
+        return Err(ParseError::BodyTooLarge);
+    }
     Ok(match body {
         Some((body, used)) => Progress::Complete(Parsed {
             head,
@@ -272,6 +279,15 @@ fn parse_length(value: &str) -> Result<usize, ParseError> {
     value
         .parse()
         .map_err(|_| ParseError::Malformed("Content-Length out of range"))
+}
+
+/// The most bytes an incomplete chunked body may occupy in the input: the body
+/// itself twice over (for chunk framing) plus a head's worth of trailers.
+fn chunked_encoding_cap(limits: &Limits) -> usize {
+    limits
+        .max_body
+        .saturating_mul(2)
+        .saturating_add(limits.max_head)
 }
 
 /// Decodes a chunked body; `Ok(None)` means more bytes are needed.
