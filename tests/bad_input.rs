@@ -363,3 +363,59 @@ fn connection_limit_gets_503_and_others_keep_working() {
     c.send(b"GET /c HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(c.read_response().text(), "ok /c");
 }
+
+/// Sends `head` and then `filler` bytes for as long as the server reads them
+/// (at most 8 MiB); returns the answer. Without a cap on what a request may
+/// buffer, the server would keep reading until the header timeout.
+fn answer_to_endless(server: &TestServer<()>, head: &[u8], filler: u8) -> String {
+    let mut client = server.connect();
+    client.send(head);
+    let stream = client.stream.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        let mut stream = stream;
+        let block = vec![filler; 64 * 1024];
+        for _ in 0..128 {
+            if std::io::Write::write_all(&mut stream, &block).is_err() {
+                return;
+            }
+        }
+    });
+    let (bytes, _) = client.read_to_end();
+    let _ = writer.join();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn endless_chunk_extension_is_rejected() {
+    let server = start();
+    let started = Instant::now();
+    let text = answer_to_endless(
+        &server,
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=",
+        b'a',
+    );
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn endless_chunk_size_whitespace_is_rejected() {
+    let server = start();
+    let text = answer_to_endless(
+        &server,
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1",
+        b' ',
+    );
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+}
+
+#[test]
+fn endless_trailers_are_rejected() {
+    let server = start();
+    let text = answer_to_endless(
+        &server,
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: ",
+        b'b',
+    );
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+}

@@ -312,3 +312,37 @@ fn errors_display_their_rule() {
         "request head too large"
     );
 }
+
+#[test]
+fn chunk_framing_cannot_buffer_without_end() {
+    let small = Limits {
+        max_body: 100,
+        max_head: 100,
+        ..Limits::default()
+    };
+    let head = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for tail in [&b"1;ext="[..], b"1", b"0\r\nX-T: "] {
+        let mut raw = head.to_vec();
+        raw.extend_from_slice(tail);
+        let filler = if tail == b"1" { b' ' } else { b'a' };
+        raw.resize(raw.len() + 250, filler);
+        assert!(
+            matches!(parse_request(&raw, &small), Ok(Progress::Partial { .. })),
+            "within the cap it is only incomplete"
+        );
+        raw.resize(raw.len() + 100, filler);
+        assert_eq!(error_with(&raw, &small), ParseError::BodyTooLarge);
+    }
+}
+
+#[test]
+fn no_100_continue_for_http10() {
+    let raw = b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+    assert_eq!(
+        parse_request(raw, &limits()),
+        Ok(Progress::Partial {
+            head_done: true,
+            wants_continue: false
+        })
+    );
+}
