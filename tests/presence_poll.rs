@@ -157,3 +157,27 @@ fn a_client_that_stops_polling_goes_offline() {
         (Some("alice"), Some(false))
     );
 }
+
+#[test]
+fn polling_on_fresh_connections_is_one_online_session() {
+    let server = server();
+    let a = server.addr;
+    let alice = user(a, "alice");
+    let bob = user(a, "bob");
+    act(a, "/contacts", "bob", &bob, json!({"name": "alice"}));
+    let mut bob_pipe = Pipe::open(a, "bob", &bob, false);
+    let hello = get(a, &format!("/jchat?me=alice&id={alice}&mode=poll"));
+    let mut since: u64 = hello.header("x-altsock-id").unwrap().parse().unwrap();
+    for _ in 0..3 {
+        let r = poll(a, "alice", &alice, since, 60);
+        if let Some(id) = r.header("x-altsock-id") {
+            since = id.parse().unwrap();
+        }
+    }
+    let ev = bob_pipe.next();
+    assert_eq!(
+        (ev.data["user"].as_str(), ev.data["online"].as_bool()),
+        (Some("alice"), Some(true))
+    );
+    bob_pipe.quiet(Duration::from_millis(100));
+}

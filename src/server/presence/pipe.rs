@@ -73,6 +73,9 @@ impl Presence {
     /// Makes `caller` online on `conn`, replacing another pipe of theirs.
     fn go_online(&mut self, cx: &mut Cx<'_, Job>, caller: &Caller, req: &Request, mode: Mode) {
         let user = caller.user.as_str();
+        if self.continue_poll(caller, req, mode) {
+            return;
+        }
         let groups = self.dir.groups_of(user);
         let target = self.target_of(caller, Params::of(req).get("watch"));
         let row = Online {
@@ -104,13 +107,37 @@ impl Presence {
                     req.conn
                 );
             }
-            Some(_) => return,
+            Some(_) => {}
             None => {
                 self.deliver_stored(cx, user);
                 self.db.log(user, "online", self.node.clone());
             }
         }
         self.propagate(cx, user);
+    }
+
+    /// The next poll of a user already online by polling (on any
+    /// connection) only moves their row to it: not a replacement, no update.
+    fn continue_poll(&mut self, caller: &Caller, req: &Request, mode: Mode) -> bool {
+        let Some(row) = self.table.get(&caller.user) else {
+            return false;
+        };
+        let same = row.conn == req.conn
+            || matches!(
+                (row.mode, mode),
+                (Mode::Poll { pending: false, .. }, Mode::Poll { .. })
+            );
+        if !same {
+            return false;
+        }
+        self.table.set_conn(&caller.user, req.conn);
+        if let Some(row) = self.table.get_mut(&caller.user) {
+            row.mode = mode;
+            row.sid = caller.sid.clone();
+            row.ip = req.peer.map(|a| a.ip().to_string()).unwrap_or_default();
+            row.port = req.peer.map_or(0, |a| a.port());
+        }
+        true
     }
 
     /// `GET /jchat`: the held pipe (lines by default, SSE when asked), or one
