@@ -76,6 +76,16 @@ fn chat_is_relayed_both_ways() {
     );
     assert_eq!(form.status, 202);
     assert_eq!(alice_pipe.next_of("chat").data["msg"], "by form");
+    // The seed's field name for the session id.
+    let seed = call(
+        a,
+        "POST",
+        "/chat",
+        "Content-Type: application/x-www-form-urlencoded\r\n",
+        &format!("me=bob&sessionId={bob}&to=alice&msg=seed+form"),
+    );
+    assert_eq!(seed.status, 202);
+    assert_eq!(alice_pipe.next_of("chat").data["msg"], "seed form");
 }
 
 #[test]

@@ -82,10 +82,12 @@ pub struct Caller {
     pub guest: bool,
 }
 
-/// Who `req` speaks for: `me` and `id` parameters when both are given (they
-/// must match a session), else the session cookie.
+/// Who `req` speaks for: `me` and `id` (or `sessionId`) parameters when both
+/// are given (they must match a session), else the session cookie.
 pub fn caller(req: &Request, params: &Params, shared: &Shared) -> Option<Caller> {
-    let found = match (params.get("me"), params.get("id")) {
+    // `sessionId` is the seed's name for `id` on `POST /chat`.
+    let id = params.get("id").or_else(|| params.get("sessionId"));
+    let found = match (params.get("me"), id) {
         (Some(me), Some(id)) => shared
             .sessions
             .get(id)
