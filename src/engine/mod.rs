@@ -239,6 +239,7 @@ impl<R: Router> Engine<R> {
     /// Drains the socket; parses what arrived; handles the peer's end.
     fn read_ready(&mut self, key: usize) {
         let mut eof = false;
+        let cap = self.pipelined_cap();
         loop {
             let Some(conn) = self.core.conns.get_mut(key) else {
                 return;
@@ -252,12 +253,24 @@ impl<R: Router> Engine<R> {
                     Metrics::add(&self.core.metrics.bytes_in, n as u64);
                     if keeps_input(conn.phase) {
                         let starts_request = conn.input.is_none() && conn.phase == Phase::Reading;
+                        let waiting = conn.phase != Phase::Reading;
                         let mut input = match conn.input.take() {
                             Some(input) => input,
                             None => self.core.take_input_buffer(),
                         };
                         input.extend_from_slice(&self.read_buf[..n]);
+                        let piled_up = waiting && input.len() > cap;
                         self.core.conns[key].input = Some(input);
+                        if piled_up {
+                            // Nothing parses input while an answer is pending,
+                            // so no parser limit would ever stop it.
+                            debug!(
+                                "{}: too much input behind a pending answer",
+                                self.core.id_of(key)
+                            );
+                            self.core.close(key, CloseReason::BadRequest);
+                            return;
+                        }
                         if starts_request {
                             let due = self.core.now + Core::ms(self.core.cfg.header_timeout);
                             self.core.set_deadline(key, due);
@@ -277,6 +290,13 @@ impl<R: Router> Engine<R> {
         if eof {
             self.peer_finished(key);
         }
+    }
+
+    /// The most input kept behind a deferred answer or a pending long-poll:
+    /// one request at its limits.
+    fn pipelined_cap(&self) -> usize {
+        let limits = &self.core.cfg.limits;
+        limits.max_head.saturating_add(limits.max_body)
     }
 
     /// The peer sent FIN: answer what it already asked, otherwise close.
