@@ -452,7 +452,16 @@ impl Core {
             return;
         }
         let chunked = conn.chunked;
+        let head_only = conn.head_only;
         let mut out = Vec::with_capacity(256);
+        if head_only {
+            // A HEAD answer ends with its head: no boundary, messages or keepalives.
+            framing::write_stream_head(&mut out, Framing::Raw, &head_type, &hold.headers, chunked);
+            if self.write(key, &out) {
+                self.close_after_flush(key, CloseReason::Done);
+            }
+            return;
+        }
         framing::write_stream_head(&mut out, framing, &head_type, &hold.headers, chunked);
         for msg in &hold.initial {
             framing::encode_message(&mut out, framing, msg, &content_type, chunked);
