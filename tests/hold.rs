@@ -832,3 +832,74 @@ fn router_ticks_every_poll_interval() {
     assert!(took >= Duration::from_millis(80), "{took:?}");
     assert!(server.handle.metrics().ticks >= 5);
 }
+
+#[test]
+fn input_piling_up_behind_a_longpoll_is_capped() {
+    let (server, log) = start(builder());
+    let (client, conn, _) = open(&server, &log, "/longpoll");
+    let mut stream = client.stream.try_clone().expect("clone");
+    // Far more than one request's worth (head and body limits) of pipelined bytes.
+    let writer = std::thread::spawn(move || {
+        let block = vec![b'a'; 64 * 1024];
+        for _ in 0..128 {
+            if std::io::Write::write_all(&mut stream, &block).is_err() {
+                return;
+            }
+        }
+    });
+    assert_eq!(closed_reason(&log, conn), CloseReason::BadRequest);
+    let _ = writer.join();
+    assert!(server.handle.metrics().bytes_in < 4 * 1024 * 1024);
+}
+
+#[test]
+fn input_piling_up_behind_a_deferred_answer_is_capped() {
+    let (server, log) = start(builder());
+    let (client, conn, _) = open(&server, &log, "/defer");
+    let mut stream = client.stream.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        let block = vec![b'a'; 64 * 1024];
+        for _ in 0..128 {
+            if std::io::Write::write_all(&mut stream, &block).is_err() {
+                return;
+            }
+        }
+    });
+    assert_eq!(closed_reason(&log, conn), CloseReason::BadRequest);
+    let _ = writer.join();
+}
+
+#[test]
+fn head_on_a_stream_gets_the_head_only() {
+    let (server, log) = start(builder().keepalive_interval(Duration::from_millis(20)));
+    for (target, content_type, last) in [
+        ("/chunked", "text/plain; charset=utf-8", "Transfer-Encoding: chunked"),
+        ("/sse", "text/event-stream", "Connection: close"),
+        (
+            "/multipart",
+            "multipart/x-mixed-replace; boundary=altsock-part",
+            "Connection: close",
+        ),
+        ("/sse-initial", "text/event-stream", "Connection: close"),
+    ] {
+        let mut client = server.connect();
+        client.send(format!("HEAD {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        let text = client.read_to_clean_close();
+        if target == "/sse-initial" {
+            assert_eq!(
+                text,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache, no-transform\r\nX-Accel-Buffering: no\r\nX-Room: lobby\r\nConnection: close\r\n\r\n"
+            );
+        } else {
+            assert_eq!(text, head(content_type, last), "{target}");
+        }
+    }
+    wait_for("closed", || {
+        server.handle.metrics().closed_by(CloseReason::Done) == 4
+    });
+    assert_eq!(server.handle.metrics().held, 0);
+    assert!(log
+        .all()
+        .iter()
+        .all(|e| !matches!(e, Ev::Closed(_, r) if *r != CloseReason::Done)));
+}
