@@ -198,3 +198,72 @@ fn an_invitation_window_appears_on_the_next_page_and_replies_work() {
     );
     wait_line(&browser, "alice", "see you");
 }
+
+#[test]
+fn the_home_page_manages_groups_and_follows_refresh() {
+    let server = server();
+    let a = server.addr;
+    register(a, "alice");
+    let bob = user(a, "bob");
+    let browser = Browser::start().expect("chromium");
+    log_in(&browser, a, "alice");
+    let submit = |form: &str, name: &str| {
+        browser
+            .execute(
+                "const f = document.getElementById(arguments[0]); f.name.value = arguments[1]; f.requestSubmit();",
+                json!([form, name]),
+            )
+            .expect("submit");
+    };
+    submit("create-group", "team");
+    browser
+        .wait_until(
+            "the new group in the selector",
+            "return [...document.querySelectorAll('#active option')].some(o => o.value === 'team')
+                && document.getElementById('pipe').textContent === 'connected';",
+            Duration::from_secs(10),
+        )
+        .expect("group created");
+    browser
+        .execute(
+            "const s = document.getElementById('active'); s.value = 'team'; s.dispatchEvent(new Event('change'));",
+            json!([]),
+        )
+        .unwrap();
+    wait_status(&browser, "alice", "online", Duration::from_secs(5));
+    browser
+        .execute("window.notReloaded = true;", json!([]))
+        .unwrap();
+    // Bob joins: a refresh adds his row; his pipe makes it online.
+    assert_eq!(
+        act(a, "/groups/team/join", "bob", &bob, json!({})).status,
+        200
+    );
+    wait_status(&browser, "bob", "offline", Duration::from_secs(5));
+    let _bob_pipe = Pipe::open(a, "bob", &bob, false);
+    wait_status(&browser, "bob", "online", Duration::from_secs(1));
+    assert_eq!(
+        act(a, "/groups/team/leave", "bob", &bob, json!({})).status,
+        200
+    );
+    browser
+        .wait_until(
+            "bob's row removed",
+            "return !document.querySelector('#members tr[data-user=\"bob\"]');",
+            Duration::from_secs(5),
+        )
+        .expect("row removed");
+    let same = browser
+        .execute("return window.notReloaded === true;", json!([]))
+        .unwrap();
+    assert_eq!(same, true);
+    submit("leave-group", "team");
+    browser
+        .wait_until(
+            "back to the address book",
+            "return document.getElementById('active').value === 'contacts'
+                && ![...document.querySelectorAll('#active option')].some(o => o.value === 'team');",
+            Duration::from_secs(10),
+        )
+        .expect("left");
+}

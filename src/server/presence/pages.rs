@@ -247,6 +247,8 @@ const HOME_FORMS: &str = "<section><h2>Address book and groups</h2>\
 <input name=\"password\" type=\"password\" placeholder=\"password (optional)\"><button>Create group</button></form>\
 <form id=\"join-group\"><input name=\"name\" placeholder=\"group\" required>\
 <input name=\"password\" type=\"password\" placeholder=\"password (if any)\"><button>Join group</button></form>\
+<form id=\"leave-group\"><input name=\"name\" placeholder=\"group\" required><button>Leave group</button></form>\
+<form id=\"remove-contact\"><input name=\"name\" placeholder=\"user name\" required><button>Remove contact</button></form>\
 <p id=\"status\" role=\"status\"></p></section>";
 
 /// The form asking for a group's password.

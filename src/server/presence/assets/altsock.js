@@ -185,8 +185,22 @@
       });
     }
     onSubmit('add-contact', function (d) { act('/contacts', d, 'Contact added.'); });
-    onSubmit('create-group', function (d) { act('/groups', d, 'Group created.'); });
-    onSubmit('join-group', function (d) { act('/groups/' + encodeURIComponent(d.name) + '/join', d, 'Joined.'); });
+    function reloadOnSuccess(url, d) {
+      var data = auth(); Object.keys(d).forEach(function (k) { data[k] = d[k]; });
+      send('POST', url, data).then(function (r) {
+        if (r.status < 300) { location.reload(); } else { say('Failed: ' + (r.body.error || r.status)); }
+      });
+    }
+    onSubmit('create-group', function (d) { reloadOnSuccess('/groups', d); });
+    onSubmit('join-group', function (d) { reloadOnSuccess('/groups/' + encodeURIComponent(d.name) + '/join', d); });
+    onSubmit('leave-group', function (d) { reloadOnSuccess('/groups/' + encodeURIComponent(d.name) + '/leave', {}); });
+    onSubmit('remove-contact', function (d) {
+      var q = '?me=' + encodeURIComponent(boot.me) + '&id=' + encodeURIComponent(boot.id);
+      send('DELETE', '/contacts/' + encodeURIComponent(d.name) + q).then(function (r) {
+        say(r.status < 300 ? 'Contact removed.' : 'Failed: ' + (r.body.error || r.status));
+        if (r.status < 300) { reloadMembers(); }
+      });
+    });
     var lm = $('#load-messages');
     if (lm) {
       lm.addEventListener('click', function () {
