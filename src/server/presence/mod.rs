@@ -138,7 +138,7 @@ impl Presence {
                 let name = web::decode_segment(name);
                 self.call_page(&req, &p, shared, cx, &name)
             }
-            ("GET" | "HEAD", [name]) => self.static_url(&req, shared, &web::decode_segment(name)),
+            ("GET" | "HEAD", [name]) => self.static_url(&web::decode_segment(name)),
             _ => Reply::Respond(error(404, "not found")),
         }
     }

@@ -138,7 +138,7 @@ impl Presence {
     }
 
     /// `GET /NAME`: `301` to `/call/NAME` (names, emails and phones), else `404`.
-    pub(super) fn static_url(&mut self, _req: &Request, _shared: &Shared, name: &str) -> Reply {
+    pub(super) fn static_url(&self, name: &str) -> Reply {
         let target = match self.dir.resolve(name) {
             Some(Named::User(n) | Named::Group(n)) => n,
             None => return Reply::Respond(not_found(name)),
