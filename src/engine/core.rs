@@ -584,6 +584,10 @@ impl Core {
     fn fire(&mut self, key: usize) {
         let conn = &self.conns[key];
         match conn.phase {
+            Phase::Reading if conn.served && conn.input.is_none() && conn.output.is_some() => {
+                // Still sending the last answer to a slow reader: not idle.
+                self.set_deadline(key, self.now + Self::ms(self.cfg.idle_timeout));
+            }
             Phase::Reading if conn.served && conn.input.is_none() => {
                 self.close(key, CloseReason::IdleTimeout)
             }
