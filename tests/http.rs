@@ -404,3 +404,42 @@ fn many_clients_at_once() {
     }
     util::wait_for("all open", || server.handle.metrics().open == 50);
 }
+
+#[test]
+fn a_slow_download_is_not_idle() {
+    struct Big;
+    impl Router for Big {
+        type Msg = ();
+        fn request(&mut self, _req: Request, _cx: &mut Cx<'_, ()>) -> Reply {
+            Reply::Respond(Response::new(200).body(vec![b'z'; 8 * 1024 * 1024]))
+        }
+    }
+    let server = spawn(
+        Engine::builder()
+            .poll_interval(Duration::from_millis(10))
+            .idle_timeout(Duration::from_millis(100))
+            .max_pending_output(16 * 1024 * 1024),
+        Big,
+    );
+    let mut client = Client::connect_small_rcvbuf(server.addr, 64 * 1024);
+    client.send(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    let head = client.read_through("\r\n\r\n");
+    assert!(head.contains("Content-Length: 8388608"), "{head}");
+    // Read slowly: well past the idle timeout before the answer is complete.
+    let started = Instant::now();
+    let mut got = client.buf.len();
+    client.buf.clear();
+    let mut chunk = vec![0u8; 64 * 1024];
+    while got < 8 * 1024 * 1024 {
+        assert!(started.elapsed() < Duration::from_secs(10), "stalled at {got}");
+        match std::io::Read::read(&mut client.stream, &mut chunk) {
+            Ok(0) => panic!("closed after {got} bytes, {:?}", started.elapsed()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => panic!("{e} after {got} bytes, {:?}", started.elapsed()),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(started.elapsed() > Duration::from_millis(200));
+}
