@@ -32,6 +32,8 @@ fn initchat_opens_boxes_on_both_sides() {
         404
     );
     assert_eq!(get(a, "/initchat?me=alice&to=bob&id=bad").status, 403);
+    // A link carrying only the cookie is not enough for a GET.
+    assert_eq!(get_with_cookie(a, "/initchat?to=bob", &alice).status, 403);
 }
 
 #[test]

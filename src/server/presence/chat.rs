@@ -29,7 +29,10 @@ impl Presence {
         shared: &mut Shared,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
-        let Some(me) = web::caller(req, p, shared) else {
+        // A GET must name its session: a cookie alone would let any site
+        // send invitations through a link (a Lax cookie goes with it).
+        let explicit = req.method != "GET" || p.get("id").is_some();
+        let Some(me) = web::caller(req, p, shared).filter(|_| explicit) else {
             return forbidden();
         };
         let to = p.nonempty("to").unwrap_or_default();
