@@ -112,14 +112,17 @@ impl<M: Send + 'static> Handle<M> {
     }
 
     fn command(&self, command: Command<M>) -> bool {
-        if self.is_stopped() {
-            return false;
-        }
         let first = {
             let mut queue = match self.shared.queue.lock() {
                 Ok(queue) => queue,
                 Err(poisoned) => poisoned.into_inner(),
             };
+            // Checked under the lock the engine sets it under: a command is
+            // either drained by the engine or refused here, never stranded
+            // (a stranded push would leave its receipt waiting forever).
+            if self.is_stopped() {
+                return false;
+            }
             queue.push(command);
             queue.len() == 1
         };

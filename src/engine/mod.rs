@@ -116,7 +116,6 @@ impl<R: Router> Engine<R> {
     pub fn run(mut self) -> io::Result<()> {
         info!("altsock listening on {}", self.local_addr);
         let result = self.run_loop();
-        self.handle.shared.stopped.store(true, Ordering::Release);
         self.answer_stranded_commands();
         info!("altsock stopped");
         result
@@ -457,10 +456,16 @@ impl<R: Router> Engine<R> {
 
     /// After the loop ends, commands still queued get their "gone" answers
     /// when their receipts drop; messages for the router are dropped with a log line.
+    /// `stopped` is set under the queue lock, which handles check it under, so
+    /// no command can be queued after this last drain.
     fn answer_stranded_commands(&mut self) {
-        let stranded = match self.handle.shared.queue.lock() {
-            Ok(mut queue) => std::mem::take(&mut *queue),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        let stranded = {
+            let mut queue = match self.handle.shared.queue.lock() {
+                Ok(queue) => queue,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            self.handle.shared.stopped.store(true, Ordering::Release);
+            std::mem::take(&mut *queue)
         };
         if !stranded.is_empty() {
             debug!(
