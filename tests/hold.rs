@@ -873,7 +873,11 @@ fn input_piling_up_behind_a_deferred_answer_is_capped() {
 fn head_on_a_stream_gets_the_head_only() {
     let (server, log) = start(builder().keepalive_interval(Duration::from_millis(20)));
     for (target, content_type, last) in [
-        ("/chunked", "text/plain; charset=utf-8", "Transfer-Encoding: chunked"),
+        (
+            "/chunked",
+            "text/plain; charset=utf-8",
+            "Transfer-Encoding: chunked",
+        ),
         ("/sse", "text/event-stream", "Connection: close"),
         (
             "/multipart",
@@ -902,4 +906,33 @@ fn head_on_a_stream_gets_the_head_only() {
         .all()
         .iter()
         .all(|e| !matches!(e, Ev::Closed(_, r) if *r != CloseReason::Done)));
+}
+
+#[test]
+fn receipts_resolve_across_shutdown() {
+    for _ in 0..20 {
+        let (mut server, _log) = start(builder());
+        let handle = server.handle.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let pusher = std::thread::spawn(move || {
+            let ghost = ConnId { key: 0, gen: 0 };
+            let mut answers = 0;
+            loop {
+                let stopped = handle.is_stopped();
+                assert_eq!(handle.push(ghost, Message::data("x")).wait(), Err(Gone));
+                answers += 1;
+                if stopped {
+                    break;
+                }
+            }
+            let _ = done_tx.send(answers);
+        });
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(server.stop().is_ok());
+        let answers = done_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a receipt never resolved");
+        assert!(answers > 0);
+        pusher.join().expect("pusher");
+    }
 }
