@@ -25,6 +25,8 @@ const USER_LIMIT: u32 = 5;
 const IP_LIMIT: u32 = 20;
 /// The throttle's window.
 const WINDOW: Duration = Duration::from_secs(60);
+/// Most sessions one user keeps; the oldest go first.
+const MAX_SESSIONS: usize = 32;
 /// Most guest sessions kept; the oldest go first.
 const MAX_GUESTS: usize = 10_000;
 /// A valid argon2id hash of nothing anyone types, verified against when the
@@ -238,10 +240,13 @@ impl Presence {
             guest,
         };
         shared.sessions.insert(sid.to_string(), session);
-        self.user_sessions
-            .entry(user.to_string())
-            .or_default()
-            .insert(sid.to_string());
+        let sids = self.user_sessions.entry(user.to_string()).or_default();
+        sids.push(sid.to_string());
+        if sids.len() > MAX_SESSIONS {
+            // The oldest session of a user who never logs out goes first.
+            let oldest = sids.remove(0);
+            shared.sessions.remove(&oldest);
+        }
         self.boxes
             .entry(user.to_string())
             .or_insert_with(|| Mailbox::new(QUEUE_CAP));
@@ -253,9 +258,9 @@ impl Presence {
             return;
         };
         let user = session.user;
-        let last = self.user_sessions.get_mut(&user).map_or(true, |set| {
-            set.remove(sid);
-            set.is_empty()
+        let last = self.user_sessions.get_mut(&user).map_or(true, |sids| {
+            sids.retain(|s| s != sid);
+            sids.is_empty()
         });
         if last {
             self.user_sessions.remove(&user);

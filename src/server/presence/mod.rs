@@ -58,7 +58,8 @@ pub struct Presence {
     dir: Directory,
     table: UserTable,
     boxes: HashMap<String, Mailbox>,
-    user_sessions: HashMap<String, HashSet<String>>,
+    /// Each user's session ids, oldest first.
+    user_sessions: HashMap<String, Vec<String>>,
     /// Names being registered right now.
     pending_names: HashSet<String>,
     invites: HashMap<String, Vec<Invite>>,
