@@ -183,11 +183,21 @@ pub fn encode_sse(out: &mut Vec<u8>, msg: &Message) {
     if let Some(event) = &msg.event {
         field(out, "event: ", event);
     }
+    // CRLF, LF and a lone CR all end a line for an EventSource, so each
+    // starts a new `data:` line; otherwise a CR could forge `id:` or `event:`.
     let text = String::from_utf8_lossy(&msg.data);
-    for line in text.split('\n') {
+    let mut rest: &str = &text;
+    loop {
+        let end = rest.find(['\r', '\n']);
+        let line = &rest[..end.unwrap_or(rest.len())];
         out.extend_from_slice(b"data: ");
-        out.extend_from_slice(line.strip_suffix('\r').unwrap_or(line).as_bytes());
+        out.extend_from_slice(line.as_bytes());
         out.push(b'\n');
+        match end {
+            Some(i) if rest[i..].starts_with("\r\n") => rest = &rest[i + 2..],
+            Some(i) => rest = &rest[i + 1..],
+            None => break,
+        }
     }
     out.push(b'\n');
 }
