@@ -230,6 +230,13 @@ fn sse_stream() {
         client.read_through("\n\n"),
         "id: 1data: forged\nevent: e\ndata: x\n\n"
     );
+    // A lone CR ends a line for an EventSource: it starts a new data line.
+    let cr = Message::data("a\rid: 99\revent: evil\r\nb\n");
+    server.handle.push(conn, cr).wait().expect("pushed");
+    assert_eq!(
+        client.read_through("\n\n"),
+        "data: a\ndata: id: 99\ndata: event: evil\ndata: b\ndata: \n\n"
+    );
     server.handle.close(conn);
     assert_eq!(client.read_to_clean_close(), "");
 }
