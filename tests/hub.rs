@@ -181,6 +181,9 @@ fn private_channel_with_a_session_streams() {
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");
     let raw = format!("POST /pub/private-room HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 2\r\n\r\nhi");
     assert_eq!(request(s.addr, &raw).status, 202);
+    let position = "id: 0\nevent: position\ndata: \n\n";
+    assert_eq!(by_cookie.read_through("\n\n"), position);
+    assert_eq!(by_param.read_through("\n\n"), position);
     assert_eq!(by_cookie.read_through("\n\n"), "id: 1\ndata: hi\n\n");
     assert_eq!(by_param.read_through("\n\n"), "id: 1\ndata: hi\n\n");
 }
@@ -190,6 +193,11 @@ fn sse_carries_ids_and_resumes_with_last_event_id() {
     let s = server(|_| {});
     let (mut sub, head) = open(&s, "/sub/news", "Accept: text/event-stream\r\n");
     assert!(head.contains("text/event-stream"), "{head}");
+    assert_eq!(
+        sub.read_through("\n\n"),
+        "id: 0\nevent: position\ndata: \n\n",
+        "where a new subscriber starts, for EventSource's Last-Event-ID"
+    );
     wait_subscribers(&s, "news", 1);
     for body in ["one", "two\nlines", "three"] {
         publish(&s, "news", body);
@@ -282,6 +290,22 @@ fn longpoll_times_out_with_204() {
     );
     let r = get(&s, "/poll?client=nobody");
     assert_eq!(r.status, 204);
+    assert_eq!(r.header("X-Altsock-Last"), Some("0"));
+    let s = server(|c| c.hub.longpoll_timeout = Duration::from_millis(50));
+    publish(&s, "quiet", "m1");
+    publish(&s, "quiet", "m2");
+    let r = get(&s, "/sub/quiet?transport=longpoll");
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        r.header("X-Altsock-Last"),
+        Some("2"),
+        "where to resume from"
+    );
+    let (mut sse, _) = open(&s, "/sub/quiet", "");
+    assert_eq!(
+        sse.read_through("\n\n"),
+        "id: 2\nevent: position\ndata: \n\n"
+    );
 }
 
 #[test]

@@ -8,6 +8,8 @@ mod util;
 
 use std::time::Duration;
 
+use altsock::server::hub::TopicKey;
+use altsock::server::Job;
 use altsock::Engine;
 use serde_json::{json, Value};
 use util::browser::Browser;
@@ -170,4 +172,43 @@ fn tabs_share_by_heartbeats_without_web_locks() {
         browser.switch_to(tab).expect("switch");
         assert_eq!(received(&browser, "news", 1), json!(["beat"]));
     }
+}
+
+#[test]
+fn reconnects_and_resumes_from_the_last_id() {
+    let s = server();
+    let browser = Browser::start().expect("chromium");
+    load_page(&browser, &s, "", "{retryDelay: 400}");
+    browser
+        .execute(
+            "window.states = []; hub.on('state', w => states.push(w)); return 1",
+            json!([]),
+        )
+        .expect("record states");
+    util::wait_for("stream", || {
+        stats(&s, "channel=news")["topic"]["subscribers"] == 1
+    });
+    post(&s, "/pub/news", "a");
+    assert_eq!(received(&browser, "news", 1), json!(["a"]));
+    // The server drops the stream; two messages are published meanwhile.
+    s.handle.send(Job::new(|router, cx| {
+        for conn in router.hub.topics().conns(&TopicKey::Channel("news".into())) {
+            cx.close(conn);
+        }
+    }));
+    util::wait_for("dropped", || {
+        stats(&s, "channel=news")["topic"]["subscribers"] == 0
+    });
+    post(&s, "/pub/news", "b");
+    post(&s, "/pub/news", "c");
+    assert_eq!(received(&browser, "news", 3), json!(["a", "b", "c"]));
+    let states = browser.execute("return states", json!([])).expect("states");
+    assert!(
+        states
+            .as_array()
+            .is_some_and(|s| s.contains(&json!("retry"))),
+        "{states}"
+    );
+    post(&s, "/pub/news", "d");
+    assert_eq!(received(&browser, "news", 4), json!(["a", "b", "c", "d"]));
 }

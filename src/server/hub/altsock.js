@@ -73,6 +73,7 @@
     es.onopen = function () { opened = true; self.failures = 0; self.hub.state("open", self.key); };
     es.onmessage = function (e) { self.take(e.data, e.lastEventId, "message"); };
     es.addEventListener("gap", function (e) { self.take(e.data, e.lastEventId, "gap"); });
+    es.addEventListener("position", function (e) { self.position(e.lastEventId); });
     es.onerror = function () {
       es.close();
       self.es = null;
@@ -87,7 +88,10 @@
     this.abort = abort;
     global.fetch(this.url("longpoll"), { cache: "no-store", signal: abort && abort.signal })
       .then(function (r) {
-        if (r.status === 204) return "";
+        if (r.status === 204) {
+          self.position(r.headers.get("X-Altsock-Last"));
+          return "";
+        }
         if (r.status !== 200) throw new Error("status " + r.status);
         return r.text();
       })
@@ -111,6 +115,13 @@
     } else {
       this.hub.deliver(this.key, { id: Number(id), channel: this.key.slice(2), data: data });
     }
+  };
+
+  /* Where a stream of new messages only starts: resume from there. */
+  Stream.prototype.position = function (id) {
+    if (id == null || id === "" || this.hub.last[this.key] != null) return;
+    this.hub.last[this.key] = Number(id);
+    this.hub.post({ t: "last", key: this.key, id: Number(id) });
   };
 
   Stream.prototype.takeLine = function (line) {

@@ -8,7 +8,11 @@
 //! else, and for mailboxes on SSE too, a message is one JSON line:
 //! `{"id":N,"channel":NAME,"data":TEXT}` or `{"id":N,"app":APP,"data":JSON}`.
 //! Lost ranges arrive as an SSE `event: gap` or the line
-//! `{"event":"gap","id":TO,"from":FROM,"to":TO,...}`.
+//! `{"event":"gap","id":TO,"from":FROM,"to":TO,...}`. A subscriber that
+//! starts with new messages only learns where it starts from, to resume
+//! from there: on SSE an `event: position` with the current `id:` (which
+//! `EventSource` does not hand to `onmessage`), on long-poll the
+//! `X-Altsock-Last` header, also on the `204`.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -140,8 +144,15 @@ impl Topics {
         let mut initial: Vec<Message> =
             gap.map(|g| gap_message(&key, g, sse)).into_iter().collect();
         initial.extend(entries.map(encode));
+        let last_id = topic.buf.last_id().to_string();
+        if sse && start == Start::New {
+            initial.push(Message::data("").with_event("position").with_id(&*last_id));
+        }
         let mut hold = hold_for(framing, cfg);
         let answered = framing == Framing::LongPoll && !initial.is_empty();
+        if framing == Framing::LongPoll {
+            hold = hold.with_header("X-Altsock-Last", last_id);
+        }
         hold.initial = initial;
         if !answered {
             let set = if framing == Framing::Sse {
@@ -181,6 +192,13 @@ impl Topics {
     /// How many connections follow `key`.
     pub fn subscribers(&self, key: &TopicKey) -> usize {
         self.map.get(key).map_or(0, Topic::subscribers)
+    }
+
+    /// The connections that follow `key`.
+    pub fn conns(&self, key: &TopicKey) -> Vec<ConnId> {
+        self.map.get(key).map_or_else(Vec::new, |t| {
+            t.sse.iter().chain(&t.lines).copied().collect()
+        })
     }
 
     /// The newest id published to `key`.
