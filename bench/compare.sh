@@ -10,7 +10,9 @@
 #   KEEPALIVE=15    keepalive interval in seconds, both servers (altsock
 #                   --keepalive, nchan_eventsource_ping_interval)
 #   POLL=1s         altsock --poll-interval
-#   ALTSOCK_PORT=19400  NCHAN_PORT=19401
+#   ALTSOCK_PORT=19400  NCHAN_PORT=19401  HUB_PORT=19402
+#   HUB=1           also run `altsock serve`'s hub: fan-out on /sub/CHANNEL
+#                   (SSE, publisher token), reported in a second table
 #
 # Needs nginx-light and libnginx-mod-nchan; installs them with apt-get when run
 # as root and they are missing. Touches neither the system nginx config nor its
@@ -27,6 +29,8 @@ KEEPALIVE=${KEEPALIVE:-15}
 POLL=${POLL:-1s}
 ALTSOCK_PORT=${ALTSOCK_PORT:-19400}
 NCHAN_PORT=${NCHAN_PORT:-19401}
+HUB_PORT=${HUB_PORT:-19402}
+HUB=${HUB:-1}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT="$ROOT/bench-out"
@@ -35,6 +39,7 @@ RUN="$OUT/$STAMP"
 TMP=$(mktemp -d /tmp/altsock-bench.XXXXXX)
 LOAD="$ROOT/target/release/altsock-load"
 PUBSUB="$ROOT/target/release/examples/pubsub"
+SERVE="$ROOT/target/release/altsock"
 NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
 PIDS=()
 
@@ -145,6 +150,22 @@ bench_nchan() {
     wait "$master" 2>/dev/null || true
 }
 
+# The notification hub of `altsock serve`: N SSE subscribers of one channel,
+# published to with the bearer token.
+bench_hub() {
+    check_free "$HUB_PORT"
+    "$SERVE" serve --listen "127.0.0.1:$HUB_PORT" --poll-interval "$POLL" \
+        --keepalive "${KEEPALIVE}s" --publish-token bench --db "$TMP/hub.db" \
+        >"$RUN/hub-server.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    wait_port "$HUB_PORT"
+    run_load hub "$HUB_PORT" "$pid" 127.3.0.1 --accept-sse --sub-path /sub/bench \
+        --pub-path /pub/bench --pub-header "Authorization: Bearer bench"
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
 # get FILE KEY: one value from a load tool result file.
 get() { awk -F= -v k="$2" '$1 == k { print $2 }' "$1"; }
 
@@ -186,22 +207,54 @@ table() {
     echo "CPU = utime + stime from /proc (10 ms ticks). Ratios > 1 favour altsock."
 }
 
+hub_table() {
+    local h="$RUN/hub.txt" n="$RUN/nchan.txt"
+    hrow() { # label key ratio-direction(n/h or h/n)
+        local hv nv r
+        hv=$(get "$h" "$2"); nv=$(get "$n" "$2")
+        if [ "$3" = n/h ]; then r=$(ratio "$nv" "$hv"); else r=$(ratio "$hv" "$nv"); fi
+        printf '| %s | %s | %s | %s |\n' "$1" "${hv:--}" "${nv:--}" "$r"
+    }
+    echo "| N = $N SSE subscribers of one channel | altsock serve hub (/sub/CHANNEL) | nginx + nchan | nchan / hub |"
+    echo "|---|---|---|---|"
+    hrow "subscribers held" held n/h
+    hrow "**RSS per held connection (bytes)**" rss_per_conn_bytes n/h
+    hrow "fan-out p50 (ms), median of rounds" fanout_p50_ms n/h
+    hrow "fan-out p99 (ms), median of rounds" fanout_p99_ms n/h
+    hrow "fan-out max (ms), median of rounds" fanout_max_ms n/h
+    hrow "fan-out max (ms), worst round" fanout_worst_max_ms n/h
+    hrow "subscribers reached, worst round" fanout_received_min n/h
+    hrow "server CPU per publish (ms)" fanout_server_cpu_ms n/h
+    hrow "server CPU while idle (ms)" idle_cpu_ms n/h
+    echo
+    echo "The hub buffers each message for resume (Last-Event-ID) and checks the"
+    echo "publisher token; ratios > 1 favour the hub."
+}
+
 main() {
     mkdir -p "$RUN"
     install_nginx
     say "building (release)"
-    (cd "$ROOT" && exec cargo build --release --example pubsub --bin altsock-load) \
+    (cd "$ROOT" && exec cargo build --release --example pubsub --bin altsock-load --bin altsock) \
         >"$RUN/build.log" 2>&1 &
     background $! "$RUN/build.log"
     bench_altsock
     sleep 2
     bench_nchan
+    if [ "$HUB" = 1 ]; then
+        sleep 2
+        bench_hub
+    fi
     {
         echo "altsock vs nginx + nchan, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r)"
         echo "command: bench/compare.sh $N (ROUNDS=$ROUNDS IDLE=$IDLE KEEPALIVE=${KEEPALIVE}s POLL=$POLL)"
         echo "nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'), nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo '?')"
         echo
         table
+        if [ "$HUB" = 1 ]; then
+            echo
+            hub_table
+        fi
     } >"$RUN/table.md"
     cp "$RUN/table.md" "$OUT/latest.md"
     echo
