@@ -943,3 +943,38 @@ fn receipts_resolve_across_shutdown() {
         pusher.join().expect("pusher");
     }
 }
+
+#[test]
+fn handles_are_send_and_clone() {
+    fn send_clone<T: Send + Sync + Clone + 'static>() {}
+    send_clone::<altsock::Handle<Cmd>>();
+    send_clone::<ConnId>();
+    send_clone::<Message>();
+}
+
+#[test]
+fn fan_out_to_many_subscribers() {
+    let (server, log) = start(builder());
+    let mut subs: Vec<Client> = (0..200).map(|_| server.connect()).collect();
+    for client in &mut subs {
+        client.send(b"GET /sse HTTP/1.1\r\nHost: t\r\n\r\n");
+    }
+    for client in &mut subs {
+        client.read_through("\r\n\r\n");
+    }
+    assert_eq!(server.handle.metrics().held, 200);
+    let conns: Vec<ConnId> = log
+        .all()
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Request(c, _) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(conns.len(), 200);
+    let msg = Message::data("to all").with_id("1");
+    assert_eq!(server.handle.broadcast(conns, msg).wait(), 200);
+    for client in &mut subs {
+        assert_eq!(client.read_through("\n\n"), "id: 1\ndata: to all\n\n");
+    }
+}

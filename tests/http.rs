@@ -431,7 +431,10 @@ fn a_slow_download_is_not_idle() {
     client.buf.clear();
     let mut chunk = vec![0u8; 64 * 1024];
     while got < 8 * 1024 * 1024 {
-        assert!(started.elapsed() < Duration::from_secs(10), "stalled at {got}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "stalled at {got}"
+        );
         match std::io::Read::read(&mut client.stream, &mut chunk) {
             Ok(0) => panic!("closed after {got} bytes, {:?}", started.elapsed()),
             Ok(n) => got += n,
@@ -442,4 +445,49 @@ fn a_slow_download_is_not_idle() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(started.elapsed() > Duration::from_millis(200));
+}
+
+#[test]
+fn defaults_are_the_issue_s() {
+    let c = altsock::Config::default();
+    assert_eq!(c.listen, "127.0.0.1:8080".parse().expect("addr"));
+    assert_eq!(c.poll_interval, Duration::from_secs(4));
+    assert_eq!(c.keepalive_interval, Duration::from_secs(60));
+    assert_eq!(c.header_timeout, Duration::from_secs(10));
+    assert_eq!(c.limits.max_head, 16 * 1024);
+    assert_eq!(c.limits.max_headers, 64);
+    assert_eq!(c.limits.max_body, 1024 * 1024);
+    assert_eq!(c.max_pending_output, 1024 * 1024);
+    assert!(c.tcp_user_timeout.is_some());
+}
+
+#[test]
+fn zero_intervals_and_bad_addresses_are_refused() {
+    let zero = Engine::builder()
+        .listen("127.0.0.1:0")
+        .poll_interval(Duration::ZERO)
+        .build(Echo {
+            log: Log::default(),
+        });
+    assert!(zero.is_err());
+    let zero = Engine::builder()
+        .listen("127.0.0.1:0")
+        .keepalive_interval(Duration::ZERO)
+        .build(Echo {
+            log: Log::default(),
+        });
+    assert!(zero.is_err());
+    let bad = Engine::builder().listen("not an address").build(Echo {
+        log: Log::default(),
+    });
+    assert!(bad.is_err());
+}
+
+#[test]
+fn durations_accept_ms_s_and_m() {
+    use altsock::parse_duration;
+    assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    assert_eq!(parse_duration("4s"), Ok(Duration::from_secs(4)));
+    assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+    assert!(parse_duration("4 parsecs").is_err());
 }
