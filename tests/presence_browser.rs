@@ -13,6 +13,17 @@ use presence_support::*;
 use serde_json::json;
 use util::browser::Browser;
 
+/// The browser tests of this file run one at a time, so that the timed steps
+/// do not compete with other Chromiums of the same file for two cores.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes the turn of one browser test (a failed test's turn is still good).
+fn my_turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Logs `name` in through the home page's form and waits for `/home` with
 /// its pipe connected.
 fn log_in(browser: &Browser, addr: std::net::SocketAddr, name: &str) {
@@ -102,6 +113,7 @@ fn wait_line(browser: &Browser, other: &str, text: &str) {
 
 #[test]
 fn two_users_see_each_other_and_chat_in_chromium() {
+    let _turn = my_turn();
     let server = server();
     let a = server.addr;
     register(a, "alice");
@@ -166,6 +178,7 @@ fn two_users_see_each_other_and_chat_in_chromium() {
 
 #[test]
 fn an_invitation_window_appears_on_the_next_page_and_replies_work() {
+    let _turn = my_turn();
     let server = server();
     let a = server.addr;
     let alice = user(a, "alice");
@@ -216,6 +229,7 @@ fn an_invitation_window_appears_on_the_next_page_and_replies_work() {
 
 #[test]
 fn the_home_page_manages_groups_and_follows_refresh() {
+    let _turn = my_turn();
     let server = server();
     let a = server.addr;
     register(a, "alice");
