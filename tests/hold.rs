@@ -978,3 +978,61 @@ fn fan_out_to_many_subscribers() {
         assert_eq!(client.read_through("\n\n"), "id: 1\ndata: to all\n\n");
     }
 }
+
+#[test]
+fn keepalives_run_on_holds_made_later() {
+    let (server, log) = start(builder().keepalive_interval(Duration::from_millis(40)));
+    // A deferred request turned into a stream from another thread.
+    let (mut deferred, conn, _) = open(&server, &log, "/defer");
+    server.handle.hold(conn, Hold::sse()).wait().expect("held");
+    deferred.read_through("\r\n\r\n");
+    assert_eq!(deferred.read_exact_n(2), b":\n");
+    assert_eq!(deferred.read_exact_n(2), b":\n");
+    // A stream opened on a connection whose long-poll was answered before.
+    let (mut client, conn, _) = open(&server, &log, "/longpoll");
+    server
+        .handle
+        .push(conn, Message::data("one"))
+        .wait()
+        .expect("pushed");
+    assert_eq!(client.read_response().text(), "one");
+    client.send(b"GET /raw HTTP/1.1\r\nHost: t\r\n\r\n");
+    client.read_through("\r\n\r\n");
+    assert_eq!(client.read_exact_n(1), b"\n");
+    assert_eq!(client.read_exact_n(1), b"\n");
+    // A deferred request turned into a long-poll times out with 204.
+    let (mut lp, conn, _) = open(&server, &log, "/defer");
+    server
+        .handle
+        .hold(
+            conn,
+            Hold::new(Framing::LongPoll).with_timeout(Duration::from_millis(60)),
+        )
+        .wait()
+        .expect("held");
+    assert_eq!(lp.read_through("\r\n\r\n"), NO_CONTENT);
+    log.wait_for("released", |e| (*e == Ev::Released(conn)).then_some(()));
+}
+
+#[test]
+fn a_deferred_answer_during_shutdown_is_still_delivered() {
+    let grace = Duration::from_secs(3);
+    let (mut server, log) = start(builder().shutdown_grace(grace));
+    let (mut client, conn, _) = open(&server, &log, "/defer");
+    let started = Instant::now();
+    server.handle.shutdown();
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(
+        server
+            .handle
+            .respond(conn, Response::text(200, "late but here"))
+            .wait(),
+        Ok(())
+    );
+    let text = client.read_to_clean_close();
+    assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
+    assert!(text.ends_with("late but here"), "{text}");
+    drop(client);
+    assert!(server.stop().is_ok());
+    assert!(started.elapsed() < grace, "{:?}", started.elapsed());
+}
