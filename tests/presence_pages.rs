@@ -232,3 +232,37 @@ fn an_invitation_is_added_to_the_invitees_next_page() {
         .text()
         .contains("chatwin invite"));
 }
+
+#[test]
+fn a_call_page_pipe_watches_the_page_it_shows() {
+    let server = server();
+    let a = server.addr;
+    let alice = user(a, "alice");
+    let carol = user(a, "carol");
+    let mut carol_pipe = Pipe::open_query(a, &format!("me=carol&id={carol}&watch=alice"), false);
+    let _alice_pipe = Pipe::open(a, "alice", &alice, false);
+    let ev = carol_pipe.next();
+    assert_eq!(
+        (ev.data["user"].as_str(), ev.data["online"].as_bool()),
+        (Some("alice"), Some(true))
+    );
+    // A protected group is watched only by members or after its password.
+    act(
+        a,
+        "/groups",
+        "alice",
+        &alice,
+        json!({"name": "club", "password": "sesame"}),
+    );
+    let bob = user(a, "bob");
+    let mut peeker = Pipe::open_query(a, &format!("me=carol&id={carol}&watch=club"), false);
+    let _bob_pipe = Pipe::open(a, "bob", &bob, false);
+    act(
+        a,
+        "/groups/club/join",
+        "bob",
+        &bob,
+        json!({"password": "sesame"}),
+    );
+    peeker.quiet(std::time::Duration::from_millis(100));
+}

@@ -51,23 +51,32 @@ impl Presence {
         }
     }
 
-    /// What the user's page shows: their active group, or for a guest the
-    /// user or group named by `watch` (a protected group only once unlocked).
+    /// What the user's page shows: the user or group named by `watch` (the
+    /// `/call` page; a protected group only for members or once unlocked),
+    /// else their active group (a guest: nothing but themself).
     fn target_of(&self, caller: &Caller, watch: Option<&str>) -> Target {
-        if !caller.guest {
-            return Target::of_active(&caller.user, &self.dir.active_of(&caller.user));
+        let watched = match watch.and_then(|w| self.dir.resolve(w)) {
+            Some(Named::User(u)) => Some(Target::User(u)),
+            Some(Named::Group(g)) if self.may_watch_group(caller, &g) => Some(Target::Group(g)),
+            _ => None,
+        };
+        match watched {
+            Some(target) => target,
+            None if caller.guest => Target::User(caller.user.clone()),
+            None => Target::of_active(&caller.user, &self.dir.active_of(&caller.user)),
         }
-        match watch.and_then(|w| self.dir.resolve(w)) {
-            Some(Named::User(u)) => Target::User(u),
-            Some(Named::Group(g)) => {
-                let protected = self.dir.groups.get(&g).is_some_and(|r| r.hash.is_some());
-                if protected && !self.unlocked.contains(&(caller.sid.clone(), g.clone())) {
-                    return Target::User(caller.user.clone());
-                }
-                Target::Group(g)
-            }
-            None => Target::User(caller.user.clone()),
-        }
+    }
+
+    /// True when `caller` may see who is online in `group`.
+    fn may_watch_group(&self, caller: &Caller, group: &str) -> bool {
+        let Some(rec) = self.dir.groups.get(group) else {
+            return false;
+        };
+        rec.hash.is_none()
+            || rec.members.contains(&caller.user)
+            || self
+                .unlocked
+                .contains(&(caller.sid.clone(), group.to_string()))
     }
 
     /// Makes `caller` online on `conn`, replacing another pipe of theirs.
