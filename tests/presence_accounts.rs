@@ -43,7 +43,11 @@ fn register_answers_201_409_and_400_with_reasons() {
         &json!({"username": "home", "password": "long enough"}),
     );
     assert_eq!(reserved.status, 409);
-    let guestlike = post(a, "/register", &json!({"username": "guest-1234abcd", "password": "long enough"}));
+    let guestlike = post(
+        a,
+        "/register",
+        &json!({"username": "guest-1234abcd", "password": "long enough"}),
+    );
     assert_eq!(guestlike.status, 409);
     // A form body works as well as JSON.
     let form = call(
