@@ -15,6 +15,7 @@
 //! `X-Altsock-Last` header, also on the `204`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::buffer::{Buffer, Entry, Gap};
@@ -68,11 +69,13 @@ pub enum Start {
     Buffered,
 }
 
-/// Every topic, and which topic each subscribed connection follows.
+/// Every topic, and which topic each subscribed connection follows (the
+/// key is shared, so a subscriber costs its two table entries, not a copy
+/// of the name).
 #[derive(Debug, Default)]
 pub struct Topics {
-    map: HashMap<TopicKey, Topic>,
-    subs: HashMap<ConnId, TopicKey>,
+    map: HashMap<Arc<TopicKey>, Topic>,
+    subs: HashMap<ConnId, Arc<TopicKey>>,
     published: u64,
 }
 
@@ -102,7 +105,7 @@ impl Topics {
     ) -> (u64, usize) {
         let now = cx.now();
         self.published += 1;
-        let topic = self.map.entry(key.clone()).or_default();
+        let (key, topic) = self.topic(key);
         topic.buf.expire(now, cfg.buffer_age);
         let entry = topic.buf.push(now, app, data, cfg.buffer_len);
         let id = entry.id;
@@ -126,7 +129,7 @@ impl Topics {
         now: Instant,
     ) -> Hold {
         self.unsubscribe(conn);
-        let topic = self.map.entry(key.clone()).or_default();
+        let (key, topic) = self.topic(key);
         topic.buf.expire(now, cfg.buffer_age);
         let (gap, entries) = match start {
             Start::After(since) => topic.buf.after(since),
@@ -164,6 +167,16 @@ impl Topics {
             self.subs.insert(conn, key);
         }
         hold
+    }
+
+    /// The topic of `key`, made if new, with its shared key.
+    fn topic(&mut self, key: TopicKey) -> (Arc<TopicKey>, &mut Topic) {
+        let key = match self.map.get_key_value(&key) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::new(key),
+        };
+        let topic = self.map.entry(key.clone()).or_default();
+        (key, topic)
     }
 
     /// Forgets `conn` (closed, or its long-poll was answered).
@@ -211,7 +224,7 @@ impl Topics {
         let channels = self
             .map
             .keys()
-            .filter(|k| matches!(k, TopicKey::Channel(_)))
+            .filter(|k| matches!(***k, TopicKey::Channel(_)))
             .count();
         Counts {
             channels,
