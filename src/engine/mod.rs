@@ -47,6 +47,8 @@ pub struct Engine<R: Router> {
     handle: Handle<R::Msg>,
     read_buf: Vec<u8>,
     accept_paused_until: Option<u64>,
+    /// Descriptors ran out and no accept has succeeded since (one warning per episode).
+    out_of_fds: bool,
     shutdown_deadline: Option<u64>,
 }
 
@@ -93,6 +95,7 @@ impl<R: Router> Engine<R> {
             handle,
             read_buf: vec![0; READ_CHUNK],
             accept_paused_until: None,
+            out_of_fds: false,
             shutdown_deadline: None,
         })
     }
@@ -182,10 +185,17 @@ impl<R: Router> Engine<R> {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer, &mut burst_warned),
+                Ok((stream, peer)) => {
+                    if std::mem::take(&mut self.out_of_fds) {
+                        info!("accepting again");
+                    }
+                    self.admit(stream, peer, &mut burst_warned)
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if is_fd_exhaustion(&e) => {
-                    warn!("accept: {e}; pausing accepts for {ACCEPT_PAUSE:?}");
+                    if !std::mem::replace(&mut self.out_of_fds, true) {
+                        warn!("accept: {e}; pausing accepts for {ACCEPT_PAUSE:?} until it passes");
+                    }
                     self.accept_paused_until = Some(self.core.now + Core::ms(ACCEPT_PAUSE));
                     return;
                 }
