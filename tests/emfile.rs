@@ -8,6 +8,7 @@ mod util;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use altsock::{Cx, Engine, Reply, Request, Response, Router};
@@ -20,6 +21,29 @@ impl Router for Ok200 {
     fn request(&mut self, req: Request, _cx: &mut Cx<'_, ()>) -> Reply {
         Reply::Respond(Response::text(200, format!("ok {}", req.target)))
     }
+}
+
+/// Keeps the engine's warnings so the test can count them.
+struct Warnings(Mutex<Vec<String>>);
+
+impl log::Log for Warnings {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let mut lines = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            lines.push(record.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static WARNINGS: Warnings = Warnings(Mutex::new(Vec::new()));
+
+fn accept_warnings() -> usize {
+    let lines = WARNINGS.0.lock().unwrap_or_else(|p| p.into_inner());
+    lines.iter().filter(|l| l.starts_with("accept")).count()
 }
 
 /// Sets this process's soft `RLIMIT_NOFILE`.
@@ -59,6 +83,8 @@ fn cpu_ticks(stat: &mut File) -> u64 {
 
 #[test]
 fn accept_pauses_on_emfile_and_resumes() {
+    log::set_logger(&WARNINGS).expect("logger");
+    log::set_max_level(log::LevelFilter::Warn);
     let server = spawn(Engine::builder(), Ok200);
     assert_eq!(
         util::request(server.addr, "GET /warm HTTP/1.1\r\nHost: t\r\n\r\n").status,
@@ -89,6 +115,8 @@ fn accept_pauses_on_emfile_and_resumes() {
     assert!(quiet.is_empty(), "answered without a descriptor?");
     // A busy loop would burn ~40 ticks (100 Hz) in 400 ms.
     assert!(cpu_used <= 10, "accept spun: {cpu_used} ticks in 400 ms");
+    // One warning for the whole episode, not one per retry.
+    assert_eq!(accept_warnings(), 1);
     // Free a descriptor: the connection waiting in the backlog is served.
     drop(spares.pop());
     let freed = Instant::now();
