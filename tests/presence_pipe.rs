@@ -303,3 +303,47 @@ fn a_reset_connection_makes_the_user_offline_at_once() {
     assert_eq!(alice_pipe.next().data["online"], false);
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[test]
+fn a_reader_that_stops_reading_is_closed_and_goes_offline() {
+    let builder = altsock::Engine::builder()
+        .poll_interval(Duration::from_millis(20))
+        .max_pending_output(16 * 1024);
+    let server = util::spawn_server(builder, |_| {});
+    let a = server.addr;
+    let alice = user(a, "alice");
+    let bob = user(a, "bob");
+    let carol = user(a, "carol");
+    act(a, "/contacts", "carol", &carol, json!({"name": "bob"}));
+    let mut carol_pipe = Pipe::open(a, "carol", &carol, false);
+    // Bob's pipe: a small receive window, and he never reads again.
+    let bob_pipe = Pipe::open(a, "bob", &bob, false);
+    socket2::SockRef::from(&bob_pipe.client.stream)
+        .set_recv_buffer_size(4096)
+        .unwrap();
+    assert_eq!(carol_pipe.next().data["online"], true);
+    let mut sender = util::Client::connect(a);
+    let text = "z".repeat(4000);
+    let mut stored = false;
+    for _ in 0..5000 {
+        let body = json!({"me": "alice", "id": alice, "to": "bob", "msg": text}).to_string();
+        let raw = format!(
+            "POST /chat HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        sender.send(raw.as_bytes());
+        let r = sender.read_response();
+        assert_eq!(r.status, 202);
+        if body(&r)["stored"] == true {
+            stored = true;
+            break;
+        }
+    }
+    assert!(stored, "bob was never closed as a slow consumer");
+    let ev = carol_pipe.next();
+    assert_eq!(
+        (ev.data["user"].as_str(), ev.data["online"].as_bool()),
+        (Some("bob"), Some(false))
+    );
+    drop(bob_pipe);
+}
