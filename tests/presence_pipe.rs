@@ -326,10 +326,10 @@ fn a_reader_that_stops_reading_is_closed_and_goes_offline() {
     let text = "z".repeat(4000);
     let mut stored = false;
     for _ in 0..5000 {
-        let body = json!({"me": "alice", "id": alice, "to": "bob", "msg": text}).to_string();
+        let payload = json!({"me": "alice", "id": alice, "to": "bob", "msg": text}).to_string();
         let raw = format!(
-            "POST /chat HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
+            "POST /chat HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+            payload.len()
         );
         sender.send(raw.as_bytes());
         let r = sender.read_response();
