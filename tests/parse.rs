@@ -232,6 +232,11 @@ fn malformed_input_gives_400() {
         "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY",
         // HTTP/1.1 needs Host
         "GET / HTTP/1.1\r\n\r\n",
+        // bare CR, control characters in a value, space before the colon
+        "GET / HTTP/1.1\rHost: a\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nX: a\u{0}b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
     ];
     for raw in cases {
         match parse_request(raw.as_bytes(), &limits()) {
