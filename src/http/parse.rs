@@ -216,8 +216,16 @@ fn copy_head(req: &httparse::Request<'_, '_>) -> Result<Head, ParseError> {
             )
         })
         .collect();
-    if minor_version == 1 && !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+    let hosts = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .count();
+    if minor_version == 1 && hosts == 0 {
         return Err(ParseError::Malformed("HTTP/1.1 request without Host"));
+    }
+    if hosts > 1 {
+        // RFC 9112 section 3.2: more than one Host line is a 400.
+        return Err(ParseError::Malformed("more than one Host"));
     }
     let keep_alive = if minor_version == 1 {
         !header_has_token(&headers, "connection", "close")
