@@ -153,6 +153,10 @@ fn malformed_input_gets_400() {
         ),
         ("GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 request without Host"),
         (
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "more than one Host",
+        ),
+        (
             "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n",
             "bad chunk size",
         ),

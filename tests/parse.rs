@@ -237,6 +237,8 @@ fn malformed_input_gives_400() {
         "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: a\r\nX: a\u{0}b\r\n\r\n",
         "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n",
     ];
     for raw in cases {
         match parse_request(raw.as_bytes(), &limits()) {
