@@ -1036,3 +1036,27 @@ fn a_deferred_answer_during_shutdown_is_still_delivered() {
     assert!(server.stop().is_ok());
     assert!(started.elapsed() < grace, "{:?}", started.elapsed());
 }
+
+#[test]
+fn closed_is_only_for_connections_the_router_saw() {
+    let (server, log) = start(builder());
+    let silent = server.connect();
+    let mut bad = server.connect();
+    bad.send(b"GET / HTTP/1.1\r\nHost t\r\n\r\n");
+    assert!(bad.read_to_clean_close().starts_with("HTTP/1.1 400 "));
+    drop((silent, bad));
+    let (seen, conn, _) = open(&server, &log, "/sse");
+    drop(seen);
+    assert_eq!(closed_reason(&log, conn), CloseReason::PeerClosed);
+    wait_for("all closed", || server.handle.metrics().open == 0);
+    let closes = log
+        .all()
+        .iter()
+        .filter(|e| matches!(e, Ev::Closed(..)))
+        .count();
+    assert_eq!(closes, 1, "{:?}", log.all());
+    let m = server.handle.metrics();
+    assert_eq!(m.accepted, 3);
+    assert_eq!(m.closed_by(CloseReason::BadRequest), 1);
+    assert_eq!(m.closed_by(CloseReason::PeerClosed), 2);
+}
