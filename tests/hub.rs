@@ -412,3 +412,57 @@ fn serves_the_browser_library() {
         "shares one connection across tabs"
     );
 }
+
+#[test]
+fn poll_with_channels_carries_the_mailbox_and_channels_on_one_connection() {
+    let s = server(|_| {});
+    publish(&s, "news", "n1");
+    let note = r#"{"client":"c1","app":"mail","data":{"unread":1}}"#;
+    assert_eq!(post(&s, "/notify", Some(TOKEN), note).status, 202);
+    let r = get(&s, "/poll?client=c1&channels=news@0,sports");
+    assert_eq!(
+        r.text(),
+        concat!(
+            "{\"id\":1,\"app\":\"mail\",\"data\":{\"unread\":1}}\n",
+            "{\"id\":1,\"channel\":\"news\",\"data\":\"n1\"}\n",
+            "{\"event\":\"position\",\"id\":0,\"channel\":\"sports\"}\n",
+        )
+    );
+    let mut held = send_get(&s, "/poll?client=c1&since=1&channels=news@1,sports@0", "");
+    util::wait_for("held", || subscribers(&s, "sports") == 1);
+    assert_eq!(subscribers(&s, "news"), 1);
+    publish(&s, "sports", "s1");
+    let text = held.read_through("\"s1\"}\n");
+    assert!(
+        text.contains("{\"id\":1,\"channel\":\"sports\",\"data\":\"s1\"}"),
+        "{text}"
+    );
+    util::wait_for("released", || subscribers(&s, "news") == 0);
+
+    let target = "/poll?client=c1&since=1&channels=news@1,sports@1";
+    let (mut sse, head) = open(&s, target, "Accept: text/event-stream\r\n");
+    assert!(head.contains("text/event-stream"), "{head}");
+    util::wait_for("sse", || subscribers(&s, "sports") == 1);
+    publish(&s, "news", "n2");
+    let note = r#"{"client":"c1","app":"chat","data":"hi"}"#;
+    assert_eq!(post(&s, "/notify", Some(TOKEN), note).status, 202);
+    assert_eq!(
+        sse.read_through("\n\n"),
+        "id: 2\ndata: {\"id\":2,\"channel\":\"news\",\"data\":\"n2\"}\n\n"
+    );
+    assert_eq!(
+        sse.read_through("\n\n"),
+        "id: 2\ndata: {\"id\":2,\"app\":\"chat\",\"data\":\"hi\"}\n\n"
+    );
+    drop(sse);
+    util::wait_for("closed", || {
+        subscribers(&s, "sports") == 0 && subscribers(&s, "news") == 0
+    });
+
+    let many: Vec<String> = (0..65).map(|i| format!("c{i}")).collect();
+    let too_many = format!("/poll?client=c1&channels={}", many.join(","));
+    assert_eq!(get(&s, &too_many).status, 400);
+    assert_eq!(get(&s, "/poll?client=c1&channels=a%20b").status, 400);
+    assert_eq!(get(&s, "/poll?client=c1&channels=news@x").status, 400);
+    assert_eq!(get(&s, "/poll?client=c1&channels=private-x").status, 403);
+}

@@ -83,14 +83,19 @@ fn two_tabs_share_one_connection_and_both_receive() {
     let second = browser.new_tab().expect("tab");
     browser.switch_to(&second).expect("switch");
     load_page(&browser, &s, "", "{}");
-    util::wait_for("both streams", || stats(&s, "")["subscribers"] == 2);
+    util::wait_for("the stream", || stats(&s, "")["subscribers"] == 1);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(stats(&s, "channel=news")["topic"]["subscribers"], 1);
     assert_eq!(stats(&s, "client=b1")["topic"]["subscribers"], 1);
     assert_eq!(
         stats(&s, "")["subscribers"],
-        2,
-        "one connection per stream for two tabs"
+        1,
+        "one connection for two tabs"
+    );
+    let metrics = request(s.addr, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").text();
+    assert!(
+        metrics.contains("altsock_held_connections 1\n"),
+        "one held connection in the engine: {metrics}"
     );
     let leads = browser
         .execute("return hub.isLeader()", json!([]))
@@ -166,7 +171,7 @@ fn tabs_share_by_heartbeats_without_web_locks() {
         json!(false),
         "the second tab hears the leader's heartbeat"
     );
-    assert_eq!(stats(&s, "")["subscribers"], 2);
+    assert_eq!(stats(&s, "")["subscribers"], 1);
     post(&s, "/pub/news", "beat");
     for tab in [&second, &first] {
         browser.switch_to(tab).expect("switch");

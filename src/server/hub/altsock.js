@@ -1,16 +1,19 @@
 /*! altsock.js: the browser client of the altsock notification hub. No
  * dependencies. One tab per browser (the leader, elected with the Web Locks
  * API, or with heartbeats on a BroadcastChannel where locks are missing)
- * holds the connections; every other tab of the same origin receives through
- * a BroadcastChannel, so many tabs never exhaust the browser's six
- * connections per host. Streams use SSE and fall back to long-poll where SSE
- * fails; they reconnect with exponential backoff and jitter and resume from
- * the last id seen, so nothing is lost or repeated.
+ * holds one connection, GET /poll?client=ID&channels=..., that carries the
+ * browser's notifications for every application and every channel its tabs
+ * subscribe to; the other tabs of the same origin receive through a
+ * BroadcastChannel, so many tabs never exhaust the browser's six connections
+ * per host. The connection uses SSE and falls back to long-poll where SSE
+ * fails; it reconnects with exponential backoff and jitter and resumes from
+ * the last id seen of each channel and of the mailbox, so nothing is lost
+ * or repeated.
  *
  *   var hub = Altsock.connect({ url: "https://push.example" });
- *   hub.subscribe("news", function (data, msg) { ... });   // GET /sub/news
- *   hub.app("mail", function (data, msg) { ... });         // GET /poll?client=..
- *   hub.on("gap", function (msg) { ... });                 // lost range
+ *   hub.subscribe("news", function (data, msg) { ... });   // a channel
+ *   hub.app("mail", function (data, msg) { ... });         // POST /notify app "mail"
+ *   hub.on("gap", function (msg) { ... });                 // a lost range
  */
 (function (global) {
   "use strict";
@@ -19,9 +22,8 @@
 
   function randomId() {
     var bytes = new Uint8Array(12);
-    (global.crypto || {}).getRandomValues
-      ? global.crypto.getRandomValues(bytes)
-      : bytes.forEach(function (_, i) { bytes[i] = Math.random() * 256; });
+    if (global.crypto && global.crypto.getRandomValues) global.crypto.getRandomValues(bytes);
+    else for (var i = 0; i < bytes.length; i++) bytes[i] = Math.random() * 256;
     return Array.prototype.map.call(bytes, function (b) {
       return (b + 256).toString(16).slice(1);
     }).join("");
@@ -42,40 +44,55 @@
     }
   }
 
-  /* ---- one stream, held by the leader ---------------------------------- */
+  /* The stream key of a message envelope: "c:NAME" or "mailbox". */
+  function keyOf(msg) {
+    return msg.channel != null ? "c:" + msg.channel : "mailbox";
+  }
 
-  function Stream(hub, key) {
+  /* ---- the one connection, held by the leader -------------------------- */
+
+  function Stream(hub) {
     this.hub = hub;
-    this.key = key;
     this.failures = 0;
     this.sseFailures = 0;
     this.mode = hub.options.transport || (global.EventSource ? "sse" : "longpoll");
     this.closed = false;
+    this.generation = 0;
   }
 
   Stream.prototype.url = function (transport) {
-    var path = this.key === "mailbox"
-      ? "/poll?client=" + encodeURIComponent(this.hub.client)
-      : "/sub/" + this.key.slice(2) + "?";
-    var since = this.hub.last[this.key];
-    return this.hub.base + path + (path.slice(-1) === "?" ? "" : "&") +
-      "transport=" + transport + (since != null ? "&since=" + since : "");
+    var hub = this.hub, channels = [];
+    for (var key in hub.wants) {
+      if (key.slice(0, 2) !== "c:") continue;
+      var since = hub.last[key];
+      channels.push(key.slice(2) + (since != null ? "@" + since : ""));
+    }
+    var mailbox = hub.last.mailbox;
+    return hub.base + "/poll?client=" + encodeURIComponent(hub.client) +
+      "&channels=" + channels.join(",") + "&transport=" + transport +
+      (mailbox != null ? "&since=" + mailbox : "");
   };
 
   Stream.prototype.start = function () {
     if (this.closed) return;
+    this.generation += 1;
     if (this.mode === "sse") this.openSse(); else this.poll();
   };
 
+  /* Reconnects at once, e.g. to follow a channel another tab wants. */
+  Stream.prototype.restart = function () {
+    this.stop();
+    this.start();
+  };
+
   Stream.prototype.openSse = function () {
-    var self = this, opened = false;
+    var self = this, opened = false, gen = this.generation;
     var es = this.es = new global.EventSource(this.url("sse"));
-    es.onopen = function () { opened = true; self.failures = 0; self.hub.state("open", self.key); };
-    es.onmessage = function (e) { self.take(e.data, e.lastEventId, "message"); };
-    es.addEventListener("gap", function (e) { self.take(e.data, e.lastEventId, "gap"); });
-    es.addEventListener("position", function (e) { self.position(e.lastEventId); });
+    es.onopen = function () { opened = true; self.failures = 0; self.hub.state("open"); };
+    es.onmessage = function (e) { self.take(e.data); };
     es.onerror = function () {
       es.close();
+      if (gen !== self.generation) return;
       self.es = null;
       if (!opened && ++self.sseFailures >= 2) self.mode = "longpoll";
       self.retry();
@@ -83,49 +100,31 @@
   };
 
   Stream.prototype.poll = function () {
-    var self = this;
+    var self = this, gen = this.generation;
     var abort = global.AbortController ? new global.AbortController() : null;
     this.abort = abort;
     global.fetch(this.url("longpoll"), { cache: "no-store", signal: abort && abort.signal })
       .then(function (r) {
-        if (r.status === 204) {
-          self.position(r.headers.get("X-Altsock-Last"));
-          return "";
-        }
+        if (r.status === 204) return "";
         if (r.status !== 200) throw new Error("status " + r.status);
         return r.text();
       })
       .then(function (text) {
+        if (gen !== self.generation) return;
         self.failures = 0;
-        text.split("\n").forEach(function (line) {
-          if (line) self.takeLine(line);
-        });
+        text.split("\n").forEach(function (line) { if (line) self.take(line); });
         if (!self.closed) self.poll();
       })
-      .catch(function () { self.retry(); });
+      .catch(function () { if (gen === self.generation) self.retry(); });
   };
 
-  /* An SSE event: a channel's body, or a JSON envelope (mailbox, gaps). */
-  Stream.prototype.take = function (data, id, event) {
-    if (event === "gap" || this.key === "mailbox") {
-      var env = JSON.parse(data);
-      env.id = Number(id);
-      if (event === "gap") env.event = "gap";
-      this.hub.deliver(this.key, env);
-    } else {
-      this.hub.deliver(this.key, { id: Number(id), channel: this.key.slice(2), data: data });
-    }
-  };
-
-  /* Where a stream of new messages only starts: resume from there. */
-  Stream.prototype.position = function (id) {
-    if (id == null || id === "" || this.hub.last[this.key] != null) return;
-    this.hub.last[this.key] = Number(id);
-    this.hub.post({ t: "last", key: this.key, id: Number(id) });
-  };
-
-  Stream.prototype.takeLine = function (line) {
-    this.hub.deliver(this.key, JSON.parse(line));
+  /* One JSON envelope: a message, a gap, or where a channel starts. */
+  Stream.prototype.take = function (text) {
+    var msg = JSON.parse(text), hub = this.hub, key = keyOf(msg);
+    if (msg.event !== "position") return hub.deliver(key, msg);
+    if (hub.last[key] != null) return;
+    hub.last[key] = msg.id;
+    hub.post({ t: "last", key: key, id: msg.id });
   };
 
   Stream.prototype.retry = function () {
@@ -133,14 +132,21 @@
     var self = this;
     var delay = Math.min(MAX_DELAY, this.hub.options.retryDelay * Math.pow(2, this.failures));
     this.failures += 1;
-    this.hub.state("retry", this.key);
-    setTimeout(function () { self.start(); }, delay * (0.5 + Math.random() / 2));
+    this.hub.state("retry");
+    this.timer = setTimeout(function () { self.start(); }, delay * (0.5 + Math.random() / 2));
+  };
+
+  Stream.prototype.stop = function () {
+    this.generation += 1;
+    clearTimeout(this.timer);
+    if (this.es) this.es.close();
+    if (this.abort) this.abort.abort();
+    this.es = this.abort = null;
   };
 
   Stream.prototype.close = function () {
     this.closed = true;
-    if (this.es) this.es.close();
-    if (this.abort) this.abort.abort();
+    this.stop();
   };
 
   /* ---- the hub: handlers, leader election, sharing across tabs --------- */
@@ -150,8 +156,8 @@
     this.base = (options.url || "").replace(/\/$/, "");
     this.client = clientId(options.client);
     this.handlers = {};       // "c:NAME" | "a:APP" | "gap" | "state" -> [fn]
-    this.wants = {};          // stream keys this tab needs
-    this.streams = {};        // leader only: key -> Stream
+    this.wants = {};          // "c:NAME" | "mailbox" this tab (leader: any tab) needs
+    this.stream = null;       // the leader's connection
     this.last = {};           // key -> last id seen
     this.leader = false;
     this.id = randomId();
@@ -190,33 +196,35 @@
   Hub.prototype.lead = function () {
     if (this.leader || this.closed) return;
     this.leader = true;
-    this.state("leader", null);
+    this.state("leader");
     this.post({ t: "who" });
-    for (var key in this.wants) this.open(key);
+    this.connect();
   };
 
-  Hub.prototype.open = function (key) {
-    if (!this.leader || this.streams[key]) return;
-    var stream = this.streams[key] = new Stream(this, key);
-    stream.start();
+  /* The leader's connection follows every wanted stream. */
+  Hub.prototype.connect = function () {
+    if (!this.leader || Object.keys(this.wants).length === 0) return;
+    if (this.stream) return this.stream.restart();
+    this.stream = new Stream(this);
+    this.stream.start();
   };
 
   Hub.prototype.want = function (key) {
     if (this.wants[key]) return;
     this.wants[key] = true;
-    if (this.leader) this.open(key); else this.post({ t: "want", key: key });
+    if (this.leader) this.connect(); else this.post({ t: "want", key: key });
   };
 
   Hub.prototype.onBus = function (e) {
     var m = e.data || {};
     if (m.t === "msg") return this.dispatch(m.key, m.msg);
-    if (m.t === "want" && this.leader) return this.open(m.key);
+    if (m.t === "want" && this.leader) return this.want(m.key);
     if (m.t === "who" && !this.leader) {
       for (var key in this.wants) this.post({ t: "want", key: key });
       for (var k in this.last) this.post({ t: "last", key: k, id: this.last[k] });
       return;
     }
-    if (m.t === "last" && !this.streams[m.key] && !(this.last[m.key] >= m.id)) {
+    if (m.t === "last" && !this.leader && !(this.last[m.key] >= m.id)) {
       this.last[m.key] = m.id;
       return;
     }
@@ -228,9 +236,9 @@
 
   Hub.prototype.stepDown = function () {
     this.leader = false;
-    for (var key in this.streams) this.streams[key].close();
-    this.streams = {};
-    this.state("follower", null);
+    if (this.stream) this.stream.close();
+    this.stream = null;
+    this.state("follower");
   };
 
   Hub.prototype.post = function (m) {
@@ -263,10 +271,12 @@
     });
   };
 
-  Hub.prototype.state = function (what, key) {
-    this.emit("state", [what, key]);
+  Hub.prototype.state = function (what) {
+    this.emit("state", [what]);
   };
 
+  /** Calls fn for "gap" (a lost range) or "state" ("leader", "follower",
+   *  "open", "retry"). */
   Hub.prototype.on = function (name, fn) {
     (this.handlers[name] = this.handlers[name] || []).push(fn);
     return this;

@@ -22,7 +22,7 @@ pub fn handle(hub: &mut Hub, req: Request, shared: &mut Shared, cx: &mut Cx<'_, 
         ("GET" | "HEAD", "/altsock.js") => Ok(script()),
         ("GET", "/hub/stats") => stats(hub, &req, shared),
         ("POST", "/notify") => post_notify(hub, &req, shared, cx),
-        ("GET", "/poll") => poll(hub, &req, cx),
+        ("GET", "/poll") => poll(hub, &req, shared, cx),
         ("GET", p) if p.starts_with("/sub/") => subscribe(hub, &req, shared, cx),
         ("POST", p) if p.starts_with("/pub/") => publish(hub, req, shared, cx),
         _ => Err(Response::text(405, "method not allowed\n")),
@@ -47,13 +47,7 @@ fn subscribe(
     cx: &mut Cx<'_, Job>,
 ) -> Result<Reply, Refusal> {
     let name = channel_name(hub, req, "/sub/")?;
-    let prefix = &hub.cfg.private_prefix;
-    if !prefix.is_empty()
-        && name.starts_with(prefix.as_str())
-        && shared.sessions.of_request(req).is_none()
-    {
-        return Err(Response::text(403, "private channel: no session\n"));
-    }
+    check_private(hub, req, shared, &name)?;
     let framing = framing_of(req, Framing::Sse)?;
     let start = start_of(req, Start::New)?;
     let key = TopicKey::Channel(name);
@@ -98,8 +92,16 @@ fn post_notify(
 }
 
 /// `GET /poll?client=ID&since=N`: the client's notifications after `N`
-/// (all buffered ones without `since`), or a hold until one arrives.
-fn poll(hub: &mut Hub, req: &Request, cx: &mut Cx<'_, Job>) -> Result<Reply, Refusal> {
+/// (all buffered ones without `since`), or a hold until one arrives. With
+/// `&channels=NAME[@SINCE],...` the same connection also follows those
+/// channels (each from its `SINCE`, else from now), every message in its
+/// JSON envelope: the browser's one connection.
+fn poll(
+    hub: &mut Hub,
+    req: &Request,
+    shared: &Shared,
+    cx: &mut Cx<'_, Job>,
+) -> Result<Reply, Refusal> {
     let client = req
         .query_param("client")
         .ok_or_else(|| Response::text(400, "missing client\n"))?;
@@ -107,10 +109,54 @@ fn poll(hub: &mut Hub, req: &Request, cx: &mut Cx<'_, Job>) -> Result<Reply, Ref
     let framing = framing_of(req, Framing::LongPoll)?;
     let start = start_of(req, Start::Buffered)?;
     let key = TopicKey::Client(client);
+    let now = cx.now();
+    let Some(list) = req.query_param("channels") else {
+        let hold = hub
+            .topics
+            .subscribe(req.conn, key, framing, start, &hub.cfg, now);
+        return Ok(Reply::Hold(hold));
+    };
+    let mut wants = vec![(key, start)];
+    wants.extend(channel_list(hub, req, shared, &list)?);
     let hold = hub
         .topics
-        .subscribe(req.conn, key, framing, start, &hub.cfg, cx.now());
+        .subscribe_all(req.conn, wants, framing, true, &hub.cfg, now);
     Ok(Reply::Hold(hold))
+}
+
+/// Most channels one connection may follow.
+const MAX_CHANNELS: usize = 64;
+
+/// `NAME[@SINCE],...`, each name checked like a subscription's.
+fn channel_list(
+    hub: &Hub,
+    req: &Request,
+    shared: &Shared,
+    list: &str,
+) -> Result<Vec<(TopicKey, Start)>, Refusal> {
+    let items: Vec<&str> = list.split(',').filter(|i| !i.is_empty()).collect();
+    if items.len() > MAX_CHANNELS {
+        return Err(Response::text(
+            400,
+            format!("at most {MAX_CHANNELS} channels\n"),
+        ));
+    }
+    let mut wants = Vec::with_capacity(items.len());
+    for item in items {
+        let (name, start) = match item.split_once('@') {
+            Some((name, since)) => {
+                let n = since
+                    .parse()
+                    .map_err(|_| Response::text(400, "bad since\n"))?;
+                (name, Start::After(n))
+            }
+            None => (item, Start::New),
+        };
+        check_name(hub, "channel", name)?;
+        check_private(hub, req, shared, name)?;
+        wants.push((TopicKey::Channel(name.to_string()), start));
+    }
+    Ok(wants)
 }
 
 /// `GET /hub/stats[?channel=NAME|client=ID]` (publisher token): counts as JSON.
@@ -135,6 +181,18 @@ fn stats(hub: &Hub, req: &Request, shared: &Shared) -> Result<Reply, Refusal> {
         });
     }
     Ok(Reply::Respond(Response::json(200, body.to_string())))
+}
+
+/// Refuses a private channel to a request without a session.
+fn check_private(hub: &Hub, req: &Request, shared: &Shared, name: &str) -> Result<(), Refusal> {
+    let prefix = &hub.cfg.private_prefix;
+    if !prefix.is_empty()
+        && name.starts_with(prefix.as_str())
+        && shared.sessions.of_request(req).is_none()
+    {
+        return Err(Response::text(403, "private channel: no session\n"));
+    }
+    Ok(())
 }
 
 fn accepted(id: u64, reached: usize) -> Reply {

@@ -11,6 +11,7 @@ mod buffer;
 mod handlers;
 mod notify;
 mod topics;
+mod wire;
 
 use std::time::Duration;
 

@@ -1,29 +1,21 @@
 //! The hub's table of topics: named channels and per-client mailboxes (the
 //! seed's hash table keyed by client id), each a [`Buffer`] plus the held
-//! connections subscribed to it. Owns fan-out and how a buffered message
-//! looks on the wire in each framing; knows nothing of HTTP requests,
+//! connections subscribed to it. Owns subscription, replay on resume, and
+//! fan-out; `wire` owns how messages look. Knows nothing of HTTP requests,
 //! tokens or sessions (the handlers check those first).
 //!
-//! On SSE a channel message is its body as `data:` with `id:`; everywhere
-//! else, and for mailboxes on SSE too, a message is one JSON line:
-//! `{"id":N,"channel":NAME,"data":TEXT}` or `{"id":N,"app":APP,"data":JSON}`.
-//! Lost ranges arrive as an SSE `event: gap` or the line
-//! `{"event":"gap","id":TO,"from":FROM,"to":TO,...}`. A subscriber that
-//! starts with new messages only learns where it starts from, to resume
-//! from there: on SSE an `event: position` with the current `id:` (which
-//! `EventSource` does not hand to `onmessage`), on long-poll the
-//! `X-Altsock-Last` header, also on the `204`.
+//! A connection follows one topic (`/sub/NAME`, `/poll?client=`), or several
+//! at once (`/poll?client=..&channels=..`, the browser's one connection):
+//! then every message travels as a JSON envelope naming its channel or app.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::buffer::{Buffer, Entry, Gap};
+use super::buffer::Buffer;
+use super::wire::{self, Form};
 use super::HubConfig;
 use crate::{ConnId, Cx, Framing, Hold, Message};
-
-/// The content type of JSON-lines streams and long-poll answers.
-pub const NDJSON: &str = "application/x-ndjson";
 
 /// What a subscriber follows.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,25 +28,34 @@ pub enum TopicKey {
 
 impl TopicKey {
     /// The JSON field naming this topic inside an envelope.
-    fn field(&self) -> String {
+    pub fn field(&self) -> String {
         match self {
-            TopicKey::Channel(name) => format!("\"channel\":{}", json_string(name)),
-            TopicKey::Client(id) => format!("\"client\":{}", json_string(id)),
+            TopicKey::Channel(name) => format!("\"channel\":{}", wire::json_string(name)),
+            TopicKey::Client(id) => format!("\"client\":{}", wire::json_string(id)),
         }
     }
 }
 
-/// One topic: its buffer and its subscribers, split by how they are fed.
+/// One topic: its buffer and its subscribers, by the form they take.
 #[derive(Debug, Default)]
 struct Topic {
     buf: Buffer,
     sse: HashSet<ConnId>,
     lines: HashSet<ConnId>,
+    envelopes: HashSet<ConnId>,
 }
 
 impl Topic {
     fn subscribers(&self) -> usize {
-        self.sse.len() + self.lines.len()
+        self.sse.len() + self.lines.len() + self.envelopes.len()
+    }
+
+    fn set(&mut self, form: Form) -> &mut HashSet<ConnId> {
+        match form {
+            Form::Sse => &mut self.sse,
+            Form::Lines => &mut self.lines,
+            Form::Envelope => &mut self.envelopes,
+        }
     }
 }
 
@@ -76,6 +77,7 @@ pub enum Start {
 pub struct Topics {
     map: HashMap<Arc<TopicKey>, Topic>,
     subs: HashMap<ConnId, Arc<TopicKey>>,
+    muxed: HashMap<ConnId, Vec<Arc<TopicKey>>>,
     published: u64,
 }
 
@@ -108,17 +110,24 @@ impl Topics {
         let (key, topic) = self.topic(key);
         topic.buf.expire(now, cfg.buffer_age);
         let entry = topic.buf.push(now, app, data, cfg.buffer_len);
-        let id = entry.id;
-        let sse = sse_message(&key, entry);
-        let line = line_message(&key, entry);
-        let mut reached = cx.broadcast(&topic.sse, &sse);
-        reached += cx.broadcast(&topic.lines, &line);
-        (id, reached)
+        let mut reached = 0;
+        for form in [Form::Sse, Form::Lines, Form::Envelope] {
+            let set = match form {
+                Form::Sse => &topic.sse,
+                Form::Lines => &topic.lines,
+                Form::Envelope => &topic.envelopes,
+            };
+            if !set.is_empty() {
+                reached += cx.broadcast(set, &wire::message(form, &key, entry));
+            }
+        }
+        (entry.id, reached)
     }
 
     /// Subscribes `conn` to `key` in `framing` from `start`, and returns the
     /// hold that opens its stream with what it missed. A long-poll that
-    /// already has messages answers at once and is not kept.
+    /// already has messages answers at once and is not kept; one that waits
+    /// carries `X-Altsock-Last`, where it starts.
     pub fn subscribe(
         &mut self,
         conn: ConnId,
@@ -128,45 +137,63 @@ impl Topics {
         cfg: &HubConfig,
         now: Instant,
     ) -> Hold {
+        let last = self.last_id(&key).to_string();
+        let hold = self.subscribe_all(conn, vec![(key, start)], framing, false, cfg, now);
+        match framing {
+            Framing::LongPoll => hold.with_header("X-Altsock-Last", last),
+            _ => hold,
+        }
+    }
+
+    /// Subscribes `conn` to several topics at once (`mux`: every message in
+    /// its JSON envelope), each from its own start.
+    pub fn subscribe_all(
+        &mut self,
+        conn: ConnId,
+        wants: Vec<(TopicKey, Start)>,
+        framing: Framing,
+        mux: bool,
+        cfg: &HubConfig,
+        now: Instant,
+    ) -> Hold {
         self.unsubscribe(conn);
-        let (key, topic) = self.topic(key);
-        topic.buf.expire(now, cfg.buffer_age);
-        let (gap, entries) = match start {
-            Start::After(since) => topic.buf.after(since),
-            Start::New => topic.buf.after(topic.buf.last_id()),
-            Start::Buffered => (None, topic.buf.after(0).1),
-        };
-        let sse = framing == Framing::Sse;
-        let encode = |e: &Entry| {
-            if sse {
-                sse_message(&key, e)
-            } else {
-                line_message(&key, e)
-            }
-        };
-        let mut initial: Vec<Message> =
-            gap.map(|g| gap_message(&key, g, sse)).into_iter().collect();
-        initial.extend(entries.map(encode));
-        let last_id = topic.buf.last_id().to_string();
-        if sse && start == Start::New {
-            initial.push(Message::data("").with_event("position").with_id(&*last_id));
+        let mut initial = Vec::new();
+        let mut keys = Vec::with_capacity(wants.len());
+        for (key, start) in wants {
+            let form = Form::of(&key, framing, mux);
+            let (key, topic) = self.topic(key);
+            topic.buf.expire(now, cfg.buffer_age);
+            replay(
+                &key,
+                &topic.buf,
+                start,
+                form,
+                mux || form == Form::Sse,
+                &mut initial,
+            );
+            keys.push((key, form));
         }
-        let mut hold = hold_for(framing, cfg);
+        let mut hold = wire::hold_for(framing, cfg);
         let answered = framing == Framing::LongPoll && !initial.is_empty();
-        if framing == Framing::LongPoll {
-            hold = hold.with_header("X-Altsock-Last", last_id);
-        }
         hold.initial = initial;
         if !answered {
-            let set = if framing == Framing::Sse {
-                &mut topic.sse
-            } else {
-                &mut topic.lines
-            };
-            set.insert(conn);
-            self.subs.insert(conn, key);
+            self.register(conn, keys, mux);
         }
         hold
+    }
+
+    fn register(&mut self, conn: ConnId, keys: Vec<(Arc<TopicKey>, Form)>, mux: bool) {
+        for (key, form) in &keys {
+            if let Some(topic) = self.map.get_mut(key) {
+                topic.set(*form).insert(conn);
+            }
+        }
+        let mut keys = keys.into_iter().map(|(k, _)| k);
+        if mux {
+            self.muxed.insert(conn, keys.collect());
+        } else if let Some(key) = keys.next() {
+            self.subs.insert(conn, key);
+        }
     }
 
     /// The topic of `key`, made if new, with its shared key.
@@ -181,12 +208,17 @@ impl Topics {
 
     /// Forgets `conn` (closed, or its long-poll was answered).
     pub fn unsubscribe(&mut self, conn: ConnId) {
-        let Some(key) = self.subs.remove(&conn) else {
-            return;
+        let keys = match self.subs.remove(&conn) {
+            Some(key) => vec![key],
+            None => self.muxed.remove(&conn).unwrap_or_default(),
         };
-        if let Some(topic) = self.map.get_mut(&key) {
-            topic.sse.remove(&conn);
-            topic.lines.remove(&conn);
+        for key in keys {
+            let Some(topic) = self.map.get_mut(&key) else {
+                continue;
+            };
+            for form in [Form::Sse, Form::Lines, Form::Envelope] {
+                topic.set(form).remove(&conn);
+            }
             if topic.subscribers() == 0 && topic.buf.last_id() == 0 {
                 self.map.remove(&key);
             }
@@ -210,7 +242,12 @@ impl Topics {
     /// The connections that follow `key`.
     pub fn conns(&self, key: &TopicKey) -> Vec<ConnId> {
         self.map.get(key).map_or_else(Vec::new, |t| {
-            t.sse.iter().chain(&t.lines).copied().collect()
+            t.sse
+                .iter()
+                .chain(&t.lines)
+                .chain(&t.envelopes)
+                .copied()
+                .collect()
         })
     }
 
@@ -229,72 +266,31 @@ impl Topics {
         Counts {
             channels,
             clients: self.map.len() - channels,
-            subscribers: self.subs.len(),
+            subscribers: self.subs.len() + self.muxed.len(),
             published: self.published,
         }
     }
 }
 
-/// The hold for a subscriber in `framing`.
-fn hold_for(framing: Framing, cfg: &HubConfig) -> Hold {
-    match framing {
-        Framing::Sse => Hold::sse(),
-        Framing::LongPoll => Hold::new(framing)
-            .with_content_type(NDJSON)
-            .with_timeout(cfg.longpoll_timeout),
-        Framing::Multipart => Hold::new(framing).with_content_type("application/json"),
-        Framing::Chunked | Framing::Raw => Hold::new(framing).with_content_type(NDJSON),
-    }
-}
-
-/// A message on SSE: a channel's body as data, a mailbox's JSON envelope;
-/// with its id.
-fn sse_message(key: &TopicKey, e: &Entry) -> Message {
-    let data = match key {
-        TopicKey::Channel(_) => e.data.clone(),
-        TopicKey::Client(_) => envelope(key, e).into_bytes(),
+/// Appends what a subscriber starting at `start` needs first: the lost
+/// range, the missed messages, and (`tell_position`) where a subscriber of
+/// new messages only starts.
+fn replay(
+    key: &TopicKey,
+    buf: &Buffer,
+    start: Start,
+    form: Form,
+    tell_position: bool,
+    out: &mut Vec<Message>,
+) {
+    let (gap, entries) = match start {
+        Start::After(since) => buf.after(since),
+        Start::New => buf.after(buf.last_id()),
+        Start::Buffered => (None, buf.after(0).1),
     };
-    Message::data(data).with_id(e.id.to_string())
-}
-
-/// A message as one JSON line, with its id (for long-poll's `X-Altsock-Id`).
-fn line_message(key: &TopicKey, e: &Entry) -> Message {
-    let mut data = envelope(key, e);
-    data.push('\n');
-    Message::data(data).with_id(e.id.to_string())
-}
-
-/// The JSON object of a message: id, channel or app, data.
-fn envelope(key: &TopicKey, e: &Entry) -> String {
-    match &e.app {
-        Some(app) => format!(
-            "{{\"id\":{},\"app\":{},\"data\":{}}}",
-            e.id,
-            json_string(app),
-            String::from_utf8_lossy(&e.data)
-        ),
-        None => format!(
-            "{{\"id\":{},{},\"data\":{}}}",
-            e.id,
-            key.field(),
-            json_string(&String::from_utf8_lossy(&e.data))
-        ),
+    out.extend(gap.map(|g| wire::gap(form, key, g)));
+    out.extend(entries.map(|e| wire::message(form, key, e)));
+    if start == Start::New && tell_position {
+        out.push(wire::position(form, key, buf.last_id()));
     }
-}
-
-/// The notice that ids `gap.from..=gap.to` are lost. It carries id `gap.to`
-/// so that a reconnect after it does not report the same loss again.
-fn gap_message(key: &TopicKey, gap: Gap, sse: bool) -> Message {
-    let body = format!("\"from\":{},\"to\":{},{}", gap.from, gap.to, key.field());
-    let msg = if sse {
-        Message::data(format!("{{{body}}}")).with_event("gap")
-    } else {
-        Message::data(format!("{{\"event\":\"gap\",\"id\":{},{body}}}\n", gap.to))
-    };
-    msg.with_id(gap.to.to_string())
-}
-
-/// `s` as a JSON string literal.
-fn json_string(s: &str) -> String {
-    serde_json::Value::from(s).to_string()
 }
