@@ -24,6 +24,7 @@ enum Ev {
     Pushed(ConnId, Result<(), Gone>),
     Broadcast(usize),
     Tick,
+    Inspected { open: bool, held: u64 },
 }
 
 /// What other threads send to the router.
@@ -32,6 +33,8 @@ enum Cmd {
     Push(ConnId, Message),
     Broadcast(Vec<ConnId>, Message),
     Close(ConnId),
+    /// Logs `Cx::is_open` and `Cx::metrics`, then sends a note through `Cx::handle`.
+    Inspect(ConnId),
 }
 
 /// Holds `/chunked`, `/sse`, `/multipart`, `/raw`, `/longpoll?t=MS`; defers `/defer`.
@@ -96,6 +99,15 @@ impl Router for Holder {
                 self.log.push(Ev::Broadcast(n));
             }
             Cmd::Close(conn) => cx.close(conn),
+            Cmd::Inspect(conn) => {
+                let held = cx.metrics().held;
+                self.log.push(Ev::Inspected {
+                    open: cx.is_open(conn),
+                    held,
+                });
+                assert!(cx.now() <= std::time::Instant::now());
+                cx.handle().send(Cmd::Note("from the router".into()));
+            }
         }
     }
 }
@@ -1059,4 +1071,31 @@ fn closed_is_only_for_connections_the_router_saw() {
     assert_eq!(m.accepted, 3);
     assert_eq!(m.closed_by(CloseReason::BadRequest), 1);
     assert_eq!(m.closed_by(CloseReason::PeerClosed), 2);
+}
+
+#[test]
+fn the_router_sees_the_engine_through_cx() {
+    let (server, log) = start(builder());
+    let (client, conn, _) = open(&server, &log, "/sse");
+    server.handle.send(Cmd::Inspect(conn));
+    log.wait_for("inspected", |e| {
+        (*e == Ev::Inspected {
+            open: true,
+            held: 1,
+        })
+        .then_some(())
+    });
+    log.wait_for("note", |e| {
+        (*e == Ev::Message("from the router".into())).then_some(())
+    });
+    drop(client);
+    closed_reason(&log, conn);
+    server.handle.send(Cmd::Inspect(conn));
+    log.wait_for("inspected after close", |e| {
+        (*e == Ev::Inspected {
+            open: false,
+            held: 0,
+        })
+        .then_some(())
+    });
 }
