@@ -4,8 +4,9 @@
 //! client's mailbox, `GET /poll` as the browser's one communication client),
 //! and the browser library at `GET /altsock.js`. This file owns the service
 //! and its settings; `buffer` the bounded message buffers, `topics` the
-//! channel and mailbox table with fan-out and wire formats, `notify` the
-//! addressed notifications, `handlers` the HTTP surface.
+//! channel and mailbox table with subscription, replay and fan-out, `wire`
+//! how messages look in each framing, `notify` the addressed notifications,
+//! `handlers` the HTTP surface, `altsock.js` the browser library.
 
 mod buffer;
 mod handlers;
