@@ -1099,3 +1099,37 @@ fn the_router_sees_the_engine_through_cx() {
         .then_some(())
     });
 }
+
+#[test]
+fn handle_close_in_every_phase() {
+    let (server, log) = start(builder());
+    // Deferred: closed without an answer.
+    let (mut deferred, c1, _) = open(&server, &log, "/defer");
+    server.handle.close(c1);
+    assert_eq!(deferred.read_to_clean_close(), "");
+    // Pending long-poll: closed without an answer.
+    let (mut poll, c2, _) = open(&server, &log, "/longpoll");
+    server.handle.close(c2);
+    assert_eq!(poll.read_to_end().0, b"");
+    // Idle between requests.
+    let mut idle = server.connect();
+    idle.send(b"GET /plain HTTP/1.1\r\nHost: t\r\n\r\n");
+    idle.read_response();
+    let c3 = log.wait_for("plain", |e| match e {
+        Ev::Request(c, t) if t == "/plain" => Some(*c),
+        _ => None,
+    });
+    server.handle.close(c3);
+    assert_eq!(idle.read_to_clean_close(), "");
+    drop((deferred, poll, idle));
+    for conn in [c1, c2, c3] {
+        assert_eq!(closed_reason(&log, conn), CloseReason::Closed);
+    }
+    // Answers for a held stream are refused: it is not deferred.
+    let (_sse, c4, _) = open(&server, &log, "/sse");
+    assert_eq!(
+        server.handle.respond(c4, Response::new(200)).wait(),
+        Err(Gone)
+    );
+    assert_eq!(server.handle.hold(c4, Hold::sse()).wait(), Err(Gone));
+}

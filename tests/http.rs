@@ -491,3 +491,19 @@ fn durations_accept_ms_s_and_m() {
     assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
     assert!(parse_duration("4 parsecs").is_err());
 }
+
+#[test]
+fn a_thousand_pipelined_requests_in_one_write() {
+    let (server, _log) = echo_start();
+    let mut client = server.connect();
+    let mut burst = String::new();
+    for i in 0..1000 {
+        burst.push_str(&format!("GET /echo?{i} HTTP/1.1\r\nHost: t\r\n\r\n"));
+    }
+    client.send(burst.as_bytes());
+    for i in 0..1000 {
+        let text = client.read_response().text();
+        assert!(text.starts_with(&format!("GET /echo?{i} ")), "{i}: {text}");
+    }
+    assert_eq!(server.handle.metrics().requests, 1000);
+}
