@@ -507,3 +507,21 @@ fn a_thousand_pipelined_requests_in_one_write() {
     }
     assert_eq!(server.handle.metrics().requests, 1000);
 }
+
+#[test]
+fn nothing_is_answered_after_connection_close() {
+    let (server, log) = echo_start();
+    let mut client = server.connect();
+    client.send(
+        b"GET /echo?1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET /echo?2 HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    let text = client.read_to_clean_close();
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 1, "{text}");
+    assert!(text.ends_with("body="), "{text}");
+    let requests = log
+        .all()
+        .iter()
+        .filter(|e| matches!(e, Ev::Request(..)))
+        .count();
+    assert_eq!(requests, 1);
+}
