@@ -73,6 +73,7 @@ fn received(browser: &Browser, what: &str, n: usize) -> Value {
 
 #[test]
 fn two_tabs_share_one_connection_and_both_receive() {
+    let _turn = util::browser::turn();
     let s = server();
     let browser = Browser::start().expect("chromium");
     load_page(&browser, &s, "", "{}");
@@ -131,6 +132,7 @@ fn two_tabs_share_one_connection_and_both_receive() {
 
 #[test]
 fn falls_back_to_longpoll_where_sse_fails() {
+    let _turn = util::browser::turn();
     let s = server();
     let browser = Browser::start().expect("chromium");
     let broken = "window.EventSource = function () {
@@ -151,6 +153,7 @@ fn falls_back_to_longpoll_where_sse_fails() {
 
 #[test]
 fn tabs_share_by_heartbeats_without_web_locks() {
+    let _turn = util::browser::turn();
     let s = server();
     let browser = Browser::start().expect("chromium");
     let no_locks = "Object.defineProperty(navigator, 'locks', {value: undefined});";
@@ -181,6 +184,7 @@ fn tabs_share_by_heartbeats_without_web_locks() {
 
 #[test]
 fn reconnects_and_resumes_from_the_last_id() {
+    let _turn = util::browser::turn();
     let s = server();
     let browser = Browser::start().expect("chromium");
     load_page(&browser, &s, "", "{retryDelay: 400}");

@@ -53,6 +53,16 @@ pub struct Browser {
 /// Errors are strings that say which command failed and what the driver said.
 pub type BrowserResult<T> = Result<T, String>;
 
+/// Serializes the browser tests of one test binary: hold the guard for the
+/// whole test (`let _turn = browser::turn();`) so that timed steps do not
+/// compete with other Chromiums for the cores. A failed test's turn passes on.
+pub fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// True when chromedriver and chromium are installed (for tests that skip
 /// rather than fail without them; `scripts/test` installs both).
 pub fn available() -> bool {
