@@ -13,6 +13,7 @@
 #   ALTSOCK_PORT=19400  NCHAN_PORT=19401  HUB_PORT=19402
 #   HUB=1           also run `altsock serve`'s hub: fan-out on /sub/CHANNEL
 #                   (SSE, publisher token), reported in a second table
+#   PIN=1           servers on CPU 0, the load tool on CPU 1 (taskset)
 #
 # Needs nginx-light and libnginx-mod-nchan; installs them with apt-get when run
 # as root and they are missing. Touches neither the system nginx config nor its
@@ -31,6 +32,15 @@ ALTSOCK_PORT=${ALTSOCK_PORT:-19400}
 NCHAN_PORT=${NCHAN_PORT:-19401}
 HUB_PORT=${HUB_PORT:-19402}
 HUB=${HUB:-1}
+# Pinning keeps the server and the load tool from preempting each other in the
+# middle of a fan-out (other processes on a shared machine still may).
+PIN=${PIN:-1}
+SERVER_ON=()
+CLIENT_ON=()
+if [ "$PIN" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    SERVER_ON=(taskset -c 0)
+    CLIENT_ON=(taskset -c 1)
+fi
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT="$ROOT/bench-out"
@@ -99,7 +109,7 @@ run_load() {
     local label=$1 port=$2 pid=$3 base=$4
     shift 4
     say "$label: $N connections on 127.0.0.1:$port (server pid $pid)"
-    "$LOAD" --label "$label" --target "127.0.0.1:$port" -n "$N" \
+    "${CLIENT_ON[@]}" "$LOAD" --label "$label" --target "127.0.0.1:$port" -n "$N" \
         --server-pid "$pid" --source-base "$base" --source-addrs 64 \
         --rounds "$ROUNDS" --idle "$IDLE" --out "$RUN/$label.txt" "$@" \
         >"$RUN/$label.log" 2>&1 &
@@ -120,7 +130,7 @@ background() {
 
 bench_altsock() {
     check_free "$ALTSOCK_PORT"
-    "$PUBSUB" --listen "127.0.0.1:$ALTSOCK_PORT" --poll-interval "$POLL" \
+    "${SERVER_ON[@]}" "$PUBSUB" --listen "127.0.0.1:$ALTSOCK_PORT" --poll-interval "$POLL" \
         --keepalive "${KEEPALIVE}s" >"$RUN/altsock-server.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
@@ -136,7 +146,7 @@ bench_nchan() {
     mkdir -p "$prefix"
     sed -e "s#@PREFIX@#$prefix#g; s#@PORT@#$NCHAN_PORT#g; s#@PING@#$KEEPALIVE#g" \
         "$ROOT/bench/nchan.conf.in" >"$prefix/nchan.conf"
-    nginx -c "$prefix/nchan.conf" -p "$prefix" >"$RUN/nchan-server.log" 2>&1 &
+    "${SERVER_ON[@]}" nginx -c "$prefix/nchan.conf" -p "$prefix" >"$RUN/nchan-server.log" 2>&1 &
     local master=$!
     PIDS+=("$master")
     wait_port "$NCHAN_PORT"
@@ -154,7 +164,7 @@ bench_nchan() {
 # published to with the bearer token.
 bench_hub() {
     check_free "$HUB_PORT"
-    "$SERVE" serve --listen "127.0.0.1:$HUB_PORT" --poll-interval "$POLL" \
+    "${SERVER_ON[@]}" "$SERVE" serve --listen "127.0.0.1:$HUB_PORT" --poll-interval "$POLL" \
         --keepalive "${KEEPALIVE}s" --publish-token bench --db "$TMP/hub.db" \
         >"$RUN/hub-server.log" 2>&1 &
     local pid=$!
@@ -247,7 +257,7 @@ main() {
     fi
     {
         echo "altsock vs nginx + nchan, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r)"
-        echo "command: bench/compare.sh $N (ROUNDS=$ROUNDS IDLE=$IDLE KEEPALIVE=${KEEPALIVE}s POLL=$POLL)"
+        echo "command: bench/compare.sh $N (ROUNDS=$ROUNDS IDLE=$IDLE KEEPALIVE=${KEEPALIVE}s POLL=$POLL PIN=$PIN)"
         echo "nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'), nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo '?')"
         echo
         table
