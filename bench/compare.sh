@@ -5,7 +5,7 @@
 # writes it, the raw figures and the logs to bench-out/.
 #
 # Environment (all optional):
-#   ROUNDS=5        publish rounds per server
+#   ROUNDS=11       publish rounds per server (the table takes the median)
 #   IDLE=60s        idle window for the CPU / keepalive phase (4 keepalives)
 #   KEEPALIVE=15    keepalive interval in seconds, both servers (altsock
 #                   --keepalive, nchan_eventsource_ping_interval)
@@ -21,7 +21,7 @@
 set -euo pipefail
 
 N=${1:-15000}
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-11}
 IDLE=${IDLE:-60s}
 # Longer than altsock's 10 s header timeout, like the 60 s default: a shorter
 # keepalive gives each connection a second deadline-heap entry for its first
