@@ -7,8 +7,16 @@ use std::io::Write;
 
 use crate::http::response::{write_header, write_status_line};
 
-/// The boundary of `multipart/x-mixed-replace` streams.
+/// The boundary of `multipart/x-mixed-replace` streams written without an
+/// explicit one. The engine gives each stream its own boundary (this prefix
+/// and 16 secret hex digits, see [`write_stream_head_with_boundary`]), so a
+/// message cannot carry another stream's delimiter and forge its parts.
 pub const MULTIPART_BOUNDARY: &str = "altsock-part";
+
+/// The `Content-Type` of a `multipart/x-mixed-replace` stream with `boundary`.
+pub fn multipart_content_type(boundary: &str) -> String {
+    format!("multipart/x-mixed-replace; boundary={boundary}")
+}
 
 /// How a held response frames the messages pushed to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,9 +62,7 @@ impl Framing {
     pub fn default_content_type(self) -> String {
         match self {
             Framing::Sse => "text/event-stream".into(),
-            Framing::Multipart => {
-                format!("multipart/x-mixed-replace; boundary={MULTIPART_BOUNDARY}")
-            }
+            Framing::Multipart => multipart_content_type(MULTIPART_BOUNDARY),
             _ => "text/plain; charset=utf-8".into(),
         }
     }
@@ -117,6 +123,27 @@ pub fn write_stream_head(
     extra: &[(String, String)],
     chunked_transfer: bool,
 ) {
+    let boundary = MULTIPART_BOUNDARY;
+    write_stream_head_with_boundary(
+        out,
+        framing,
+        content_type,
+        extra,
+        chunked_transfer,
+        boundary,
+    );
+}
+
+/// [`write_stream_head`] for a multipart stream delimited by `boundary`
+/// (which `content_type` must name); the boundary is unused by other framings.
+pub fn write_stream_head_with_boundary(
+    out: &mut Vec<u8>,
+    framing: Framing,
+    content_type: &str,
+    extra: &[(String, String)],
+    chunked_transfer: bool,
+    boundary: &str,
+) {
     write_status_line(out, 200);
     write_header(out, "Content-Type", content_type);
     out.extend_from_slice(b"Cache-Control: no-cache, no-transform\r\nX-Accel-Buffering: no\r\n");
@@ -129,7 +156,7 @@ pub fn write_stream_head(
         out.extend_from_slice(b"Connection: close\r\n\r\n");
     }
     if framing == Framing::Multipart {
-        let start = format!("--{MULTIPART_BOUNDARY}");
+        let start = format!("--{boundary}");
         append_payload(out, start.as_bytes(), chunked_transfer);
     }
 }
@@ -142,13 +169,26 @@ pub fn encode_message(
     content_type: &str,
     chunked_transfer: bool,
 ) {
+    let boundary = MULTIPART_BOUNDARY;
+    encode_message_with_boundary(out, framing, msg, content_type, chunked_transfer, boundary);
+}
+
+/// [`encode_message`] for a multipart stream delimited by `boundary`.
+pub fn encode_message_with_boundary(
+    out: &mut Vec<u8>,
+    framing: Framing,
+    msg: &Message,
+    content_type: &str,
+    chunked_transfer: bool,
+    boundary: &str,
+) {
     let mut payload = Vec::with_capacity(msg.data.len() + 64);
     match framing {
         Framing::Sse => encode_sse(&mut payload, msg),
         Framing::Multipart => {
             let _ = write!(payload, "\r\nContent-Type: {content_type}\r\n\r\n");
             payload.extend_from_slice(&msg.data);
-            let _ = write!(payload, "\r\n--{MULTIPART_BOUNDARY}");
+            let _ = write!(payload, "\r\n--{boundary}");
         }
         Framing::Chunked | Framing::Raw | Framing::LongPoll => payload.extend_from_slice(&msg.data),
     }

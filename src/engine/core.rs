@@ -8,6 +8,8 @@
 //! connection's slot at 8 bytes, and the pool hands the same boxes around.
 #![allow(clippy::box_collection, clippy::vec_box)]
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::io::{self, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
@@ -55,6 +57,8 @@ pub(crate) struct Core {
     /// Connections whose deferred reply completed with input still buffered.
     pub resume_queue: Vec<ConnId>,
     pub shutting_down: bool,
+    /// The secret key of multipart boundaries.
+    boundary_keys: RandomState,
 }
 
 impl Core {
@@ -76,6 +80,7 @@ impl Core {
             released_queue: Vec::new(),
             resume_queue: Vec::new(),
             shutting_down: false,
+            boundary_keys: RandomState::new(),
         }
     }
 
@@ -415,13 +420,14 @@ impl Core {
 
     /// Opens a held stream on `key`.
     pub fn start_hold(&mut self, key: usize, hold: Hold) {
+        let framing = hold.framing;
+        let boundary = self.boundary_of(key, framing);
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let framing = hold.framing;
         let (head_type, content_type) = match (framing, hold.content_type) {
             (Framing::Multipart, part) => (
-                framing.default_content_type(),
+                framing::multipart_content_type(&boundary),
                 part.unwrap_or_else(|| PLAIN.into()),
             ),
             (_, Some(given)) => (given.clone(), given),
@@ -462,9 +468,19 @@ impl Core {
             }
             return;
         }
-        framing::write_stream_head(&mut out, framing, &head_type, &hold.headers, chunked);
+        let extra = &hold.headers;
+        framing::write_stream_head_with_boundary(
+            &mut out, framing, &head_type, extra, chunked, &boundary,
+        );
         for msg in &hold.initial {
-            framing::encode_message(&mut out, framing, msg, &content_type, chunked);
+            framing::encode_message_with_boundary(
+                &mut out,
+                framing,
+                msg,
+                &content_type,
+                chunked,
+                &boundary,
+            );
         }
         if self.write(key, &out) {
             self.set_deadline(key, self.now + Self::ms(self.cfg.keepalive_interval));
@@ -497,8 +513,17 @@ impl Core {
             return Ok(());
         }
         let content_type = part_content_type(c);
+        let chunked = c.chunked;
+        let boundary = self.boundary_of(key, framing);
         let mut out = Vec::with_capacity(msg.data.len() + 64);
-        framing::encode_message(&mut out, framing, msg, &content_type, c.chunked);
+        framing::encode_message_with_boundary(
+            &mut out,
+            framing,
+            msg,
+            &content_type,
+            chunked,
+            &boundary,
+        );
         if self.write(key, &out) {
             Ok(())
         } else {
@@ -520,7 +545,8 @@ impl Core {
             };
             let c = &self.conns[key];
             let Some(framing) = c.framing() else { continue };
-            if framing == Framing::LongPoll || part_content_type(c) != PLAIN {
+            if matches!(framing, Framing::LongPoll | Framing::Multipart) {
+                // Each multipart stream has its own boundary.
                 delivered += usize::from(self.push(conn, msg).is_ok());
                 continue;
             }
@@ -539,6 +565,18 @@ impl Core {
             encoded[index].1 = bytes;
         }
         delivered
+    }
+
+    /// The multipart boundary of the stream on `key`: a keyed hash of its
+    /// connection id, so no client can learn another stream's boundary and put
+    /// it in a message to forge parts there. Empty for other framings.
+    fn boundary_of(&self, key: usize, framing: Framing) -> String {
+        if framing != Framing::Multipart {
+            return String::new();
+        }
+        let id = self.id_of(key);
+        let hash = self.boundary_keys.hash_one((id.key, id.gen));
+        format!("{}-{hash:016x}", framing::MULTIPART_BOUNDARY)
     }
 
     // ---- timers -----------------------------------------------------------
