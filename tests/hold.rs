@@ -171,6 +171,18 @@ fn head(content_type: &str, last: &str) -> String {
     )
 }
 
+/// The boundary a multipart stream's head names: `altsock-part-` and 16 hex digits.
+fn boundary_in(head: &str) -> String {
+    let start = head.find("boundary=").expect("a boundary") + "boundary=".len();
+    let boundary = &head[start..start + head[start..].find("\r\n").expect("end")];
+    let digits = boundary.strip_prefix("altsock-part-").expect("the prefix");
+    assert!(
+        digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{boundary}"
+    );
+    boundary.to_string()
+}
+
 #[test]
 fn chunked_stream() {
     let (server, log) = start(builder());
@@ -271,20 +283,22 @@ fn sse_with_initial_messages_and_extra_headers() {
 fn multipart_stream() {
     let (server, log) = start(builder());
     let (mut client, conn, head_text) = open(&server, &log, "/multipart");
+    let b = boundary_in(&head_text);
     assert_eq!(
         head_text,
         head(
-            "multipart/x-mixed-replace; boundary=altsock-part",
+            &format!("multipart/x-mixed-replace; boundary={b}"),
             "Connection: close"
         )
     );
-    assert_eq!(client.read_exact_n(14), b"--altsock-part");
+    let start = format!("--{b}");
+    assert_eq!(client.read_exact_n(start.len()), start.as_bytes());
     server
         .handle
         .push(conn, Message::data("one"))
         .wait()
         .expect("pushed");
-    let part = "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\none\r\n--altsock-part";
+    let part = format!("\r\nContent-Type: text/plain; charset=utf-8\r\n\r\none\r\n--{b}");
     assert_eq!(client.read_exact_n(part.len()), part.as_bytes());
     server.handle.close(conn);
     assert_eq!(client.read_to_clean_close(), "--\r\n");
@@ -294,16 +308,18 @@ fn multipart_stream() {
 fn multipart_parts_carry_the_given_content_type() {
     let (server, log) = start(builder());
     let (mut client, conn, head_text) = open(&server, &log, "/jpeg");
-    assert!(head_text
-        .contains("\r\nContent-Type: multipart/x-mixed-replace; boundary=altsock-part\r\n"));
-    client.read_exact_n(14);
+    let b = boundary_in(&head_text);
+    assert!(head_text.contains(&format!(
+        "\r\nContent-Type: multipart/x-mixed-replace; boundary={b}\r\n"
+    )));
+    client.read_exact_n(b.len() + 2);
     server
         .handle
         .push(conn, Message::data(vec![0xff, 0xd8]))
         .wait()
         .expect("pushed");
     let mut part = b"\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8".to_vec();
-    part.extend_from_slice(b"\r\n--altsock-part");
+    part.extend_from_slice(format!("\r\n--{b}").as_bytes());
     assert_eq!(client.read_exact_n(part.len()), part);
     // Broadcast encodes per part type too.
     assert_eq!(
@@ -313,7 +329,7 @@ fn multipart_parts_carry_the_given_content_type() {
             .wait(),
         1
     );
-    let part = "\r\nContent-Type: image/jpeg\r\n\r\nz\r\n--altsock-part";
+    let part = format!("\r\nContent-Type: image/jpeg\r\n\r\nz\r\n--{b}");
     assert_eq!(client.read_exact_n(part.len()), part.as_bytes());
 }
 
@@ -493,18 +509,17 @@ fn keepalive_bytes_per_framing() {
         ("/chunked", b"1\r\n\n\r\n"),
         ("/sse", b":\n"),
         ("/raw", b"\n"),
-        ("/multipart", b"--altsock-part "),
+        ("/multipart", b" "),
     ];
     for (target, keepalive) in cases {
-        let (mut client, _conn, _) = open(&server, &log, target);
+        let (mut client, _conn, head_text) = open(&server, &log, target);
+        if target == "/multipart" {
+            // Padding after the opening delimiter.
+            client.read_exact_n(boundary_in(&head_text).len() + 2);
+        }
         assert_eq!(client.read_exact_n(keepalive.len()), keepalive, "{target}");
         // And exactly that again, nothing else.
-        let again = if target == "/multipart" {
-            &b" "[..]
-        } else {
-            keepalive
-        };
-        assert_eq!(client.read_exact_n(again.len()), again, "{target}");
+        assert_eq!(client.read_exact_n(keepalive.len()), keepalive, "{target}");
     }
     // A pending long-poll sends nothing; it is answered at its timeout.
     let (mut client, _conn, _) = open(&server, &log, "/longpoll?t=300");
@@ -704,8 +719,9 @@ fn broadcast_counts_the_connections_that_took_it() {
     let (mut sse, c_sse, _) = open(&server, &log, "/sse");
     let (mut chunked, c_chunked, _) = open(&server, &log, "/chunked");
     let (mut raw, c_raw, _) = open(&server, &log, "/raw");
-    let (mut multi, c_multi, _) = open(&server, &log, "/multipart");
-    multi.read_exact_n(14);
+    let (mut multi, c_multi, multi_head) = open(&server, &log, "/multipart");
+    let b = boundary_in(&multi_head);
+    multi.read_exact_n(b.len() + 2);
     let (mut poll, c_poll, _) = open(&server, &log, "/longpoll");
     let (_deferred, c_deferred, _) = open(&server, &log, "/defer");
     let (gone, c_gone, _) = open(&server, &log, "/sse");
@@ -717,7 +733,7 @@ fn broadcast_counts_the_connections_that_took_it() {
     assert_eq!(sse.read_through("\n\n"), "id: 9\ndata: news\n\n");
     assert_eq!(chunked.read_exact_n(9), b"4\r\nnews\r\n");
     assert_eq!(raw.read_exact_n(4), b"news");
-    let part = "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nnews\r\n--altsock-part";
+    let part = format!("\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nnews\r\n--{b}");
     assert_eq!(multi.read_exact_n(part.len()), part.as_bytes());
     assert_eq!(poll.read_response().text(), "news");
     // Through the router's Cx: the long-poll is released now.
@@ -791,8 +807,8 @@ fn graceful_shutdown_ends_every_stream() {
     let (mut server, log) = start(builder().shutdown_grace(grace));
     let (mut chunked, c1, _) = open(&server, &log, "/chunked");
     let (mut sse, c2, _) = open(&server, &log, "/sse");
-    let (mut multi, c3, _) = open(&server, &log, "/multipart");
-    multi.read_exact_n(14);
+    let (mut multi, c3, multi_head) = open(&server, &log, "/multipart");
+    multi.read_exact_n(boundary_in(&multi_head).len() + 2);
     let (mut poll, c4, _) = open(&server, &log, "/longpoll");
     let mut idle = server.connect();
     idle.send(b"GET /plain HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -900,7 +916,7 @@ fn head_on_a_stream_gets_the_head_only() {
         ("/sse", "text/event-stream", "Connection: close"),
         (
             "/multipart",
-            "multipart/x-mixed-replace; boundary=altsock-part",
+            "multipart/x-mixed-replace",
             "Connection: close",
         ),
         ("/sse-initial", "text/event-stream", "Connection: close"),
@@ -913,6 +929,10 @@ fn head_on_a_stream_gets_the_head_only() {
                 text,
                 "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache, no-transform\r\nX-Accel-Buffering: no\r\nX-Room: lobby\r\nConnection: close\r\n\r\n"
             );
+        } else if target == "/multipart" {
+            let b = boundary_in(&text);
+            let content_type = format!("{content_type}; boundary={b}");
+            assert_eq!(text, head(&content_type, last), "{target}");
         } else {
             assert_eq!(text, head(content_type, last), "{target}");
         }
@@ -1132,4 +1152,29 @@ fn handle_close_in_every_phase() {
         Err(Gone)
     );
     assert_eq!(server.handle.hold(c4, Hold::sse()).wait(), Err(Gone));
+}
+
+#[test]
+fn every_multipart_stream_has_its_own_secret_boundary() {
+    let (server, log) = start(builder());
+    let (a, conn_a, head_a) = open(&server, &log, "/multipart");
+    let (_b, _conn_b, head_b) = open(&server, &log, "/multipart");
+    let (boundary_a, boundary_b) = (boundary_in(&head_a), boundary_in(&head_b));
+    assert_ne!(boundary_a, boundary_b);
+    // The next stream in the same slot gets another one too.
+    drop(a);
+    closed_reason(&log, conn_a);
+    let (_c, conn_c, head_c) = open(&server, &log, "/multipart");
+    assert_eq!(conn_c.key, conn_a.key);
+    assert_ne!(boundary_in(&head_c), boundary_a);
+    // And another engine gives the same slot another boundary: the key is secret.
+    let (other, other_log) = start(builder());
+    let (_d, conn_d, head_d) = open(&other, &other_log, "/multipart");
+    assert_eq!((conn_d.key, conn_d.gen), (0, 0));
+    let first = log.wait_for("first", |e| match e {
+        Ev::Request(c, _) => Some(*c),
+        _ => None,
+    });
+    assert_eq!((first.key, first.gen), (0, 0));
+    assert_ne!(boundary_in(&head_d), boundary_a);
 }
