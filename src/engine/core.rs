@@ -593,10 +593,18 @@ impl Core {
         }
     }
 
-    /// Fires every timer due by now. Returns how many fired.
-    pub fn run_timers(&mut self) -> usize {
+    /// Fires the timers due by now.
+    ///
+    /// At most `limit` fire in one call, so that a burst (every connection
+    /// accepted in the same second comes due in the same tick) is written in
+    /// slices with socket events served in between; returns how many fired and
+    /// whether more are due.
+    pub fn run_timers(&mut self, limit: usize) -> (usize, bool) {
         let mut fired = 0;
-        while let Some((due, key, gen)) = self.timers.pop_due(self.now) {
+        while fired < limit {
+            let Some((due, key, gen)) = self.timers.pop_due(self.now) else {
+                return (fired, false);
+            };
             let key = key as usize;
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
@@ -615,7 +623,7 @@ impl Core {
             fired += 1;
             self.fire(key);
         }
-        fired
+        (fired, self.timers.has_due(self.now))
     }
 
     /// What a connection's due timer means depends on its phase.

@@ -35,6 +35,8 @@ const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 /// How long accepting pauses after `EMFILE`/`ENFILE`.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// Timers fired at most between two polls: about 10 ms of keepalive writes.
+const TIMER_SLICE: usize = 1024;
 /// Bytes read from a socket per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -50,6 +52,8 @@ pub struct Engine<R: Router> {
     /// Descriptors ran out and no accept has succeeded since (one warning per episode).
     out_of_fds: bool,
     shutdown_deadline: Option<u64>,
+    /// More timers are due than the last slice fired.
+    timer_backlog: bool,
 }
 
 impl Engine<NoRouter> {
@@ -97,6 +101,7 @@ impl<R: Router> Engine<R> {
             accept_paused_until: None,
             out_of_fds: false,
             shutdown_deadline: None,
+            timer_backlog: false,
         })
     }
 
@@ -152,6 +157,9 @@ impl<R: Router> Engine<R> {
                 self.accept_paused_until = None;
                 self.accept_all();
             }
+            if self.timer_backlog {
+                self.run_timer_slice();
+            }
             if self.core.now >= next_tick {
                 self.tick();
                 next_tick = self.core.now + tick;
@@ -163,6 +171,9 @@ impl<R: Router> Engine<R> {
     }
 
     fn poll_timeout(&self, next_tick: u64) -> Duration {
+        if self.timer_backlog {
+            return Duration::ZERO;
+        }
         let mut wake_at = next_tick;
         if let Some(t) = self.accept_paused_until {
             wake_at = wake_at.min(t);
@@ -491,8 +502,7 @@ impl<R: Router> Engine<R> {
     /// router run its own periodic work.
     fn tick(&mut self) {
         let started = Instant::now();
-        let fired = self.core.run_timers();
-        self.deliver_router_queues();
+        let fired = self.run_timer_slice();
         let mut cx = Cx {
             core: &mut self.core,
             handle: &self.handle,
@@ -508,6 +518,16 @@ impl<R: Router> Engine<R> {
         if fired > 0 {
             trace!("tick: {fired} timers fired in {took} us");
         }
+    }
+
+    /// Fires up to [`TIMER_SLICE`] due timers and tells the router what closed.
+    /// Leaves `timer_backlog` set when more are due, so the loop polls without
+    /// waiting and runs the next slice right after serving socket events.
+    fn run_timer_slice(&mut self) -> usize {
+        let (fired, more) = self.core.run_timers(TIMER_SLICE);
+        self.timer_backlog = more;
+        self.deliver_router_queues();
+        fired
     }
 
     // ---- shutdown ---------------------------------------------------------

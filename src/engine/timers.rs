@@ -34,6 +34,13 @@ impl Timers {
         }
     }
 
+    /// True when an entry is due at or before `now`.
+    pub fn has_due(&self, now: u64) -> bool {
+        self.heap
+            .peek()
+            .is_some_and(|Reverse((due, _, _))| *due <= now)
+    }
+
     /// How many entries are queued (live and stale).
     #[cfg(test)]
     pub fn len(&self) -> usize {
