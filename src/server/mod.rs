@@ -1,7 +1,7 @@
 //! What `altsock serve` runs above the engine: one [`ServerRouter`] that owns
-//! the services (the pub/sub stream today; the notification hub and the
-//! presence server as they land) and hands each request to the first service
-//! that claims it. Services run on the engine thread; slow work (hashing,
+//! the services (the single pub/sub stream, the notification hub, and the
+//! presence server, asked in that order) and hands each request to the first
+//! service that claims it; `/metrics` it answers itself. Services run on the engine thread; slow work (hashing,
 //! SQLite) runs on worker threads and comes back as a [`Job`] through the
 //! engine's handle.
 
