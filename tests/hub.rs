@@ -466,3 +466,66 @@ fn poll_with_channels_carries_the_mailbox_and_channels_on_one_connection() {
     assert_eq!(get(&s, "/poll?client=c1&channels=news@x").status, 400);
     assert_eq!(get(&s, "/poll?client=c1&channels=private-x").status, 403);
 }
+
+/// The hub's count of channels in its table.
+fn channel_count(s: &Server) -> u64 {
+    let raw =
+        format!("GET /hub/stats HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    let v: serde_json::Value =
+        serde_json::from_slice(&request(s.addr, &raw).body).expect("stats JSON");
+    v["channels"].as_u64().unwrap_or(u64::MAX)
+}
+
+#[test]
+fn idle_channels_are_evicted_and_ids_keep_increasing_after() {
+    let s = server(|c| {
+        c.hub.buffer_age = Duration::from_millis(40);
+        c.hub.longpoll_timeout = Duration::from_millis(50);
+    });
+    publish(&s, "e", "m1");
+    publish(&s, "busy", "b1");
+    let (mut held, _) = open(&s, "/sub/busy", "");
+    assert_eq!(channel_count(&s), 2);
+    util::wait_for("the idle channel's eviction", || channel_count(&s) == 1);
+    assert_eq!(subscribers(&s, "busy"), 1, "a subscribed channel stays");
+    let r = publish(&s, "e", "m2");
+    assert!(
+        r.text().contains("\"id\":2"),
+        "ids go on, not back to 1: {}",
+        r.text()
+    );
+    let r = get(&s, "/sub/e?transport=longpoll&since=0");
+    assert!(
+        r.text()
+            .starts_with(r#"{"event":"gap","id":1,"from":1,"to":1"#),
+        "the evicted range is reported lost: {}",
+        r.text()
+    );
+    assert_eq!(line_ids(&r.text()), vec![2]);
+    publish(&s, "busy", "b2");
+    assert_eq!(
+        held.read_through("\n\n"),
+        "id: 1\nevent: position\ndata: \n\n"
+    );
+    assert_eq!(held.read_through("\n\n"), "id: 2\ndata: b2\n\n");
+}
+
+#[test]
+fn a_table_at_its_cap_refuses_new_topics_with_503() {
+    let s = server(|c| c.hub.max_topics = 2);
+    publish(&s, "a", "1");
+    publish(&s, "b", "1");
+    let r = post(&s, "/pub/c", Some(TOKEN), "1");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(get(&s, "/sub/d").status, 503);
+    assert_eq!(get(&s, "/poll?client=z").status, 503);
+    let r = post(
+        &s,
+        "/notify",
+        Some(TOKEN),
+        r#"{"client":"z","app":"x","data":1}"#,
+    );
+    assert_eq!(r.status, 503, "{}", r.text());
+    publish(&s, "a", "2");
+    assert_eq!(channel_count(&s), 2);
+}

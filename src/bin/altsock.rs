@@ -64,6 +64,9 @@ struct ServeArgs {
     /// Hub: channels with this name prefix need a session ("" disables).
     #[arg(long, default_value = "private-")]
     hub_private_prefix: String,
+    /// Hub: most channels and client mailboxes at once (idle ones are evicted).
+    #[arg(long, default_value_t = 100_000)]
+    hub_max_topics: usize,
 }
 
 fn main() {
@@ -102,6 +105,7 @@ fn server_config(args: &ServeArgs) -> ServerConfig {
             max_name: args.hub_max_name,
             longpoll_timeout: args.hub_longpoll_timeout,
             private_prefix: args.hub_private_prefix.clone(),
+            max_topics: args.hub_max_topics,
         },
     }
 }

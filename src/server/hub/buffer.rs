@@ -38,6 +38,17 @@ pub struct Buffer {
 }
 
 impl Buffer {
+    /// An empty buffer whose first message gets id `id + 1`, for a topic made
+    /// anew after topics were evicted: ids `1..=id` count as lost, so a
+    /// subscriber resuming from the topic's earlier life hears of its loss.
+    pub fn starting_after(id: u64) -> Self {
+        Buffer {
+            entries: VecDeque::new(),
+            last_id: id,
+            dropped_through: id,
+        }
+    }
+
     /// The id of the newest message ever published here (0: none yet).
     pub fn last_id(&self) -> u64 {
         self.last_id
@@ -126,6 +137,15 @@ mod tests {
         assert_eq!(ids(&buf, 2), (None, vec![3, 4, 5]));
         assert_eq!(ids(&buf, 0), (Some(Gap { from: 1, to: 2 }), vec![3, 4, 5]));
         assert_eq!(ids(&buf, 9), (Some(Gap { from: 1, to: 2 }), vec![3, 4, 5]));
+    }
+
+    #[test]
+    fn a_buffer_made_after_eviction_reports_the_earlier_ids_as_lost() {
+        let now = Instant::now();
+        let mut buf = Buffer::starting_after(7);
+        assert_eq!(buf.push(now, None, vec![], 10).id, 8);
+        assert_eq!(ids(&buf, 3), (Some(Gap { from: 4, to: 7 }), vec![8]));
+        assert_eq!(ids(&buf, 7), (None, vec![8]));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The hub's HTTP surface: routes each claimed request, checks the publisher
 //! token, names, sizes and private-channel sessions, picks the framing and
 //! the resume point, then hands over to the topic table. Every refusal is a
-//! plain-text answer with its status (`400`, `401`, `403`, `405`, `413`).
+//! plain-text answer with its status (`400`, `401`, `403`, `405`, `413`,
+//! `503` past the topic cap).
 
 use super::notify;
 use super::topics::{Start, TopicKey};
@@ -51,6 +52,7 @@ fn subscribe(
     let framing = framing_of(req, Framing::Sse)?;
     let start = start_of(req, Start::New)?;
     let key = TopicKey::Channel(name);
+    check_room(hub, [&key])?;
     let hold = hub
         .topics
         .subscribe(req.conn, key, framing, start, &hub.cfg, cx.now());
@@ -68,6 +70,7 @@ fn publish(
     let name = channel_name(hub, &req, "/pub/")?;
     check_size(hub, &req.body)?;
     let key = TopicKey::Channel(name);
+    check_room(hub, [&key])?;
     let (id, reached) = hub.topics.publish(key, None, req.body, &hub.cfg, cx);
     Ok(accepted(id, reached))
 }
@@ -85,6 +88,7 @@ fn post_notify(
     check_name(hub, "client", &n.client)?;
     check_name(hub, "app", &n.app)?;
     let key = TopicKey::Client(n.client);
+    check_room(hub, [&key])?;
     let (id, reached) = hub
         .topics
         .publish(key, Some(n.app), n.data.into_bytes(), &hub.cfg, cx);
@@ -111,6 +115,7 @@ fn poll(
     let key = TopicKey::Client(client);
     let now = cx.now();
     let Some(list) = req.query_param("channels") else {
+        check_room(hub, [&key])?;
         let hold = hub
             .topics
             .subscribe(req.conn, key, framing, start, &hub.cfg, now);
@@ -118,6 +123,7 @@ fn poll(
     };
     let mut wants = vec![(key, start)];
     wants.extend(channel_list(hub, req, shared, &list)?);
+    check_room(hub, wants.iter().map(|(key, _)| key))?;
     let hold = hub
         .topics
         .subscribe_all(req.conn, wants, framing, true, &hub.cfg, now);
@@ -219,6 +225,20 @@ fn authorize(req: &Request, shared: &Shared) -> Result<(), Refusal> {
 /// Compares without stopping at the first difference.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Refuses with `503` when following or publishing to `keys` would make the
+/// table pass its topic cap; the sender is told, nothing is dropped silently.
+fn check_room<'k>(hub: &Hub, keys: impl IntoIterator<Item = &'k TopicKey>) -> Result<(), Refusal> {
+    if hub.topics.has_room(keys, hub.cfg.max_topics) {
+        return Ok(());
+    }
+    let max = hub.cfg.max_topics;
+    Err(Response::text(
+        503,
+        format!("too many channels and mailboxes (at most {max})\n"),
+    )
+    .header("Retry-After", "1"))
 }
 
 fn check_size(hub: &Hub, body: &[u8]) -> Result<(), Refusal> {

@@ -37,6 +37,9 @@ pub struct HubConfig {
     /// Channels whose name starts with this need a session (default
     /// `private-`; empty: no private channels).
     pub private_prefix: String,
+    /// Most channels and mailboxes at once (default 100,000); a request that
+    /// would make one more gets `503`. Idle ones are evicted every tick.
+    pub max_topics: usize,
 }
 
 impl Default for HubConfig {
@@ -48,6 +51,7 @@ impl Default for HubConfig {
             max_name: 255,
             longpoll_timeout: Duration::from_secs(30),
             private_prefix: "private-".into(),
+            max_topics: 100_000,
         }
     }
 }

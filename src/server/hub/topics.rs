@@ -43,11 +43,19 @@ struct Topic {
     sse: HashSet<ConnId>,
     lines: HashSet<ConnId>,
     envelopes: HashSet<ConnId>,
+    /// Since when the topic has had no message and no subscriber (as seen
+    /// by the tick).
+    idle_since: Option<Instant>,
 }
 
 impl Topic {
     fn subscribers(&self) -> usize {
         self.sse.len() + self.lines.len() + self.envelopes.len()
+    }
+
+    /// No buffered message and no subscriber: nothing to lose by dropping it.
+    fn is_idle(&self) -> bool {
+        self.subscribers() == 0 && self.buf.is_empty()
     }
 
     fn set(&mut self, form: Form) -> &mut HashSet<ConnId> {
@@ -79,6 +87,9 @@ pub struct Topics {
     subs: HashMap<ConnId, Arc<TopicKey>>,
     muxed: HashMap<ConnId, Vec<Arc<TopicKey>>>,
     published: u64,
+    /// The highest id any evicted topic had reached; topics made later start
+    /// after it, so ids never go back and a late resume learns of its loss.
+    high_water: u64,
 }
 
 /// Counts for `/hub/stats`.
@@ -202,7 +213,11 @@ impl Topics {
             Some((shared, _)) => shared.clone(),
             None => Arc::new(key),
         };
-        let topic = self.map.entry(key.clone()).or_default();
+        let high_water = self.high_water;
+        let topic = self.map.entry(key.clone()).or_insert_with(|| Topic {
+            buf: Buffer::starting_after(high_water),
+            ..Topic::default()
+        });
         (key, topic)
     }
 
@@ -220,18 +235,50 @@ impl Topics {
                 topic.set(form).remove(&conn);
             }
             if topic.subscribers() == 0 && topic.buf.last_id() == 0 {
+                // Never had a message and nothing was evicted before it: no
+                // id to remember.
                 self.map.remove(&key);
             }
         }
     }
 
-    /// Drops expired messages. A topic that ever had a message stays, so
-    /// that its ids keep increasing and a late subscriber learns of its loss;
-    /// an empty topic costs its key and a few words.
+    /// Drops expired messages, then evicts every topic that has had no
+    /// message and no subscriber for `buffer_age`, so the table does not grow
+    /// with every name ever used. Whoever resumes such a topic was away
+    /// longer than any message is kept; ids stay increasing across eviction
+    /// (see `high_water`), so they hear of it as a `gap`, the way a changed
+    /// epoch tells a Centrifugo client its position is unrecoverable. One
+    /// pass over the table: called once per tick.
     pub fn expire(&mut self, now: Instant, cfg: &HubConfig) {
-        for topic in self.map.values_mut() {
+        let mut high_water = self.high_water;
+        self.map.retain(|_, topic| {
             topic.buf.expire(now, cfg.buffer_age);
-        }
+            if !topic.is_idle() {
+                topic.idle_since = None;
+                return true;
+            }
+            let since = *topic.idle_since.get_or_insert(now);
+            let keep = now.saturating_duration_since(since) < cfg.buffer_age;
+            if !keep {
+                high_water = high_water.max(topic.buf.last_id());
+            }
+            keep
+        });
+        self.high_water = high_water;
+    }
+
+    /// True when `keys` can be followed or published to without the table
+    /// passing `max_topics` topics.
+    pub fn has_room<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k TopicKey>,
+        max_topics: usize,
+    ) -> bool {
+        let new = keys
+            .into_iter()
+            .filter(|k| !self.map.contains_key(*k))
+            .count();
+        new == 0 || self.map.len() + new <= max_topics
     }
 
     /// How many connections follow `key`.
@@ -292,5 +339,68 @@ fn replay(
     out.extend(entries.map(|e| wire::message(form, key, e)));
     if start == Start::New && tell_position {
         out.push(wire::position(form, key, buf.last_id()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn cfg() -> HubConfig {
+        HubConfig {
+            buffer_age: Duration::from_secs(10),
+            ..HubConfig::default()
+        }
+    }
+
+    fn conn(key: u32) -> ConnId {
+        ConnId { key, gen: 0 }
+    }
+
+    #[test]
+    fn an_idle_topic_is_evicted_after_buffer_age_and_ids_resume_above_it() {
+        let t0 = Instant::now();
+        let mut topics = Topics::default();
+        let key = TopicKey::Channel("c".into());
+        for _ in 0..3 {
+            topics.topic(key.clone()).1.buf.push(t0, None, vec![], 10);
+        }
+        topics.expire(t0 + Duration::from_secs(11), &cfg()); // messages expire
+        assert_eq!(topics.counts().channels, 1, "idle, but not for long yet");
+        topics.expire(t0 + Duration::from_secs(20), &cfg());
+        assert_eq!(topics.counts().channels, 1);
+        topics.expire(t0 + Duration::from_secs(22), &cfg());
+        assert_eq!(topics.counts().channels, 0);
+        assert_eq!(topics.topic(key).1.buf.push(t0, None, vec![], 10).id, 4);
+    }
+
+    #[test]
+    fn a_subscribed_topic_is_never_evicted() {
+        let t0 = Instant::now();
+        let mut topics = Topics::default();
+        let key = TopicKey::Channel("c".into());
+        topics.subscribe(conn(1), key.clone(), Framing::Sse, Start::New, &cfg(), t0);
+        topics.expire(t0 + Duration::from_secs(100), &cfg());
+        topics.expire(t0 + Duration::from_secs(200), &cfg());
+        assert_eq!(topics.subscribers(&key), 1);
+        topics.unsubscribe(conn(1));
+        assert_eq!(
+            topics.counts().channels,
+            0,
+            "never published: dropped at once"
+        );
+    }
+
+    #[test]
+    fn room_counts_only_new_topics() {
+        let mut topics = Topics::default();
+        let a = TopicKey::Channel("a".into());
+        let b = TopicKey::Channel("b".into());
+        topics.topic(a.clone());
+        assert!(topics.has_room([&a], 1));
+        assert!(!topics.has_room([&b], 1));
+        assert!(topics.has_room([&a, &b], 2));
+        assert!(!topics.has_room([&a, &b, &TopicKey::Client("z".into())], 2));
     }
 }
