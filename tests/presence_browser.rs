@@ -296,3 +296,67 @@ fn the_home_page_manages_groups_and_follows_refresh() {
         )
         .expect("left");
 }
+
+/// The engine's count of held connections.
+fn held_connections(addr: std::net::SocketAddr) -> String {
+    let metrics = get(addr, "/metrics").text();
+    metrics
+        .lines()
+        .find(|l| l.starts_with("altsock_held_connections "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn two_tabs_of_one_user_share_one_pipe_and_the_other_takes_over() {
+    let _turn = my_turn();
+    let server = server();
+    let a = server.addr;
+    register(a, "alice");
+    let bob = user(a, "bob");
+    let mut browser = Browser::start().expect("chromium");
+    log_in(&browser, a, "alice");
+    browser
+        .execute(
+            "const f = document.getElementById('add-contact'); f.name.value = 'bob'; f.requestSubmit();",
+            json!([]),
+        )
+        .expect("add contact");
+    wait_status(&browser, "bob", "offline", Duration::from_secs(5));
+    let first = browser.current_window().unwrap();
+    let second = browser.new_tab().unwrap();
+    browser.switch_to(&second).unwrap();
+    browser.navigate(&format!("http://{a}/home")).unwrap();
+    browser
+        .wait_until(
+            "the second tab follows the first tab's pipe",
+            "return !!window.presencePipe && !window.presencePipe.isLeader();",
+            Duration::from_secs(5),
+        )
+        .expect("follower");
+    assert_eq!(
+        held_connections(a),
+        "altsock_held_connections 1",
+        "one /jchat for two tabs"
+    );
+
+    let bob_pipe = Pipe::open(a, "bob", &bob, false);
+    for tab in [&first, &second] {
+        browser.switch_to(tab).unwrap();
+        wait_status(&browser, "bob", "online", Duration::from_secs(2));
+    }
+    browser.switch_to(&first).unwrap();
+    browser.close_window().unwrap();
+    browser.switch_to(&second).unwrap();
+    browser
+        .wait_until(
+            "the second tab takes the pipe over",
+            "return window.presencePipe.isLeader() && document.getElementById('pipe').textContent === 'connected';",
+            Duration::from_secs(5),
+        )
+        .expect("leader");
+    drop(bob_pipe);
+    wait_status(&browser, "bob", "offline", Duration::from_secs(2));
+    assert_eq!(held_connections(a), "altsock_held_connections 1");
+    browser.quit();
+}

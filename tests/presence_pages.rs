@@ -184,12 +184,18 @@ fn home_needs_a_session_and_lists_the_active_group() {
         "{html}"
     );
     assert_eq!(boot(&html)["me"], "alice");
-    let js = get(a, "/static/altsock.js");
-    assert_eq!(js.status, 200);
     assert!(
-        !js.text().contains("innerHTML"),
-        "live data goes in as text only"
+        html.contains("<script src=\"/altsock.js\"></script>"),
+        "the page's pipe is the hub library's shared stream"
     );
+    for script in ["/static/presence.js", "/altsock.js"] {
+        let js = get(a, script);
+        assert_eq!(js.status, 200);
+        assert!(
+            !js.text().contains("innerHTML"),
+            "{script}: live data goes in as text only"
+        );
+    }
 }
 
 #[test]

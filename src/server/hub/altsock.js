@@ -8,7 +8,8 @@
  * per host. The connection uses SSE and falls back to long-poll where SSE
  * fails; it reconnects with exponential backoff and jitter and resumes from
  * the last id seen of each channel and of the mailbox, so nothing is lost
- * or repeated.
+ * or repeated. Altsock.pipe shares any other held event stream the same
+ * way (the presence pages use it for their /jchat pipe).
  *
  *   var hub = Altsock.connect({ url: "https://push.example" });
  *   hub.subscribe("news", function (data, msg) { ... });   // a channel
@@ -309,7 +310,154 @@
     if (this.bus) this.bus.close();
   };
 
+  /* ---- a shared pipe: any held event stream, one per browser ---------- */
+
+  /* One named SSE stream (e.g. the presence server's /jchat pipe) held by
+   * one tab of this origin, elected with the Web Locks API, and relayed to
+   * the others over a BroadcastChannel. Events are JSON with a `seq`; the
+   * pipe reconnects with backoff and jitter and resumes with `since=` the
+   * last seq, and falls back to long-poll (`pollUrl`, answered with
+   * `msg TYPE JSON` lines) where SSE fails. Without Web Locks or
+   * BroadcastChannel each tab holds its own stream. */
+  function Pipe(options) {
+    this.options = options;
+    this.handlers = {};
+    this.last = null;
+    this.failures = 0;
+    this.sseFailures = 0;
+    this.mode = options.transport || (global.EventSource ? "sse" : "longpoll");
+    this.generation = 0;
+    this.closed = false;
+    var name = "altsock-pipe:" + options.name;
+    var shared = options.share !== false && global.BroadcastChannel &&
+      global.navigator && global.navigator.locks;
+    this.bus = shared ? new global.BroadcastChannel(name) : null;
+    if (!this.bus) return this.lead();
+    this.bus.onmessage = this.onBus.bind(this);
+    var self = this;
+    global.navigator.locks.request(name, function () {
+      if (self.closed) return null;
+      self.lead();
+      return new Promise(function (resolve) { self.unlock = resolve; });
+    });
+  }
+
+  Pipe.prototype.lead = function () {
+    if (this.closed) return;
+    this.leader = true;
+    this.emit("state", ["leader"]);
+    this.start();
+  };
+
+  Pipe.prototype.withSince = function (url) {
+    if (this.last == null) return url;
+    return url + (url.indexOf("?") < 0 ? "?" : "&") + "since=" + this.last;
+  };
+
+  Pipe.prototype.start = function () {
+    if (this.closed) return;
+    this.generation += 1;
+    if (this.mode === "sse") this.openSse(); else this.poll();
+  };
+
+  Pipe.prototype.openSse = function () {
+    var self = this, opened = false, gen = this.generation;
+    var es = this.es = new global.EventSource(this.withSince(this.options.url));
+    (this.options.events || []).forEach(function (event) {
+      es.addEventListener(event, function (e) { self.take(event, e.data); });
+    });
+    es.onopen = function () { opened = true; self.failures = 0; self.emit("state", ["open"]); };
+    es.onerror = function () {
+      es.close();
+      if (gen !== self.generation) return;
+      self.es = null;
+      if (!opened && ++self.sseFailures >= 2) self.mode = "longpoll";
+      self.retry();
+    };
+  };
+
+  Pipe.prototype.poll = function () {
+    var self = this, gen = this.generation;
+    global.fetch(this.withSince(this.options.pollUrl), { cache: "no-store", credentials: "same-origin" })
+      .then(function (r) {
+        if (r.status === 204) return "";
+        if (r.status !== 200) throw new Error("status " + r.status);
+        return r.text();
+      })
+      .then(function (text) {
+        if (gen !== self.generation) return;
+        self.failures = 0;
+        self.emit("state", ["open"]);
+        text.split("\n").forEach(function (line) {
+          var m = /^msg (\S+) (.*)$/.exec(line);
+          if (m) self.take(m[1], m[2]);
+        });
+        if (!self.closed) self.poll();
+      })
+      .catch(function () { if (gen === self.generation) self.retry(); });
+  };
+
+  /* One event from the server: hand it to this tab and to the others. */
+  Pipe.prototype.take = function (event, text) {
+    var data;
+    try { data = JSON.parse(text); } catch (e) { return; }
+    var ev = { event: event, data: data };
+    if (this.dispatch(ev) && this.bus) this.bus.postMessage({ t: "ev", ev: ev });
+  };
+
+  /* Hands an event to its handlers once (by seq); false if already seen. */
+  Pipe.prototype.dispatch = function (ev) {
+    var seq = ev.data && typeof ev.data.seq === "number" ? ev.data.seq : null;
+    if (seq != null && ev.event !== "hello") {
+      if (this.last != null && seq <= this.last) return false;
+    }
+    if (seq != null) this.last = Math.max(this.last || 0, seq);
+    this.emit(ev.event, [ev.data]);
+    return true;
+  };
+
+  Pipe.prototype.onBus = function (e) {
+    var m = e.data || {};
+    if (m.t === "ev" && !this.leader) this.dispatch(m.ev);
+  };
+
+  Pipe.prototype.retry = function () {
+    if (this.closed) return;
+    var self = this, base = this.options.retryDelay || 500;
+    var delay = Math.min(MAX_DELAY, base * Math.pow(2, this.failures));
+    this.failures += 1;
+    this.emit("state", ["retry"]);
+    this.timer = setTimeout(function () { self.start(); }, delay * (0.5 + Math.random() / 2));
+  };
+
+  Pipe.prototype.emit = Hub.prototype.emit;
+  Pipe.prototype.on = Hub.prototype.on;
+
+  Pipe.prototype.isLeader = function () {
+    return !!this.leader;
+  };
+
+  /** Stops the stream for good (all tabs stop when the server says so). */
+  Pipe.prototype.close = function () {
+    this.closed = true;
+    this.generation += 1;
+    clearTimeout(this.timer);
+    if (this.es) this.es.close();
+    this.es = null;
+    if (this.unlock) this.unlock();
+    if (this.bus) this.bus.close();
+  };
+
   global.Altsock = {
+    /** Shares one held event stream across this origin's tabs.
+     *  Options: name (what tabs share it by), url (SSE), pollUrl (long-poll
+     *  fallback), events (event names to listen for), retryDelay (ms),
+     *  transport ("sse" | "longpoll"), share (false: this tab alone).
+     *  Returns an object with on(event, fn), isLeader() and close(). */
+    pipe: function (options) {
+      return new Pipe(options || {});
+    },
+
     /** Connects to the hub at options.url (default: this page's origin).
      *  Options: client (id; default one per browser in localStorage),
      *  transport ("sse" | "longpoll"), retryDelay (ms, default 500),

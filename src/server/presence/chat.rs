@@ -237,7 +237,7 @@ fn invitation_html(viewer: &Caller, invites: &[Invite]) -> String {
     let boot = json!({ "me": viewer.user, "id": viewer.sid });
     out.push_str(&format!(
         "<script type=\"application/json\" id=\"altsock-invite\">{}</script>\n\
-<script src=\"/static/altsock.js\"></script>\n",
+<script src=\"/altsock.js\"></script>\n<script src=\"/static/presence.js\"></script>\n",
         web::script_json(&boot)
     ));
     out

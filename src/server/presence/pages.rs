@@ -15,14 +15,14 @@ use super::{finish, Presence};
 use crate::server::{Job, ServerRouter, Shared};
 use crate::{Cx, Reply, Request, Response};
 
-const SCRIPT: &str = include_str!("assets/altsock.js");
+const SCRIPT: &str = include_str!("assets/presence.js");
 const STYLE: &str = include_str!("assets/altsock.css");
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// `GET /static/FILE`: the pages' script and style.
 pub fn asset(file: &str) -> Reply {
     let (kind, body) = match file {
-        "altsock.js" => ("text/javascript; charset=utf-8", SCRIPT),
+        "presence.js" => ("text/javascript; charset=utf-8", SCRIPT),
         "altsock.css" => ("text/css; charset=utf-8", STYLE),
         _ => return Reply::Respond(web::error(404, "not found")),
     };
@@ -41,7 +41,7 @@ fn page(status: u16, title: &str, body: &str, boot: &Value) -> Response {
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{title}</title><link rel=\"stylesheet\" href=\"/static/altsock.css\"></head>\n<body>\n{body}\n\
 <div id=\"chats\"></div>\n<script type=\"application/json\" id=\"altsock-boot\">{boot}</script>\n\
-<script src=\"/static/altsock.js\"></script>\n</body></html>\n",
+<script src=\"/altsock.js\"></script>\n<script src=\"/static/presence.js\"></script>\n</body></html>\n",
         title = esc(title),
         boot = web::script_json(boot),
     );

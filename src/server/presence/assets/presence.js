@@ -1,5 +1,5 @@
-// altsock pages: forms, the held /jchat pipe (SSE), live presence rows and
-// chat boxes. Live data is always written with textContent, never as HTML.
+// altsock presence pages: forms, live presence rows and chat boxes over the
+// held /jchat pipe, which the hub library (/altsock.js) shares across tabs. Live data is always written with textContent, never as HTML.
 (function () {
   'use strict';
   if (window.__altsock) { return; }
@@ -140,18 +140,25 @@
       var p = $('#pipe'); if (p) { p.textContent = 'replaced by another window'; }
     }
   };
+  // The pipe is the hub library's shared stream (/altsock.js): one tab of
+  // this browser holds /jchat for the others, reconnects with backoff and
+  // resumes from the last seq, with long-poll where SSE fails.
   function openPipe() {
-    if (pipe || !boot.me || !boot.id || !window.EventSource) { return; }
-    var url = '/jchat?me=' + encodeURIComponent(boot.me) + '&id=' + encodeURIComponent(boot.id);
-    if (boot.watch) { url += '&watch=' + encodeURIComponent(boot.watch); }
-    pipe = new EventSource(url);
-    Object.keys(handlers).forEach(function (kind) {
-      pipe.addEventListener(kind, function (ev) {
-        var d = {}; try { d = JSON.parse(ev.data); } catch (e) { return; }
-        handlers[kind](d);
-      });
+    if (pipe || !boot.me || !boot.id || !window.Altsock) { return; }
+    var q = 'me=' + encodeURIComponent(boot.me) + '&id=' + encodeURIComponent(boot.id);
+    if (boot.watch) { q += '&watch=' + encodeURIComponent(boot.watch); }
+    pipe = window.Altsock.pipe({
+      name: boot.me + '@' + (boot.watch || 'home'),
+      url: '/jchat?' + q,
+      pollUrl: '/jchat?mode=poll&' + q,
+      events: Object.keys(handlers)
     });
-    pipe.onerror = function () { var p = $('#pipe'); if (p && pipe.readyState === 2) { p.textContent = 'disconnected'; } };
+    window.presencePipe = pipe;
+    Object.keys(handlers).forEach(function (kind) { pipe.on(kind, handlers[kind]); });
+    pipe.on('state', function (s) {
+      var p = $('#pipe');
+      if (p && s === 'retry') { p.textContent = 'reconnecting'; }
+    });
   }
 
   // ---- page wiring ---------------------------------------------------
