@@ -529,3 +529,69 @@ fn a_table_at_its_cap_refuses_new_topics_with_503() {
     publish(&s, "a", "2");
     assert_eq!(channel_count(&s), 2);
 }
+
+#[test]
+fn allowed_origins_get_cors_headers_on_answers_streams_and_long_polls() {
+    let s = server(|c| {
+        c.hub.allow_origins = vec!["http://app.example".into()];
+        c.hub.longpoll_timeout = Duration::from_millis(30);
+    });
+    let from = |origin: &str, method: &str, target: &str| {
+        request(
+            s.addr,
+            &format!("{method} {target} HTTP/1.1\r\nHost: t\r\nOrigin: {origin}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\n\r\n"),
+        )
+    };
+    let pre = from("http://app.example", "OPTIONS", "/pub/x");
+    assert_eq!(pre.status, 204);
+    assert_eq!(
+        pre.header("Access-Control-Allow-Origin"),
+        Some("http://app.example")
+    );
+    assert!(pre
+        .header("Access-Control-Allow-Headers")
+        .unwrap_or("")
+        .contains("Authorization"));
+    assert_eq!(from("http://evil.example", "OPTIONS", "/pub/x").status, 403);
+
+    let published = from("http://app.example", "POST", "/pub/x");
+    assert_eq!(published.status, 202);
+    assert_eq!(
+        published.header("Access-Control-Allow-Credentials"),
+        Some("true")
+    );
+    let foreign = from("http://evil.example", "POST", "/pub/x");
+    assert_eq!(foreign.header("Access-Control-Allow-Origin"), None);
+
+    let timed_out = from(
+        "http://app.example",
+        "GET",
+        "/sub/x?transport=longpoll&since=2", // both posts above published
+    );
+    assert_eq!(timed_out.status, 204);
+    assert_eq!(
+        timed_out.header("Access-Control-Allow-Origin"),
+        Some("http://app.example")
+    );
+    assert!(timed_out
+        .header("Access-Control-Expose-Headers")
+        .unwrap_or("")
+        .contains("X-Altsock-Last"));
+    let (_, head) = open(&s, "/sub/x", "Origin: http://app.example\r\n");
+    assert!(
+        head.contains("Access-Control-Allow-Origin: http://app.example\r\n"),
+        "{head}"
+    );
+}
+
+#[test]
+fn without_allowed_origins_there_are_no_cors_headers() {
+    let s = server(|_| {});
+    let r = request(
+        s.addr,
+        "OPTIONS /pub/x HTTP/1.1\r\nHost: t\r\nOrigin: http://app.example\r\n\r\n",
+    );
+    assert_eq!(r.status, 403);
+    let (_, head) = open(&s, "/sub/x", "Origin: http://app.example\r\n");
+    assert!(!head.contains("Access-Control"), "{head}");
+}

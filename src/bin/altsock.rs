@@ -67,6 +67,9 @@ struct ServeArgs {
     /// Hub: most channels and client mailboxes at once (idle ones are evicted).
     #[arg(long, default_value_t = 100_000)]
     hub_max_topics: usize,
+    /// Hub: a page origin allowed to use the hub across origins (`*`: any); repeatable.
+    #[arg(long)]
+    hub_allow_origin: Vec<String>,
 }
 
 fn main() {
@@ -106,6 +109,7 @@ fn server_config(args: &ServeArgs) -> ServerConfig {
             longpoll_timeout: args.hub_longpoll_timeout,
             private_prefix: args.hub_private_prefix.clone(),
             max_topics: args.hub_max_topics,
+            allow_origins: args.hub_allow_origin.clone(),
         },
     }
 }

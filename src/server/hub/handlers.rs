@@ -4,6 +4,7 @@
 //! plain-text answer with its status (`400`, `401`, `403`, `405`, `413`,
 //! `503` past the topic cap).
 
+use super::cors;
 use super::notify;
 use super::topics::{Start, TopicKey};
 use super::Hub;
@@ -18,6 +19,19 @@ type Refusal = Response;
 
 /// Answers one request the hub claimed.
 pub fn handle(hub: &mut Hub, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply {
+    let origin = cors::allowed_origin(&hub.cfg, &req);
+    if req.method == "OPTIONS" {
+        return Reply::Respond(cors::preflight(origin.as_deref()));
+    }
+    let reply = route(hub, req, shared, cx);
+    match origin {
+        Some(origin) => cors::decorate(reply, &origin),
+        None => reply,
+    }
+}
+
+/// Answers one request by method and path.
+fn route(hub: &mut Hub, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply {
     let path = req.path().to_string();
     let result = match (req.method.as_str(), path.as_str()) {
         ("GET" | "HEAD", "/altsock.js") => Ok(script()),

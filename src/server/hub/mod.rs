@@ -6,9 +6,11 @@
 //! and its settings; `buffer` the bounded message buffers, `topics` the
 //! channel and mailbox table with subscription, replay and fan-out, `wire`
 //! how messages look in each framing, `notify` the addressed notifications,
-//! `handlers` the HTTP surface, `altsock.js` the browser library.
+//! `handlers` the HTTP surface, `cors` cross-origin access, `altsock.js` the
+//! browser library.
 
 mod buffer;
+mod cors;
 mod handlers;
 mod notify;
 mod topics;
@@ -40,6 +42,9 @@ pub struct HubConfig {
     /// Most channels and mailboxes at once (default 100,000); a request that
     /// would make one more gets `503`. Idle ones are evicted every tick.
     pub max_topics: usize,
+    /// Page origins allowed to use the hub across origins (`*`: any); none
+    /// by default.
+    pub allow_origins: Vec<String>,
 }
 
 impl Default for HubConfig {
@@ -52,6 +57,7 @@ impl Default for HubConfig {
             longpoll_timeout: Duration::from_secs(30),
             private_prefix: "private-".into(),
             max_topics: 100_000,
+            allow_origins: Vec::new(),
         }
     }
 }
