@@ -14,7 +14,7 @@ use super::directory::{check_name, UserRec, CONTACTS};
 use super::table::Mailbox;
 use super::web::{self, error, json, Caller, Params};
 use super::workers::{hash_password, verify_password};
-use super::{finish, forbidden, Presence, QUEUE_CAP};
+use super::{finish, Presence, QUEUE_CAP};
 use crate::server::sessions::{Session, SESSION_COOKIE};
 use crate::server::{Job, ServerRouter, Shared};
 use crate::{ConnId, Cx, Reply, Request, Response};
@@ -272,14 +272,10 @@ impl Presence {
     /// connection is closed.
     pub(super) fn logout(
         &mut self,
-        req: &Request,
-        p: &Params,
+        caller: Caller,
         shared: &mut Shared,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
-        let Some(caller) = web::caller(req, p, shared) else {
-            return forbidden();
-        };
         let pipe = self
             .table
             .get(&caller.user)

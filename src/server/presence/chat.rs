@@ -63,16 +63,7 @@ impl Presence {
 
     /// `POST /chat`: relayed as a `chat` event (`202` with its id), stored
     /// for an offline user, `413` over 4 KiB.
-    pub(super) fn chat(
-        &mut self,
-        req: &Request,
-        p: &Params,
-        shared: &mut Shared,
-        cx: &mut Cx<'_, Job>,
-    ) -> Reply {
-        let Some(me) = web::caller(req, p, shared) else {
-            return forbidden();
-        };
+    pub(super) fn chat(&mut self, me: Caller, p: &Params, cx: &mut Cx<'_, Job>) -> Reply {
         let (to, msg) = match self.chat_fields(p, &me) {
             Ok(pair) => pair,
             Err(response) => return Reply::Respond(response),
@@ -127,16 +118,7 @@ impl Presence {
 
     /// `POST /messages` (`to`, `msg`): leaves a message for a registered user,
     /// delivered now as a `message` event if they are online.
-    pub(super) fn leave_message(
-        &mut self,
-        req: &Request,
-        p: &Params,
-        shared: &mut Shared,
-        cx: &mut Cx<'_, Job>,
-    ) -> Reply {
-        let Some(me) = web::caller(req, p, shared) else {
-            return forbidden();
-        };
+    pub(super) fn leave_message(&mut self, me: Caller, p: &Params, cx: &mut Cx<'_, Job>) -> Reply {
         let (to, msg) = match self.chat_fields(p, &me) {
             Ok(pair) => pair,
             Err(response) => return Reply::Respond(response),
@@ -159,14 +141,10 @@ impl Presence {
     /// `GET /messages`: the messages stored for me, newest first.
     pub(super) fn list_messages(
         &mut self,
+        me: Caller,
         req: &Request,
-        p: &Params,
-        shared: &mut Shared,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
-        let Some(me) = web::caller(req, p, shared) else {
-            return forbidden();
-        };
         let (handle, conn) = (cx.handle(), req.conn);
         self.db.run(move |c| {
             let listed = list_stored(c, &me.user);

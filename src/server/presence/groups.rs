@@ -9,18 +9,9 @@ use super::directory::{check_name, GroupRec, CONTACTS};
 use super::table::Target;
 use super::web::{self, error, json, Caller, Params};
 use super::workers::{hash_password, verify_password};
-use super::{finish, forbidden, Presence};
-use crate::server::{Job, Shared};
+use super::{finish, Presence};
+use crate::server::Job;
 use crate::{ConnId, Cx, Reply, Request};
-
-/// A registered (non-guest) caller, or the `403` answer.
-fn member(req: &Request, p: &Params, shared: &Shared) -> Result<Caller, Reply> {
-    match web::caller(req, p, shared) {
-        Some(c) if !c.guest => Ok(c),
-        Some(_) => Err(Reply::Respond(error(403, "guests have no groups"))),
-        None => Err(forbidden()),
-    }
-}
 
 impl Presence {
     /// The members of `owner`'s group `active`, each with their presence.
@@ -36,11 +27,7 @@ impl Presence {
     }
 
     /// `GET /groups`: my address book and groups with their members' presence.
-    pub(super) fn list_groups(&mut self, req: &Request, p: &Params, shared: &Shared) -> Reply {
-        let me = match member(req, p, shared) {
-            Ok(me) => me,
-            Err(reply) => return reply,
-        };
+    pub(super) fn list_groups(&mut self, me: Caller) -> Reply {
         let groups: Vec<Value> = self
             .dir
             .groups_of(&me.user)
@@ -80,15 +67,11 @@ impl Presence {
     /// `POST /groups` (`name`, optional `password`): creates and joins.
     pub(super) fn create_group(
         &mut self,
+        me: Caller,
         req: &Request,
         p: &Params,
-        shared: &mut Shared,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
-        let me = match member(req, p, shared) {
-            Ok(me) => me,
-            Err(reply) => return reply,
-        };
         let name = p.nonempty("name").unwrap_or_default();
         if let Err(why) = check_name(&name) {
             return Reply::Respond(error(400, why));
@@ -164,17 +147,13 @@ impl Presence {
     /// `POST /groups/NAME/join` (`password` where set) and `.../leave`.
     pub(super) fn group_action(
         &mut self,
+        me: Caller,
         req: &Request,
         p: &Params,
-        shared: &mut Shared,
         cx: &mut Cx<'_, Job>,
         group: &str,
         action: &str,
     ) -> Reply {
-        let me = match member(req, p, shared) {
-            Ok(me) => me,
-            Err(reply) => return reply,
-        };
         let Some(rec) = self.dir.groups.get(group) else {
             return Reply::Respond(error(404, "no such group"));
         };
@@ -224,17 +203,7 @@ impl Presence {
     }
 
     /// `POST /contacts` (`name`): adds a user to my address book.
-    pub(super) fn add_contact(
-        &mut self,
-        req: &Request,
-        p: &Params,
-        shared: &mut Shared,
-        cx: &mut Cx<'_, Job>,
-    ) -> Reply {
-        let me = match member(req, p, shared) {
-            Ok(me) => me,
-            Err(reply) => return reply,
-        };
+    pub(super) fn add_contact(&mut self, me: Caller, p: &Params, cx: &mut Cx<'_, Job>) -> Reply {
         let name = p.nonempty("name").unwrap_or_default();
         if !self.dir.users.contains_key(&name) || name == me.user {
             return Reply::Respond(error(404, "no such user"));
@@ -251,18 +220,7 @@ impl Presence {
     }
 
     /// `DELETE /contacts/NAME`: removes a user from my address book.
-    pub(super) fn remove_contact(
-        &mut self,
-        req: &Request,
-        p: &Params,
-        shared: &mut Shared,
-        cx: &mut Cx<'_, Job>,
-        name: &str,
-    ) -> Reply {
-        let me = match member(req, p, shared) {
-            Ok(me) => me,
-            Err(reply) => return reply,
-        };
+    pub(super) fn remove_contact(&mut self, me: Caller, cx: &mut Cx<'_, Job>, name: &str) -> Reply {
         if !self.dir.remove_contact(&me.user, name) {
             return Reply::Respond(error(404, "not in the address book"));
         }
@@ -287,17 +245,7 @@ impl Presence {
     }
 
     /// `POST /active` (`group`: a group of mine or `contacts`).
-    pub(super) fn set_active(
-        &mut self,
-        req: &Request,
-        p: &Params,
-        shared: &mut Shared,
-        _cx: &mut Cx<'_, Job>,
-    ) -> Reply {
-        let me = match member(req, p, shared) {
-            Ok(me) => me,
-            Err(reply) => return reply,
-        };
+    pub(super) fn set_active(&mut self, me: Caller, p: &Params, _cx: &mut Cx<'_, Job>) -> Reply {
         let group = p.nonempty("group").unwrap_or_else(|| CONTACTS.into());
         let mine = group == CONTACTS
             || self

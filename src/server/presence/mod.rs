@@ -34,7 +34,7 @@ use accounts::Throttle;
 use db::Db;
 use directory::Directory;
 use table::{Mailbox, UserTable};
-use web::{error, Params};
+use web::{error, Caller, Params};
 use workers::Hasher;
 
 /// Most events a user's queue holds before the oldest drop (and a `gap`).
@@ -107,41 +107,54 @@ impl Presence {
 
     /// Routes one request.
     fn route(&mut self, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply {
+        self.dispatch(req, shared, cx)
+            .unwrap_or_else(|refusal| refusal)
+    }
+
+    /// Routes one request; `Err` is a refusal (no or the wrong kind of
+    /// session), resolved once here rather than in every handler.
+    fn dispatch(
+        &mut self,
+        req: Request,
+        shared: &mut Shared,
+        cx: &mut Cx<'_, Job>,
+    ) -> Result<Reply, Reply> {
         let path = req.path().to_string();
         let method = req.method.clone();
         let p = Params::of(&req);
         let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        match (method.as_str(), segs.as_slice()) {
+        Ok(match (method.as_str(), segs.as_slice()) {
             ("GET" | "HEAD", [""]) => self.index_page(&req, shared),
             ("GET" | "HEAD", ["home"]) => self.home_page(&req, shared),
             ("GET" | "HEAD", ["static", file]) => pages::asset(file),
             ("POST", ["register"]) => self.register(&req, &p, cx),
             ("POST", ["login"]) => self.login(&req, &p, cx),
-            ("POST", ["logout"]) => self.logout(&req, &p, shared, cx),
+            ("POST", ["logout"]) => self.logout(caller(&req, &p, shared)?, shared, cx),
             ("GET", ["jchat"]) => self.jchat(&req, &p, shared, cx),
             ("GET" | "POST", ["initchat"]) => self.initchat(&req, &p, shared, cx),
-            ("POST", ["chat"]) => self.chat(&req, &p, shared, cx),
-            ("GET", ["messages"]) => self.list_messages(&req, &p, shared, cx),
-            ("POST", ["messages"]) => self.leave_message(&req, &p, shared, cx),
-            ("GET", ["groups"]) => self.list_groups(&req, &p, shared),
-            ("POST", ["groups"]) => self.create_group(&req, &p, shared, cx),
+            ("POST", ["chat"]) => self.chat(caller(&req, &p, shared)?, &p, cx),
+            ("GET", ["messages"]) => self.list_messages(caller(&req, &p, shared)?, &req, cx),
+            ("POST", ["messages"]) => self.leave_message(caller(&req, &p, shared)?, &p, cx),
+            ("GET", ["groups"]) => self.list_groups(member(&req, &p, shared)?),
+            ("POST", ["groups"]) => self.create_group(member(&req, &p, shared)?, &req, &p, cx),
             ("POST", ["groups", name, action]) => {
                 let name = web::decode_segment(name);
-                self.group_action(&req, &p, shared, cx, &name, action)
+                let me = member(&req, &p, shared)?;
+                self.group_action(me, &req, &p, cx, &name, action)
             }
-            ("POST", ["contacts"]) => self.add_contact(&req, &p, shared, cx),
+            ("POST", ["contacts"]) => self.add_contact(member(&req, &p, shared)?, &p, cx),
             ("DELETE", ["contacts", name]) => {
                 let name = web::decode_segment(name);
-                self.remove_contact(&req, &p, shared, cx, &name)
+                self.remove_contact(member(&req, &p, shared)?, cx, &name)
             }
-            ("POST", ["active"]) => self.set_active(&req, &p, shared, cx),
+            ("POST", ["active"]) => self.set_active(member(&req, &p, shared)?, &p, cx),
             ("GET" | "HEAD" | "POST", ["call", name]) => {
                 let name = web::decode_segment(name);
                 self.call_page(&req, &p, shared, cx, &name)
             }
             ("GET" | "HEAD", [name]) => self.static_url(&web::decode_segment(name)),
             _ => Reply::Respond(error(404, "not found")),
-        }
+        })
     }
 }
 
@@ -178,6 +191,20 @@ impl Service for Presence {
 }
 
 /// A `403` for a request without a valid session.
+/// The caller a request presents (session cookie, or `me` and `id`), or `403`.
+fn caller(req: &Request, p: &Params, shared: &Shared) -> Result<Caller, Reply> {
+    web::caller(req, p, shared).ok_or_else(forbidden)
+}
+
+/// A registered (non-guest) caller, or `403`.
+fn member(req: &Request, p: &Params, shared: &Shared) -> Result<Caller, Reply> {
+    match web::caller(req, p, shared) {
+        Some(c) if !c.guest => Ok(c),
+        Some(_) => Err(Reply::Respond(error(403, "guests have no groups"))),
+        None => Err(forbidden()),
+    }
+}
+
 fn forbidden() -> Reply {
     Reply::Respond(error(403, "no valid session"))
 }
