@@ -43,8 +43,10 @@ impl Pending {
     }
 }
 
-/// What a held stream needs beyond its framing; allocated only for long-poll
-/// and multipart holds and holds with extra headers.
+/// What a held stream needs after its head is written: the content type of
+/// each multipart part or of the long-poll answer, and the hold's extra headers
+/// that a long-poll answer repeats. Allocated only for long-poll and multipart
+/// holds; other streams write their extra headers once, in the head.
 #[derive(Debug, Default)]
 pub(crate) struct HoldInfo {
     pub content_type: String,

@@ -24,7 +24,7 @@ use super::conn::{Conn, HoldInfo, Pending, Phase};
 use super::timers::Timers;
 use crate::framing::{self, Framing, Message};
 use crate::metrics::{CloseReason, Metrics};
-use crate::router::{Gone, Hold, Reply};
+use crate::reply::{Gone, Hold, Reply};
 use crate::{ConnId, Response};
 
 /// Input buffers kept for reuse, at most.
