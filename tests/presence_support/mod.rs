@@ -72,6 +72,15 @@ pub fn body(resp: &Resp) -> Value {
     serde_json::from_slice(&resp.body).unwrap_or(Value::Null)
 }
 
+/// The session id a response's `Set-Cookie` gives.
+pub fn session_of(resp: &Resp) -> String {
+    let cookie = resp.header("set-cookie").expect("a Set-Cookie header");
+    let value = cookie
+        .strip_prefix("altsock_session=")
+        .expect("the session cookie");
+    value.split(';').next().unwrap_or_default().to_string()
+}
+
 /// Registers `name` with a good password.
 pub fn register(addr: SocketAddr, name: &str) {
     let r = post(
