@@ -17,6 +17,14 @@ pub fn server() -> TestServer<Job> {
     server_at(None)
 }
 
+/// A server with millisecond ticks whose settings `configure` changes.
+pub fn server_with(configure: impl FnOnce(&mut altsock::server::ServerConfig)) -> TestServer<Job> {
+    let builder = Engine::builder()
+        .poll_interval(Duration::from_millis(20))
+        .keepalive_interval(Duration::from_millis(500));
+    crate::util::spawn_server(builder, configure)
+}
+
 /// A server on a given database file (or a fresh one).
 pub fn server_at(db: Option<std::path::PathBuf>) -> TestServer<Job> {
     let builder = Engine::builder()
