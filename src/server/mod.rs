@@ -67,11 +67,11 @@ pub trait Service {
     fn claims(&self, req: &Request) -> bool;
 
     /// Answers a request this service claimed.
-    fn handle(&mut self, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply;
+    fn handle(&mut self, req: Request, shared: &mut ServerState, cx: &mut Cx<'_, Job>) -> Reply;
 
     /// May change any answer of the server before it goes out (whichever
     /// service gave it); `seen` is what the request carried.
-    fn amend(&mut self, seen: &Seen, shared: &Shared, reply: Reply) -> Reply {
+    fn amend(&mut self, seen: &Seen, shared: &ServerState, reply: Reply) -> Reply {
         let _ = (seen, shared);
         reply
     }
@@ -92,12 +92,12 @@ pub trait Service {
     }
 
     /// Once per poll interval, with the shared state: ends what expired.
-    fn sweep(&mut self, shared: &mut Shared, cx: &mut Cx<'_, Job>) {
+    fn sweep(&mut self, shared: &mut ServerState, cx: &mut Cx<'_, Job>) {
         let _ = (shared, cx);
     }
 
     /// Appends this service's metrics (Prometheus text) to `out`.
-    fn metrics(&self, shared: &Shared, out: &mut String) {
+    fn metrics(&self, shared: &ServerState, out: &mut String) {
         let _ = (shared, out);
     }
 }
@@ -110,9 +110,10 @@ pub struct Seen {
     pub session_cookie: Option<String>,
 }
 
-/// State every service may read and change: settings and sessions.
+/// State every service may read and change: settings and sessions. (Not
+/// to be confused with the engine's private state behind its `Handle`.)
 #[derive(Debug, Default)]
-pub struct Shared {
+pub struct ServerState {
     /// The server's settings.
     pub config: ServerConfig,
     /// Who is logged in under which session id.
@@ -122,7 +123,7 @@ pub struct Shared {
 /// The router of `altsock serve`.
 pub struct ServerRouter {
     /// Settings and sessions.
-    pub shared: Shared,
+    pub shared: ServerState,
     /// `GET /sub` and `POST /pub`: one SSE stream for everyone.
     pub pubsub: PubSub,
     /// Channels, addressed notifications and `/altsock.js`.
@@ -137,7 +138,7 @@ impl ServerRouter {
         let presence = Presence::open(&config)?;
         let hub = Hub::new(config.hub.clone());
         Ok(ServerRouter {
-            shared: Shared {
+            shared: ServerState {
                 sessions: Sessions::new(config.presence.sessions),
                 config,
             },
@@ -148,7 +149,7 @@ impl ServerRouter {
     }
 
     /// The shared state and the services, in the order they are asked.
-    fn parts(&mut self) -> (&mut Shared, [&mut dyn Service; 3]) {
+    fn parts(&mut self) -> (&mut ServerState, [&mut dyn Service; 3]) {
         (
             &mut self.shared,
             [&mut self.pubsub, &mut self.hub, &mut self.presence],

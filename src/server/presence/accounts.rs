@@ -18,7 +18,7 @@ use super::table::Mailbox;
 use super::throttle::Subject;
 use super::{finish, Presence, QUEUE_CAP};
 use crate::server::sessions::{clear_session_cookie, set_session_cookie, Session};
-use crate::server::{Job, ServerRouter, Shared};
+use crate::server::{Job, ServerRouter, ServerState};
 use crate::{ConnId, Cx, Reply, Request, Response};
 
 /// Most sessions one user keeps; the oldest go first.
@@ -130,7 +130,7 @@ impl Presence {
                 p.pending_names.remove(n);
             }
         });
-        if self.hashing.submit(cx, conn, work, Some(abandon)).is_err() {
+        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
             return Reply::Respond(hashing_busy());
         }
         self.pending_names.extend(reserved);
@@ -192,7 +192,7 @@ impl Presence {
         let abandon = Box::new(move |p: &mut Presence| {
             p.throttle.refund(Subject::Account(&refund), ip);
         });
-        if self.hashing.submit(cx, conn, work, Some(abandon)).is_err() {
+        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
             self.throttle.refund(Subject::Account(&name), ip);
             return Reply::Respond(hashing_busy());
         }
@@ -203,7 +203,7 @@ impl Presence {
     fn logged_in(
         &mut self,
         cx: &mut Cx<'_, Job>,
-        shared: &mut Shared,
+        shared: &mut ServerState,
         conn: ConnId,
         name: String,
         ip: Option<IpAddr>,
@@ -231,7 +231,7 @@ impl Presence {
     /// over [`MAX_SESSIONS`] loses their oldest.
     fn start_session(
         &mut self,
-        shared: &mut Shared,
+        shared: &mut ServerState,
         cx: &mut Cx<'_, Job>,
         sid: &str,
         user: &str,
@@ -259,7 +259,7 @@ impl Presence {
     /// their event queue and, for a guest, the invitations waiting for them.
     pub(super) fn end_session(
         &mut self,
-        shared: &mut Shared,
+        shared: &mut ServerState,
         cx: &mut Cx<'_, Job>,
         sid: &str,
         why: &str,
@@ -269,7 +269,7 @@ impl Presence {
         };
         let user = session.user;
         self.unlocked.remove(sid);
-        self.guests.retain(|g| g != sid);
+        self.guests.remove(sid);
         let pipe = self
             .table
             .get(&user)
@@ -297,7 +297,7 @@ impl Presence {
     pub(super) fn logout(
         &mut self,
         caller: Caller,
-        shared: &mut Shared,
+        shared: &mut ServerState,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
         self.end_session(shared, cx, &caller.sid, "logout");
@@ -311,7 +311,7 @@ impl Presence {
     /// name. Past the guest limit the oldest guest is ended, online or not.
     pub(super) fn new_guest(
         &mut self,
-        shared: &mut Shared,
+        shared: &mut ServerState,
         cx: &mut Cx<'_, Job>,
     ) -> Option<Caller> {
         let sid = ids::session_id().ok()?;
@@ -322,17 +322,15 @@ impl Presence {
             }
         };
         while self.guests.len() >= self.max_guests {
-            let Some(oldest) = self.guests.front().cloned() else {
+            let Some(oldest) = self.guests.oldest().cloned() else {
                 break;
             };
+            // Ending the session removes it from `guests`; make sure of it.
+            self.guests.remove(&oldest);
             self.end_session(shared, cx, &oldest, "guest evicted");
-            // end_session drops it from the queue; make sure of progress.
-            if self.guests.front() == Some(&oldest) {
-                self.guests.pop_front();
-            }
         }
         self.start_session(shared, cx, &sid, &user, true);
-        self.guests.push_back(sid.clone());
+        self.guests.push(sid.clone());
         Some(Caller {
             sid,
             user,

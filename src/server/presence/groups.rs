@@ -108,7 +108,7 @@ impl Presence {
         let abandon = Box::new(move |p: &mut Presence| {
             p.pending_names.remove(&release);
         });
-        if self.hashing.submit(cx, conn, work, Some(abandon)).is_err() {
+        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
             self.pending_names.remove(&reserved);
             return Reply::Respond(hashing_busy());
         }
@@ -209,7 +209,7 @@ impl Presence {
         let abandon = Box::new(move |p: &mut Presence| {
             p.throttle.refund(Subject::Group(&abandon_group), ip);
         });
-        if self.hashing.submit(cx, conn, work, Some(abandon)).is_err() {
+        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
             self.throttle.refund(Subject::Group(&refund), ip);
             return Reply::Respond(hashing_busy());
         }

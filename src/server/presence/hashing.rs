@@ -83,13 +83,14 @@ impl HashQueue {
 
     /// Queues `work` for `conn`; `abandon` runs if it is dropped unrun.
     /// Refuses when every thread is busy and the queue holds `bound` already.
-    pub fn submit(
+    /// Returns what work dropped on the way leaves to undo.
+    fn submit(
         &mut self,
         cx: &mut Cx<'_, Job>,
         conn: ConnId,
         work: HashWork,
         abandon: Option<Abandon>,
-    ) -> Result<(), QueueFull> {
+    ) -> Result<Vec<Abandon>, QueueFull> {
         if self.busy >= self.threads && self.waiting.len() >= self.bound {
             return Err(QueueFull);
         }
@@ -98,10 +99,7 @@ impl HashQueue {
             work,
             abandon,
         });
-        // Nothing can be abandoned here: `conn` is the open caller's.
-        let abandoned = self.start_next(cx);
-        debug_assert!(abandoned.is_empty());
-        Ok(())
+        Ok(self.start_next(cx))
     }
 
     /// Hands waiting work to idle threads, skipping work whose connection
@@ -139,7 +137,7 @@ impl HashQueue {
     }
 
     /// `conn` closed: its waiting work is dropped.
-    pub fn connection_closed(&mut self, conn: ConnId) -> Vec<Abandon> {
+    fn connection_closed(&mut self, conn: ConnId) -> Vec<Abandon> {
         let mut undo = Vec::new();
         let before = self.waiting.len();
         self.waiting.retain_mut(|q| {
@@ -154,13 +152,39 @@ impl HashQueue {
     }
 }
 
+impl Presence {
+    /// Queues password work for the request on `conn` (see
+    /// [`HashQueue::submit`]); `Err` means answer `503`.
+    pub(super) fn hash_later(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        conn: ConnId,
+        work: HashWork,
+        abandon: Option<Abandon>,
+    ) -> Result<(), QueueFull> {
+        let undo = self.hashing.submit(cx, conn, work, abandon)?;
+        self.undo(undo);
+        Ok(())
+    }
+
+    /// `conn` closed: its waiting password work is dropped.
+    pub(super) fn drop_hashing_of(&mut self, conn: ConnId) {
+        let undo = self.hashing.connection_closed(conn);
+        self.undo(undo);
+    }
+
+    fn undo(&mut self, undo: Vec<Abandon>) {
+        for f in undo {
+            f(self);
+        }
+    }
+}
+
 /// Tells the engine thread that a hashing thread is free again.
 fn free_slot(handle: &Handle<Job>) {
     handle.send(Job::new(|r, cx| {
         let undo = r.presence.hashing.finished(cx);
-        for f in undo {
-            f(&mut r.presence);
-        }
+        r.presence.undo(undo);
     }));
 }
 

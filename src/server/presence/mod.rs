@@ -25,6 +25,7 @@ mod chat;
 pub mod db;
 pub mod directory;
 mod groups;
+mod guests;
 pub mod hashing;
 pub mod html;
 pub mod ids;
@@ -35,18 +36,19 @@ mod pipe;
 pub mod table;
 pub mod throttle;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use super::sessions::SessionLimits;
-use super::{Job, Seen, Service, Shared};
+use super::{Job, Seen, ServerState, Service};
 use crate::http::decode_path_segment;
 use crate::{CloseReason, ConnId, Cx, Reply, Request, Response};
 use answers::error;
 use caller::Caller;
 use db::Db;
 use directory::Directory;
+use guests::Guests;
 use hashing::HashQueue;
 use params::Params;
 use table::{Mailbox, UserTable};
@@ -106,8 +108,8 @@ pub struct Presence {
     hashing: HashQueue,
     node: String,
     last_message: i64,
-    /// Guest session ids, oldest first.
-    guests: VecDeque<String>,
+    /// Guest sessions, oldest first.
+    guests: Guests,
     max_guests: usize,
     /// Protected groups each session opened with the group's password.
     unlocked: HashMap<String, HashSet<String>>,
@@ -139,7 +141,7 @@ impl Presence {
             hashing: HashQueue::start(p.hash_threads, p.hash_queue)?,
             node: config.node_id.clone(),
             last_message,
-            guests: VecDeque::new(),
+            guests: Guests::default(),
             max_guests: p.max_guests.max(1),
             unlocked: HashMap::new(),
             next_sweep: Instant::now(),
@@ -153,7 +155,7 @@ impl Presence {
 
     /// Routes one request; a refusal (no session, or the wrong kind) is
     /// decided once in [`Presence::dispatch`] rather than in every handler.
-    fn route(&mut self, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply {
+    fn route(&mut self, req: Request, shared: &mut ServerState, cx: &mut Cx<'_, Job>) -> Reply {
         self.dispatch(req, shared, cx)
             .unwrap_or_else(|refusal| refusal)
     }
@@ -162,7 +164,7 @@ impl Presence {
     fn dispatch(
         &mut self,
         req: Request,
-        shared: &mut Shared,
+        shared: &mut ServerState,
         cx: &mut Cx<'_, Job>,
     ) -> Result<Reply, Reply> {
         let path = req.path().to_string();
@@ -213,7 +215,7 @@ impl Presence {
     /// Ends sessions past their idle or absolute limit (at most every
     /// quarter of the shorter limit, and at least every 30 s). A session
     /// whose pipe is held open is in use, so only the absolute limit ends it.
-    fn sweep_sessions(&mut self, shared: &mut Shared, cx: &mut Cx<'_, Job>) {
+    fn sweep_sessions(&mut self, shared: &mut ServerState, cx: &mut Cx<'_, Job>) {
         let now = cx.now();
         if now < self.next_sweep {
             return;
@@ -237,7 +239,7 @@ impl Presence {
     }
 
     /// Appends the presence server's gauges and counters (Prometheus text).
-    fn write_metrics(&self, shared: &Shared, out: &mut String) {
+    fn write_metrics(&self, shared: &ServerState, out: &mut String) {
         let invites: usize = self.invites.values().map(Vec::len).sum();
         let unlocked: usize = self.unlocked.values().map(HashSet::len).sum();
         let lines = [
@@ -282,7 +284,7 @@ impl Service for Presence {
         true
     }
 
-    fn handle(&mut self, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply {
+    fn handle(&mut self, req: Request, shared: &mut ServerState, cx: &mut Cx<'_, Job>) -> Reply {
         let changes = origin::is_state_changing(&req) || req.path() == "/initchat";
         if changes && !origin::origin_ok(&req) {
             log::debug!(
@@ -295,7 +297,7 @@ impl Service for Presence {
         self.route(req, shared, cx)
     }
 
-    fn amend(&mut self, seen: &Seen, shared: &Shared, reply: Reply) -> Reply {
+    fn amend(&mut self, seen: &Seen, shared: &ServerState, reply: Reply) -> Reply {
         // Chat invitation by content modification (seed `004`): any HTML
         // page the invitee loads, whoever served it.
         if self.invites.is_empty() {
@@ -314,9 +316,7 @@ impl Service for Presence {
     }
 
     fn closed(&mut self, conn: ConnId, reason: CloseReason, cx: &mut Cx<'_, Job>) {
-        for undo in self.hashing.connection_closed(conn) {
-            undo(self);
-        }
+        self.drop_hashing_of(conn);
         self.pipe_closed(conn, reason, cx);
     }
 
@@ -324,7 +324,7 @@ impl Service for Presence {
         self.poll_released(conn, cx);
     }
 
-    fn metrics(&self, shared: &Shared, out: &mut String) {
+    fn metrics(&self, shared: &ServerState, out: &mut String) {
         self.write_metrics(shared, out);
     }
 
@@ -333,18 +333,18 @@ impl Service for Presence {
         self.throttle.prune(cx.now());
     }
 
-    fn sweep(&mut self, shared: &mut Shared, cx: &mut Cx<'_, Job>) {
+    fn sweep(&mut self, shared: &mut ServerState, cx: &mut Cx<'_, Job>) {
         self.sweep_sessions(shared, cx);
     }
 }
 
 /// The caller a request presents (see [`caller`]), or `403`.
-fn caller(req: &Request, p: &Params, shared: &mut Shared) -> Result<Caller, Reply> {
+fn caller(req: &Request, p: &Params, shared: &mut ServerState) -> Result<Caller, Reply> {
     caller::authenticate(req, p, &mut shared.sessions).ok_or_else(forbidden)
 }
 
 /// A registered (non-guest) caller, or `403`.
-fn member(req: &Request, p: &Params, shared: &mut Shared) -> Result<Caller, Reply> {
+fn member(req: &Request, p: &Params, shared: &mut ServerState) -> Result<Caller, Reply> {
     match caller::authenticate(req, p, &mut shared.sessions) {
         Some(c) if !c.guest => Ok(c),
         Some(_) => Err(Reply::Respond(error(403, "guests have no groups"))),

@@ -19,7 +19,7 @@ use super::throttle::Subject;
 use super::{finish, Presence};
 use crate::http::encode_path_segment as encode_segment;
 use crate::server::sessions::set_session_cookie;
-use crate::server::{Job, ServerRouter, Shared};
+use crate::server::{Job, ServerRouter, ServerState};
 use crate::{Cx, Reply, Request, Response};
 
 const SCRIPT: &str = include_str!("assets/presence.js");
@@ -103,7 +103,7 @@ const INDEX_FORMS: &str = "<section><h2>Register</h2><form id=\"register\">\
 
 impl Presence {
     /// `GET /`: register and log in.
-    pub(super) fn index_page(&mut self, req: &Request, shared: &Shared) -> Reply {
+    pub(super) fn index_page(&mut self, req: &Request, shared: &ServerState) -> Reply {
         let who = match page_viewer(req, &shared.sessions).filter(|c| !c.guest) {
             Some(c) => format!(
                 "<p>Logged in as <b>{}</b>: <a href=\"/home\">your page</a></p>",
@@ -116,7 +116,7 @@ impl Presence {
     }
 
     /// `GET /home`: my active group with live presence.
-    pub(super) fn home_page(&mut self, req: &Request, shared: &Shared) -> Reply {
+    pub(super) fn home_page(&mut self, req: &Request, shared: &ServerState) -> Reply {
         let Some(me) = page_viewer(req, &shared.sessions).filter(|c| !c.guest) else {
             return Reply::Respond(login_required());
         };
@@ -163,7 +163,7 @@ impl Presence {
         &mut self,
         req: &Request,
         p: &Params,
-        shared: &mut Shared,
+        shared: &mut ServerState,
         cx: &mut Cx<'_, Job>,
         name: &str,
     ) -> Reply {
@@ -226,7 +226,7 @@ impl Presence {
         let abandon = Box::new(move |p: &mut Presence| {
             p.throttle.refund(Subject::Group(&refund), ip);
         });
-        if self.hashing.submit(cx, conn, work, Some(abandon)).is_err() {
+        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
             self.throttle.refund(Subject::Group(name), ip);
             return Reply::Respond(hashing_busy());
         }
