@@ -11,7 +11,7 @@ use serde_json::json;
 use super::answers::{error, hashing_busy, json};
 use super::caller::Caller;
 use super::directory::{check_name, UserRec, CONTACTS};
-use super::hashing::Argon;
+use super::hashing::{Argon, HashWork};
 use super::ids;
 use super::params::{Params, MAX_PASSWORD};
 use super::table::Mailbox;
@@ -27,6 +27,53 @@ const MAX_SESSIONS: usize = 32;
 /// user does not exist so both failures cost the same.
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0ZiTS1LO2ZdgTm5/2tIqNElXNPmI6D6hCYlzzgLhQXI";
+
+/// An account to hash and store.
+struct NewAccount {
+    /// The user name, then its email and phone aliases.
+    names: Vec<String>,
+    password: String,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+impl NewAccount {
+    /// The hashing thread's part: hash, then insert on the database thread,
+    /// then finish the request on the engine thread.
+    fn work(self, handle: crate::Handle<Job>, db: super::db::Db, conn: ConnId) -> HashWork {
+        Box::new(move |argon: &mut Argon| {
+            let NewAccount {
+                names,
+                password,
+                email,
+                phone,
+            } = self;
+            let rec = argon.hash(&password).map(|hash| UserRec {
+                hash,
+                email,
+                phone,
+                active: CONTACTS.into(),
+            });
+            let Ok(rec) = rec else {
+                handle.send(Job::new(move |r, cx| {
+                    r.presence.registered(cx, conn, names, None)
+                }));
+                return;
+            };
+            db.run(move |c| {
+                let done = c.execute(
+                    "INSERT INTO users (name, hash, email, phone, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![names[0], rec.hash, rec.email, rec.phone, ids::unix_now()],
+                );
+                if let Err(e) = &done {
+                    log::warn!("presence: register {}: {e}", names[0]);
+                }
+                let rec = done.ok().map(|_| rec);
+                handle.send(Job::new(move |r, cx| r.presence.registered(cx, conn, names, rec)));
+            });
+        })
+    }
+}
 
 /// `429` with `Retry-After` for a throttled password guess.
 pub fn throttled(wait: std::time::Duration) -> Response {
@@ -97,33 +144,15 @@ impl Presence {
         {
             return Reply::Respond(error(409, "email or phone already registered"));
         }
-        let (handle, db, conn) = (cx.handle(), self.db.clone(), req.conn);
         let reserved = names.clone();
-        let work = Box::new(move |argon: &mut Argon| {
-            let rec = argon.hash(&password).map(|hash| UserRec {
-                hash,
-                email,
-                phone,
-                active: CONTACTS.into(),
-            });
-            let Ok(rec) = rec else {
-                handle.send(Job::new(move |r, cx| {
-                    r.presence.registered(cx, conn, names, None)
-                }));
-                return;
-            };
-            db.run(move |c| {
-                let done = c.execute(
-                    "INSERT INTO users (name, hash, email, phone, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![names[0], rec.hash, rec.email, rec.phone, ids::unix_now()],
-                );
-                if let Err(e) = &done {
-                    log::warn!("presence: register {}: {e}", names[0]);
-                }
-                let rec = done.ok().map(|_| rec);
-                handle.send(Job::new(move |r, cx| r.presence.registered(cx, conn, names, rec)));
-            });
-        });
+        let account = NewAccount {
+            names,
+            password,
+            email,
+            phone,
+        };
+        let conn = req.conn;
+        let work = account.work(cx.handle(), self.db.clone(), conn);
         let release = reserved.clone();
         let abandon = Box::new(move |p: &mut Presence| {
             for n in &release {

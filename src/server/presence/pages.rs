@@ -179,10 +179,6 @@ impl Presence {
         };
         let max_age = shared.sessions.limits().absolute;
         let cookie = fresh.then(|| set_session_cookie(&viewer.sid, max_age));
-        let with_cookie = move |r: Response| match &cookie {
-            Some(c) => r.header("Set-Cookie", c.clone()),
-            None => r,
-        };
         let group_hash = match &named {
             Named::Group(g) => self.dir.groups.get(g).and_then(|r| r.hash.clone()),
             Named::User(_) => None,
@@ -191,43 +187,62 @@ impl Presence {
             .unlocked
             .get(&viewer.sid)
             .is_some_and(|groups| groups.contains(name));
-        let Some(hash) = group_hash.filter(|_| !unlocked) else {
-            return Reply::Respond(with_cookie(self.call_body(&named, &viewer)));
+        let reply = match (group_hash.filter(|_| !unlocked), p.get("password")) {
+            (None, _) => Reply::Respond(self.call_body(&named, &viewer)),
+            (Some(_), None) => Reply::Respond(password_page(name)),
+            (Some(hash), Some(password)) => {
+                let check = PasswordCheck {
+                    password: password.to_string(),
+                    hash,
+                    cookie: cookie.clone(),
+                };
+                self.check_group_password(req, cx, named, viewer, check)
+            }
         };
-        let Some(password) = p.get("password").map(str::to_string) else {
-            return Reply::Respond(with_cookie(password_page(name)));
-        };
-        if password.len() > super::params::MAX_PASSWORD {
+        match reply {
+            Reply::Respond(r) => Reply::Respond(with_cookie(r, &cookie)),
+            other => other,
+        }
+    }
+
+    /// Checks a protected group's password on a hashing thread (throttled
+    /// like logins) and answers with the group page or `403` later.
+    fn check_group_password(
+        &mut self,
+        req: &Request,
+        cx: &mut Cx<'_, Job>,
+        named: Named,
+        viewer: Caller,
+        check: PasswordCheck,
+    ) -> Reply {
+        if check.password.len() > super::params::MAX_PASSWORD {
             let body = "<main><h1>Bad request</h1><p>That password is too long.</p></main>";
-            return Reply::Respond(with_cookie(page(
-                400,
-                "Bad request",
-                body,
-                &json!({ "page": "error" }),
-            )));
+            return Reply::Respond(page(400, "Bad request", body, &json!({ "page": "error" })));
         }
+        let Named::Group(group) = named.clone() else {
+            return Reply::Respond(self.call_body(&named, &viewer));
+        };
         let ip = req.peer.map(|a| a.ip());
-        let group = name.to_string();
         if let Err(wait) = self.throttle.attempt(Subject::Group(&group), ip, cx.now()) {
-            return Reply::Respond(with_cookie(throttled(wait)));
+            return Reply::Respond(throttled(wait));
         }
-        let (handle, conn) = (cx.handle(), req.conn);
+        let (handle, conn, refund) = (cx.handle(), req.conn, group.clone());
         let work = Box::new(move |argon: &mut Argon| {
-            let ok = argon.verify(&password, &hash);
+            let ok = argon.verify(&check.password, &check.hash);
             handle.send(Job::new(move |r: &mut ServerRouter, cx| {
                 if ok {
                     r.presence.throttle.refund(Subject::Group(&group), ip);
                 }
                 let response = r.presence.unlocked_page(ok, &named, &viewer);
-                finish(cx, conn, with_cookie(response));
+                finish(cx, conn, with_cookie(response, &check.cookie));
             }));
         });
-        let refund = name.to_string();
+        let abandon_group = refund.clone();
         let abandon = Box::new(move |p: &mut Presence| {
-            p.throttle.refund(Subject::Group(&refund), ip);
+            p.throttle.refund(Subject::Group(&abandon_group), ip);
         });
         if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
-            self.throttle.refund(Subject::Group(name), ip);
+            self.throttle.refund(Subject::Group(&refund), ip);
             return Reply::Respond(hashing_busy());
         }
         Reply::Defer
@@ -287,6 +302,21 @@ const HOME_FORMS: &str = "<section><h2>Address book and groups</h2>\
 <form id=\"leave-group\"><input name=\"name\" placeholder=\"group\" required><button>Leave group</button></form>\
 <form id=\"remove-contact\"><input name=\"name\" placeholder=\"user name\" required><button>Remove contact</button></form>\
 <p id=\"status\" role=\"status\"></p></section>";
+
+/// A group password to check, and the cookie a fresh guest gets.
+struct PasswordCheck {
+    password: String,
+    hash: String,
+    cookie: Option<String>,
+}
+
+/// `response` with the `Set-Cookie` of a fresh guest session, if any.
+fn with_cookie(response: Response, cookie: &Option<String>) -> Response {
+    match cookie {
+        Some(c) => response.header("Set-Cookie", c.clone()),
+        None => response,
+    }
+}
 
 /// The page asking for a group's password.
 fn password_page(name: &str) -> Response {
