@@ -535,3 +535,33 @@ fn a_guest_name_does_not_derive_from_its_session_id() {
         assert!(!sid.contains(bits), "{name} is part of {sid}");
     }
 }
+
+#[test]
+fn guests_without_a_pipe_are_evicted_before_online_ones() {
+    let server = server_with(|c| c.presence.max_guests = 2);
+    let a = server.addr;
+    let alice = user(a, "alice");
+    let (online, online_sid) = guest(a);
+    let mut pipe = Pipe::open(a, &online, &online_sid, false);
+    let (idle, idle_sid) = guest(a);
+    // A third guest: the idle one goes, the online one stays.
+    guest(a);
+    let messages = |me: &str, sid: &str| get(a, &format!("/messages?me={me}&id={sid}")).status;
+    assert_eq!(
+        messages(&online, &online_sid),
+        200,
+        "the online guest stays"
+    );
+    assert_eq!(messages(&idle, &idle_sid), 403, "the idle guest went");
+    assert_eq!(metric(a, "altsock_presence_guests"), 2);
+    // The online guest's held pipe still carries events.
+    let r = act(
+        a,
+        "/chat",
+        "alice",
+        &alice,
+        json!({"to": online, "msg": "still here?"}),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(pipe.next_of("chat").data["msg"], "still here?");
+}

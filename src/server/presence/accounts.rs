@@ -337,7 +337,9 @@ impl Presence {
     }
 
     /// A guest session for an unregistered requestor, under a fresh random
-    /// name. Past the guest limit the oldest guest is ended, online or not.
+    /// name. Past the guest limit the oldest guest without a pipe is ended,
+    /// or, when every guest is online, the oldest guest (so a flood of
+    /// page loads cannot push out guests who are online while others exist).
     pub(super) fn new_guest(
         &mut self,
         shared: &mut ServerState,
@@ -351,7 +353,11 @@ impl Presence {
             }
         };
         while self.guests.len() >= self.max_guests {
-            let Some(oldest) = self.guests.oldest().cloned() else {
+            let offline = |sid: &str| {
+                let user = shared.sessions.get_even_expired(sid).map(|s| &s.user);
+                !user.is_some_and(|u| self.table.get(u).is_some_and(|r| r.sid == sid))
+            };
+            let Some(oldest) = self.guests.oldest_preferring(offline).cloned() else {
                 break;
             };
             // Ending the session removes it from `guests`; make sure of it.

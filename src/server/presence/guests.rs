@@ -27,9 +27,12 @@ impl Guests {
         }
     }
 
-    /// The oldest guest session.
-    pub fn oldest(&self) -> Option<&String> {
-        self.by_age.values().next()
+    /// The oldest guest session for which `pick` holds, else the oldest.
+    pub fn oldest_preferring(&self, pick: impl Fn(&str) -> bool) -> Option<&String> {
+        self.by_age
+            .values()
+            .find(|sid| pick(sid))
+            .or_else(|| self.by_age.values().next())
     }
 
     /// How many guest sessions there are.
@@ -50,8 +53,11 @@ mod tests {
         }
         g.remove("b");
         g.remove("not a guest");
-        assert_eq!((g.oldest().map(String::as_str), g.len()), (Some("a"), 2));
+        let oldest = |g: &Guests, pick: fn(&str) -> bool| g.oldest_preferring(pick).cloned();
+        assert_eq!((oldest(&g, |_| true), g.len()), (Some("a".into()), 2));
+        assert_eq!(oldest(&g, |s| s == "c"), Some("c".into()));
+        assert_eq!(oldest(&g, |_| false), Some("a".into()));
         g.remove("a");
-        assert_eq!(g.oldest().map(String::as_str), Some("c"));
+        assert_eq!(oldest(&g, |_| true), Some("c".into()));
     }
 }
