@@ -253,7 +253,9 @@ impl Argon {
         self.try_verify(password, hash).unwrap_or(false)
     }
 
-    fn try_verify(&mut self, password: &str, hash: &str) -> Option<bool> {
+    /// `Some(matched)` once the hash ran; `None` when `hash` is no usable
+    /// argon2 PHC string (nothing was hashed).
+    pub fn try_verify(&mut self, password: &str, hash: &str) -> Option<bool> {
         let parsed = PasswordHash::new(hash).ok()?;
         let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
         let version = parsed
