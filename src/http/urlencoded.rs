@@ -85,5 +85,8 @@ mod tests {
             assert_eq!(decode_path_segment(&encode_path_segment(s)), s);
         }
         assert_eq!(decode_path_segment("%3Cx%3E%zz+1"), "<x>%zz+1");
+        // An escape is two hex digits, not a signed number (`%+e` stays).
+        assert_eq!(decode_path_segment("%+e%+1%-1"), "%+e%+1%-1");
+        assert_eq!(decode_component(b"%+e%-1"), "% e%-1");
     }
 }
