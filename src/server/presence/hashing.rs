@@ -3,10 +3,10 @@
 //! for its whole life (a fresh 19 MiB block per hash left every thread's
 //! blocks resident), fed from a bounded queue that lives on the engine thread.
 //!
-//! The queue is bounded ([`HashQueue::submit`] refuses past the bound, and
-//! the caller answers `503`), and work queued for a connection that has since
-//! closed is dropped before it costs a hash ([`HashQueue::connection_closed`],
-//! and again when the work would start).
+//! The queue is bounded (past the bound the caller answers `503`), and work
+//! queued for a connection that has since closed is dropped before it costs
+//! a hash (when the connection closes, and again when the work would start),
+//! undoing what it reserved.
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{channel, Receiver, Sender};
