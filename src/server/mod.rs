@@ -1,13 +1,15 @@
 //! What `altsock serve` runs above the engine: one [`ServerRouter`] that owns
-//! the services (the single pub/sub stream, the notification hub, and the
-//! presence server, asked in that order) and hands each request to the first
-//! service that claims it; `/metrics` it answers itself. Services run on the engine thread; slow work (hashing,
-//! SQLite) runs on worker threads and comes back as a [`Job`] through the
-//! engine's handle.
+//! the services (the notification hub and the presence server, asked in that
+//! order) and hands each request to the first service that claims it;
+//! `/metrics` it answers itself. (The single-stream `/sub` + `/pub` of
+//! `examples/pubsub.rs` is an embedding example, not part of the server: it
+//! had no publisher token, and the hub's channels do its job with one.)
+//!
+//! Services run on the engine thread; slow work (hashing, SQLite) runs on
+//! worker threads and comes back as a [`Job`] through the engine's handle.
 
 pub mod hub;
 pub mod presence;
-mod pubsub;
 pub mod sessions;
 
 use std::path::PathBuf;
@@ -15,7 +17,6 @@ use std::path::PathBuf;
 use crate::{CloseReason, ConnId, Cx, Reply, Request, Response, Router};
 pub use hub::{Hub, HubConfig};
 pub use presence::Presence;
-pub use pubsub::PubSub;
 pub use sessions::{Session, Sessions};
 
 /// Settings of the server beyond the engine's.
@@ -93,8 +94,6 @@ pub struct Shared {
 pub struct ServerRouter {
     /// Settings and sessions.
     pub shared: Shared,
-    /// `GET /sub` and `POST /pub`: one SSE stream for everyone.
-    pub pubsub: PubSub,
     /// Channels, addressed notifications and `/altsock.js`.
     pub hub: Hub,
     /// Presence, groups, chat and pages; the catch-all for static URLs.
@@ -111,18 +110,14 @@ impl ServerRouter {
                 config,
                 sessions: Sessions::default(),
             },
-            pubsub: PubSub::default(),
             hub,
             presence,
         })
     }
 
     /// The shared state and the services, in the order they are asked.
-    fn parts(&mut self) -> (&mut Shared, [&mut dyn Service; 3]) {
-        (
-            &mut self.shared,
-            [&mut self.pubsub, &mut self.hub, &mut self.presence],
-        )
+    fn parts(&mut self) -> (&mut Shared, [&mut dyn Service; 2]) {
+        (&mut self.shared, [&mut self.hub, &mut self.presence])
     }
 }
 
