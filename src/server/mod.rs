@@ -104,7 +104,7 @@ impl ServerRouter {
     /// Builds the router and its services.
     pub fn new(config: ServerConfig) -> std::io::Result<Self> {
         let presence = Presence::open(&config)?;
-        let hub = Hub::new(config.hub.clone());
+        let hub = Hub::new(config.hub.clone())?;
         Ok(ServerRouter {
             shared: Shared {
                 config,
@@ -134,10 +134,17 @@ impl Router for ServerRouter {
         }
         // Chat invitation by content modification: whoever serves the page.
         let invitee = self.presence.invitee(&req, &self.shared);
-        let (shared, services) = self.parts();
-        let reply = match services.into_iter().find(|s| s.claims(&req)) {
-            Some(service) => service.handle(req, shared, cx),
-            None => Reply::Respond(Response::text(404, "not found\n")),
+        let reply = if self.hub.claims(&req) {
+            // The hub asks presence, through `hub::Groups` only, who is a
+            // member of which group (for `private-group-` channels).
+            self.hub
+                .handle_with_groups(req, &mut self.shared, &self.presence, cx)
+        } else {
+            let (shared, services) = self.parts();
+            match services.into_iter().find(|s| s.claims(&req)) {
+                Some(service) => service.handle(req, shared, cx),
+                None => Reply::Respond(Response::text(404, "not found\n")),
+            }
         };
         match invitee {
             Some(viewer) => self.presence.modify_page(&viewer, reply),
