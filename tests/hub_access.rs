@@ -206,6 +206,23 @@ fn a_subscription_token_grants_its_channel_and_nothing_else() {
 }
 
 #[test]
+fn a_stream_held_by_a_token_ends_when_the_token_expires() {
+    let s = server(|_| {});
+    let short = token_for(&s, json!({ "channel": "private-x", "ttl": 1 }));
+    let mut sub = Client::connect(s.addr);
+    let target = format!("/sub/private-x?token={short}");
+    sub.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+    assert!(sub.read_through("\r\n\r\n").starts_with("HTTP/1.1 200"));
+    let (_, end) = sub.read_to_end();
+    assert_eq!(end, util::End::Fin, "closed cleanly at the token's expiry");
+    assert_eq!(
+        status(s.addr, &target, ""),
+        403,
+        "the expired token no longer opens it"
+    );
+}
+
+#[test]
 fn a_mailbox_is_read_only_with_its_key() {
     let s = server(|_| {});
     let note = r#"{"client":"victim-1","app":"bank","data":"S"}"#;

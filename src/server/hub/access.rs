@@ -43,13 +43,36 @@ pub struct Asker<'a> {
     pub grants: &'a [Claims],
 }
 
+/// Whether, and how long, a request may follow a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Not at all.
+    Denied,
+    /// For as long as it stays: a public channel, or one it owns.
+    Granted,
+    /// Until this Unix time: the latest expiry of the tokens that grant it.
+    Until(u64),
+}
+
 /// True when `asker` may follow `channel`, a channel of `prefix` or not
 /// (an empty prefix: nothing is private).
 pub fn may_follow(prefix: &str, channel: &str, asker: &Asker<'_>, groups: &dyn Groups) -> bool {
+    access(prefix, channel, asker, groups) != Access::Denied
+}
+
+/// Whether, and until when, `asker` may follow `channel`.
+pub fn access(prefix: &str, channel: &str, asker: &Asker<'_>, groups: &dyn Groups) -> Access {
     let Some(rest) = channel.strip_prefix(prefix).filter(|_| !prefix.is_empty()) else {
-        return true;
+        return Access::Granted;
     };
-    owns(rest, asker, groups) || asker.grants.iter().any(|g| grants(g, channel, asker))
+    if owns(rest, asker, groups) {
+        return Access::Granted;
+    }
+    let granting = asker.grants.iter().filter(|g| grants(g, channel, asker));
+    granting
+        .map(|g| g.exp)
+        .max()
+        .map_or(Access::Denied, Access::Until)
 }
 
 /// The ownership rules, on the name after the prefix.
@@ -145,6 +168,8 @@ mod tests {
         assert!(!may_follow(p, "private-x", &ann, &NoGroups), "no client");
         ann.client = Some("c1");
         assert!(may_follow(p, "private-x", &ann, &NoGroups));
+        assert_eq!(access(p, "private-x", &ann, &NoGroups), Access::Until(9));
+        assert_eq!(access(p, "news", &ann, &NoGroups), Access::Granted);
         let bob = Asker {
             user: Some("bob"),
             ..ann

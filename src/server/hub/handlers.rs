@@ -8,7 +8,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::access::{self, Asker, Groups};
+use super::access::{self, Access, Asker, Groups};
 use super::buffer::Body;
 use super::cors;
 use super::grants;
@@ -90,7 +90,7 @@ fn subscribe(
     let name = channel_name(hub, req, "/sub/")?;
     let grants = tokens_of(hub, req)?;
     let asker = asker_of(req, shared, None, &grants);
-    check_access(hub, &name, &asker, groups)?;
+    let until = check_access(hub, &name, &asker, groups)?;
     let framing = framing_of(req, Framing::Sse)?;
     let start = start_of(req, Start::New)?;
     let key = TopicKey::Channel(name);
@@ -99,6 +99,7 @@ fn subscribe(
     let hold = hub
         .topics
         .subscribe(maker, key, framing, start, &hub.cfg, cx.now());
+    hub.held_until(req.conn, until);
     Ok(Reply::Hold(hold))
 }
 
@@ -170,29 +171,35 @@ fn poll(
         let hold = hub
             .topics
             .subscribe(maker, key, framing, start, &hub.cfg, now);
+        hub.held_until(req.conn, None);
         return Ok(Reply::Hold(hold));
     };
     let grants = tokens_of(hub, req)?;
     let asker = asker_of(req, shared, Some(&client), &grants);
-    let mut wants = channel_list(hub, &list, &asker, groups)?;
+    let (mut wants, until) = channel_list(hub, &list, &asker, groups)?;
     wants.insert(0, (TopicKey::Mailbox(client), start));
     check_room(hub, wants.iter().map(|(key, _)| key), Some(&maker))?;
     let hold = hub
         .topics
         .subscribe_all(maker, wants, framing, true, &hub.cfg, now);
+    hub.held_until(req.conn, until);
     Ok(Reply::Hold(hold))
 }
 
 /// Most channels one connection may follow.
 const MAX_CHANNELS: usize = 64;
 
-/// `NAME[@SINCE],...`, each name checked like a subscription's.
+/// The topics a connection asks for, each from its start.
+type Wants = Vec<(TopicKey, Start)>;
+
+/// `NAME[@SINCE],...`, each name checked like a subscription's; with the
+/// earliest expiry of the tokens the list needs.
 fn channel_list(
     hub: &Hub,
     list: &str,
     asker: &Asker<'_>,
     groups: &dyn Groups,
-) -> Result<Vec<(TopicKey, Start)>, Refusal> {
+) -> Result<(Wants, Option<u64>), Refusal> {
     let items: Vec<&str> = list.split(',').filter(|i| !i.is_empty()).collect();
     if items.len() > MAX_CHANNELS {
         return Err(Response::text(
@@ -201,6 +208,7 @@ fn channel_list(
         ));
     }
     let mut wants = Vec::with_capacity(items.len() + 1);
+    let mut until: Option<u64> = None;
     for item in items {
         let (name, start) = match item.split_once('@') {
             Some((name, since)) => {
@@ -212,10 +220,12 @@ fn channel_list(
             None => (item, Start::New),
         };
         check_name(hub, "channel", name)?;
-        check_access(hub, name, asker, groups)?;
+        if let Some(exp) = check_access(hub, name, asker, groups)? {
+            until = Some(until.map_or(exp, |u| u.min(exp)));
+        }
         wants.push((TopicKey::Channel(name.to_string()), start));
     }
-    Ok(wants)
+    Ok((wants, until))
 }
 
 /// `GET /hub/stats[?channel=NAME|client=ID]` (publisher token): counts as JSON.
@@ -278,20 +288,22 @@ fn asker_of<'a>(
     }
 }
 
-/// Refuses a private channel to whoever may not follow it (see `access`).
+/// Refuses a private channel to whoever may not follow it (see `access`);
+/// the expiry of the token that grants it, if a token was needed.
 fn check_access(
     hub: &Hub,
     name: &str,
     asker: &Asker<'_>,
     groups: &dyn Groups,
-) -> Result<(), Refusal> {
-    if access::may_follow(&hub.cfg.private_prefix, name, asker, groups) {
-        return Ok(());
+) -> Result<Option<u64>, Refusal> {
+    match access::access(&hub.cfg.private_prefix, name, asker, groups) {
+        Access::Granted => Ok(None),
+        Access::Until(exp) => Ok(Some(exp)),
+        Access::Denied => Err(Response::text(
+            403,
+            "private channel: needs its owner's session, a member's, or a subscription token\n",
+        )),
     }
-    Err(Response::text(
-        403,
-        "private channel: needs its owner's session, a member's, or a subscription token\n",
-    ))
 }
 
 /// Refuses a mailbox read without the client's key, or with a key that is
@@ -416,7 +428,7 @@ fn start_of(req: &Request, default: Start) -> Result<Start, Refusal> {
 }
 
 /// Seconds since the Unix epoch (token expiry is wall-clock time).
-fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

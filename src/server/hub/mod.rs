@@ -30,11 +30,12 @@ mod secret;
 mod topics;
 mod wire;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{Job, Service, Shared};
 use crate::{CloseReason, ConnId, Cx, Reply, Request};
-pub use access::{Asker, Groups, NoGroups};
+pub use access::{Access, Asker, Groups, NoGroups};
 pub use buffer::{Body, Buffer, Entry, Gap};
 pub use grants::{parse_auth_request, parse_client_request, AuthRequest, ClientRequest};
 pub use makers::{Full, Maker};
@@ -102,6 +103,9 @@ pub struct Hub {
     cfg: HubConfig,
     secret: HubSecret,
     topics: Topics,
+    /// Held streams that follow a private channel by a token, and when the
+    /// earliest such token expires (Unix seconds): the tick closes them then.
+    token_holds: HashMap<ConnId, u64>,
 }
 
 impl Hub {
@@ -122,7 +126,38 @@ impl Hub {
             cfg,
             secret,
             topics: Topics::default(),
+            token_holds: HashMap::new(),
         })
+    }
+
+    /// `conn` now holds a stream that may last until `until` (`None`: no
+    /// token needed, as long as it stays).
+    fn held_until(&mut self, conn: ConnId, until: Option<u64>) {
+        match until {
+            Some(exp) => self.token_holds.insert(conn, exp),
+            None => self.token_holds.remove(&conn),
+        };
+    }
+
+    /// Closes the streams whose tokens have expired by `now` (Unix seconds):
+    /// the client reconnects, and needs a fresh token to follow again.
+    fn close_expired(&mut self, now: u64, cx: &mut Cx<'_, Job>) {
+        if self.token_holds.is_empty() {
+            return;
+        }
+        let topics = &self.topics;
+        let mut expired = Vec::new();
+        self.token_holds.retain(|conn, exp| {
+            let keep = *exp > now && topics.is_subscribed(*conn);
+            if !keep && topics.is_subscribed(*conn) {
+                expired.push(*conn);
+            }
+            keep
+        });
+        for conn in expired {
+            log::debug!("{conn}: hub: subscription token expired, stream closed");
+            cx.close(conn);
+        }
     }
 
     /// The channels and mailboxes, for inspection.
@@ -160,13 +195,16 @@ impl Service for Hub {
 
     fn closed(&mut self, conn: ConnId, _reason: CloseReason, _cx: &mut Cx<'_, Job>) {
         self.topics.closed(conn);
+        self.token_holds.remove(&conn);
     }
 
     fn released(&mut self, conn: ConnId, _cx: &mut Cx<'_, Job>) {
         self.topics.unsubscribe(conn);
+        self.token_holds.remove(&conn);
     }
 
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
         self.topics.expire(cx.now(), &self.cfg);
+        self.close_expired(handlers::unix_now(), cx);
     }
 }

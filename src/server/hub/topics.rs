@@ -296,6 +296,11 @@ impl Topics {
         self.makers.of_conn(conn)
     }
 
+    /// True when `conn` follows one topic or several.
+    pub fn is_subscribed(&self, conn: ConnId) -> bool {
+        self.subs.contains_key(&conn) || self.muxed.contains_key(&conn)
+    }
+
     /// How many connections follow `key`.
     pub fn subscribers(&self, key: &TopicKey) -> usize {
         self.map.get(key).map_or(0, Topic::subscribers)
