@@ -217,13 +217,23 @@
     this.elect(name);
   }
 
-  /* Gets the client id and key (given, stored, or issued), then connects. */
+  /* Gets the client id and key (given, stored, or issued; asking again
+   * with backoff while the server cannot be reached), then connects. */
   Hub.prototype.identify = function (fresh) {
-    var self = this, opts = this.options;
-    var got = opts.client && opts.key && !fresh
-      ? Promise.resolve({ client: String(opts.client), key: String(opts.key) })
-      : credentials(this.base, this.storeName, fresh);
-    return got.then(function (creds) {
+    var self = this, opts = this.options, delay = opts.retryDelay;
+    function attempt() {
+      if (opts.client && opts.key && !fresh) {
+        return Promise.resolve({ client: String(opts.client), key: String(opts.key) });
+      }
+      return credentials(self.base, self.storeName, fresh).catch(function () {
+        if (self.closed) throw new Error("closed");
+        self.state("retry");
+        var wait = delay * (0.5 + Math.random() / 2);
+        delay = Math.min(MAX_DELAY, delay * 2);
+        return new Promise(function (resolve) { setTimeout(resolve, wait); }).then(attempt);
+      });
+    }
+    return attempt().then(function (creds) {
       var changed = self.client != null && self.client !== creds.client;
       self.client = creds.client;
       self.key = creds.key;
