@@ -283,3 +283,30 @@ fn a_refused_key_gets_a_new_client() {
         "the new client is kept for the next page"
     );
 }
+
+#[test]
+fn a_private_channel_is_followed_with_a_token() {
+    let _turn = util::browser::turn();
+    let s = server();
+    let body = r#"{"channel":"private-news"}"#;
+    let raw = format!(
+        "POST /hub/auth HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let minted: Value = serde_json::from_slice(&request(s.addr, &raw).body).expect("JSON");
+    let token = minted["token"].as_str().expect("a token");
+    let browser = Browser::start().expect("chromium");
+    load_page(&browser, &s, "", "{}");
+    let follow = format!(
+        "window.got.secret = []; hub.subscribe('private-news', d => got.secret.push(d), {{token: '{token}'}}); return 1"
+    );
+    browser.execute(&follow, json!([])).expect("subscribe");
+    util::wait_for("the private channel", || {
+        stats(&s, "channel=private-news")["topic"]["subscribers"] == 1
+    });
+    post(&s, "/pub/private-news", "for token holders");
+    assert_eq!(
+        received(&browser, "secret", 1),
+        json!(["for token holders"])
+    );
+}
