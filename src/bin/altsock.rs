@@ -62,7 +62,9 @@ struct ServeArgs {
     /// Hub: how long a long-poll waits before answering 204.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     hub_longpoll_timeout: Duration,
-    /// Hub: channels with this name prefix need a session ("" disables).
+    /// Hub: channels with this name prefix are private: followed by their owner's
+    /// session (PREFIXuser-NAME), a member's (PREFIXgroup-GROUP) or a
+    /// subscription token ("" disables).
     #[arg(long, default_value = "private-")]
     hub_private_prefix: String,
     /// Hub: most channels and client mailboxes at once (idle ones are evicted);
