@@ -24,7 +24,7 @@ use super::access::{self, Asker, Groups};
 use super::handlers::{authorized, check_name, Refusal};
 use super::secret::{new_client_id, Claims};
 use super::Hub;
-use crate::server::Shared;
+use crate::server::ServerState;
 use crate::{Reply, Request, Response};
 
 /// Lifetime of a token when the request names none (one hour).
@@ -74,7 +74,7 @@ pub fn parse_auth_request(body: &[u8]) -> Result<AuthRequest, String> {
 }
 
 /// `POST /hub/client`: a client id and its mailbox key.
-pub fn issue_client(hub: &Hub, req: &Request, shared: &Shared) -> Result<Reply, Refusal> {
+pub fn issue_client(hub: &Hub, req: &Request, shared: &ServerState) -> Result<Reply, Refusal> {
     let asked = parse_client_request(&req.body).map_err(bad_request)?;
     let client = match asked.client {
         Some(client) if authorized(req, shared) => {
@@ -95,7 +95,7 @@ pub fn issue_client(hub: &Hub, req: &Request, shared: &Shared) -> Result<Reply, 
 pub fn issue_token(
     hub: &Hub,
     req: &Request,
-    shared: &Shared,
+    shared: &ServerState,
     groups: &dyn Groups,
     now: u64,
 ) -> Result<Reply, Refusal> {
@@ -125,7 +125,7 @@ pub fn issue_token(
 fn session_claims(
     hub: &Hub,
     req: &Request,
-    shared: &Shared,
+    shared: &ServerState,
     groups: &dyn Groups,
     asked: AuthRequest,
     exp: u64,

@@ -17,7 +17,7 @@ use super::notify::parse_notify;
 use super::secret::{same_secret, Claims};
 use super::topics::{Start, TopicKey};
 use super::Hub;
-use crate::server::{Job, Shared};
+use crate::server::{Job, ServerState};
 use crate::{Cx, Framing, Reply, Request, Response};
 
 /// The browser library.
@@ -31,7 +31,7 @@ pub type Refusal = Response;
 pub fn handle(
     hub: &mut Hub,
     req: Request,
-    shared: &mut Shared,
+    shared: &mut ServerState,
     groups: &dyn Groups,
     cx: &mut Cx<'_, Job>,
 ) -> Reply {
@@ -50,7 +50,7 @@ pub fn handle(
 fn route(
     hub: &mut Hub,
     req: Request,
-    shared: &mut Shared,
+    shared: &mut ServerState,
     groups: &dyn Groups,
     cx: &mut Cx<'_, Job>,
 ) -> Reply {
@@ -83,7 +83,7 @@ fn script() -> Reply {
 fn subscribe(
     hub: &mut Hub,
     req: &Request,
-    shared: &Shared,
+    shared: &ServerState,
     groups: &dyn Groups,
     cx: &mut Cx<'_, Job>,
 ) -> Result<Reply, Refusal> {
@@ -107,7 +107,7 @@ fn subscribe(
 fn publish(
     hub: &mut Hub,
     req: Request,
-    shared: &Shared,
+    shared: &ServerState,
     cx: &mut Cx<'_, Job>,
 ) -> Result<Reply, Refusal> {
     authorize(&req, shared)?;
@@ -124,7 +124,7 @@ fn publish(
 fn post_notify(
     hub: &mut Hub,
     req: &Request,
-    shared: &Shared,
+    shared: &ServerState,
     cx: &mut Cx<'_, Job>,
 ) -> Result<Reply, Refusal> {
     authorize(req, shared)?;
@@ -152,7 +152,7 @@ fn post_notify(
 fn poll(
     hub: &mut Hub,
     req: &Request,
-    shared: &Shared,
+    shared: &ServerState,
     groups: &dyn Groups,
     cx: &mut Cx<'_, Job>,
 ) -> Result<Reply, Refusal> {
@@ -229,7 +229,7 @@ fn channel_list(
 }
 
 /// `GET /hub/stats[?channel=NAME|client=ID]` (publisher token): counts as JSON.
-fn stats(hub: &Hub, req: &Request, shared: &Shared) -> Result<Reply, Refusal> {
+fn stats(hub: &Hub, req: &Request, shared: &ServerState) -> Result<Reply, Refusal> {
     authorize(req, shared)?;
     let c = hub.topics.counts();
     let mut body = serde_json::json!({
@@ -275,7 +275,7 @@ fn tokens_of(hub: &Hub, req: &Request) -> Result<Vec<Claims>, Refusal> {
 /// its tokens.
 fn asker_of<'a>(
     req: &Request,
-    shared: &'a Shared,
+    shared: &'a ServerState,
     client: Option<&'a str>,
     grants: &'a [Claims],
 ) -> Asker<'a> {
@@ -325,7 +325,7 @@ fn accepted(id: u64, reached: usize) -> Reply {
 
 /// True when the request carries `Authorization: Bearer TOKEN` with the
 /// configured publisher token (none configured: never).
-pub fn authorized(req: &Request, shared: &Shared) -> bool {
+pub fn authorized(req: &Request, shared: &ServerState) -> bool {
     let given = req
         .header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
@@ -337,7 +337,7 @@ pub fn authorized(req: &Request, shared: &Shared) -> bool {
 }
 
 /// Refuses with `401` unless the request is [`authorized`].
-fn authorize(req: &Request, shared: &Shared) -> Result<(), Refusal> {
+fn authorize(req: &Request, shared: &ServerState) -> Result<(), Refusal> {
     if authorized(req, shared) {
         return Ok(());
     }

@@ -33,7 +33,7 @@ mod wire;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{Job, Service, Shared};
+use super::{Job, ServerState, Service};
 use crate::{CloseReason, ConnId, Cx, Reply, Request};
 pub use access::{Access, Asker, Groups, NoGroups};
 pub use buffer::{Body, Buffer, Entry, Gap};
@@ -170,7 +170,7 @@ impl Hub {
     pub fn handle_with_groups(
         &mut self,
         req: Request,
-        shared: &mut Shared,
+        shared: &mut ServerState,
         groups: &dyn Groups,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
@@ -189,7 +189,7 @@ impl Service for Hub {
     }
 
     /// Without the presence server no one is a member of any group.
-    fn handle(&mut self, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply {
+    fn handle(&mut self, req: Request, shared: &mut ServerState, cx: &mut Cx<'_, Job>) -> Reply {
         handlers::handle(self, req, shared, &NoGroups, cx)
     }
 
