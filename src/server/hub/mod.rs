@@ -12,9 +12,9 @@
 mod buffer;
 mod cors;
 mod handlers;
-mod notify;
+pub(crate) mod notify;
 mod topics;
-mod wire;
+pub(crate) mod wire;
 
 use std::time::Duration;
 
