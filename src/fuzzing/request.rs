@@ -6,7 +6,7 @@
 //! limits, and "need more bytes" never lets the buffer grow past them.
 
 use super::{cut_points, cut_seeds, Choices};
-use crate::http::parse::{parse_request, Limits, ParseError, Parsed, Progress};
+use crate::http::parse::{parse_request, Limits, Parsed, Progress};
 
 /// How a fed stream ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,8 +15,10 @@ pub enum End {
     Idle,
     /// Bytes are left over and the parser wants more (its last answer).
     Waiting(Progress),
-    /// The parser refused the stream; the engine answers and closes.
-    Refused(ParseError),
+    /// The parser refused the stream with this status; the engine answers
+    /// and closes. Only the status must not depend on the cuts: which of two
+    /// faults the parser names first may depend on how much it has seen.
+    Refused(u16),
 }
 
 /// The requests a stream yielded, in order, and how it ended.
@@ -78,7 +80,7 @@ pub fn feed(stream: &[u8], cuts: &[usize], limits: &Limits) -> Outcome {
                 Err(e) => {
                     return Outcome {
                         requests,
-                        end: End::Refused(e),
+                        end: End::Refused(e.status()),
                     }
                 }
                 Ok(Progress::Complete(parsed)) => {

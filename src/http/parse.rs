@@ -128,33 +128,20 @@ enum BodyKind {
 }
 
 /// Parses the request at the start of `buf`.
+///
+/// Each fault is found at a byte position, and the parser looks no further
+/// than the first one (nor past the limits), so the answer depends only on
+/// the bytes, never on how they were split into reads.
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Progress, ParseError> {
     let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
     let slots = &mut slots[..limits.max_headers.clamp(1, HEADER_SLOTS)];
     let mut req = httparse::Request::new(slots);
-    let head_len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            check_line_endings(buf)?;
-            if buf.len() > limits.max_head {
-                return Err(ParseError::HeadTooLarge);
-            }
-            return Ok(Progress::Partial {
-                head_done: false,
-                wants_continue: false,
-            });
-        }
-        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
-        Err(httparse::Error::Version) => return Err(ParseError::UnsupportedVersion),
-        Err(_) => {
-            check_line_endings(buf)?;
-            return Err(ParseError::Malformed("bad request line or header"));
-        }
+    let Some(head_len) = parse_head(&mut req, buf, limits)? else {
+        return Ok(Progress::Partial {
+            head_done: false,
+            wants_continue: false,
+        });
     };
-    if head_len > limits.max_head {
-        return Err(ParseError::HeadTooLarge);
-    }
-    check_line_endings(&buf[..head_len])?;
     let head = copy_head(&req)?;
     let kind = body_kind(&head.headers, limits)?;
     // RFC 9110 section 10.1.1: never a 100 (Continue) to an HTTP/1.0 client.
@@ -164,13 +151,17 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Progress, ParseError
     let body = match kind {
         BodyKind::Length(n) if rest.len() >= n => Some((rest[..n].to_vec(), n)),
         BodyKind::Length(_) => None,
-        BodyKind::Chunked => decode_chunked(rest, limits.max_body)?,
+        BodyKind::Chunked => {
+            // Chunk extensions, whitespace and trailers are not counted as
+            // body but would otherwise buffer without end: the encoding may
+            // use at most `cap` bytes, wherever the reads end.
+            let cap = chunked_encoding_cap(limits);
+            match decode_chunked(&rest[..rest.len().min(cap)], limits.max_body)? {
+                None if rest.len() > cap => return Err(ParseError::BodyTooLarge),
+                body => body,
+            }
+        }
     };
-    if body.is_none() && rest.len() > chunked_encoding_cap(limits) {
-        // Chunk extensions, whitespace and trailers are not counted as body
-        // but would otherwise buffer without end.
-        return Err(ParseError::BodyTooLarge);
-    }
     Ok(match body {
         Some((body, used)) => Progress::Complete(Parsed {
             head,
@@ -184,21 +175,45 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Progress, ParseError
     })
 }
 
-/// Rejects bare LF line endings and obs-fold continuation lines.
-fn check_line_endings(head: &[u8]) -> Result<(), ParseError> {
+/// Parses the head into `req`: its length once complete, `None` while more
+/// bytes are needed. Only the first `max_head` bytes are looked at, and only
+/// those before the first bad line ending, so the earliest fault decides.
+fn parse_head<'b>(
+    req: &mut httparse::Request<'_, 'b>,
+    buf: &'b [u8],
+    limits: &Limits,
+) -> Result<Option<usize>, ParseError> {
+    let view = &buf[..buf.len().min(limits.max_head)];
+    let fault = line_ending_fault(view);
+    let scan = fault.map_or(view, |(at, _)| &view[..at]);
+    match req.parse(scan) {
+        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+        Ok(httparse::Status::Partial) => match fault {
+            Some((_, e)) => Err(e),
+            None if buf.len() > limits.max_head => Err(ParseError::HeadTooLarge),
+            None => Ok(None),
+        },
+        Err(httparse::Error::TooManyHeaders) => Err(ParseError::TooManyHeaders),
+        Err(httparse::Error::Version) => Err(ParseError::UnsupportedVersion),
+        Err(_) => Err(ParseError::Malformed("bad request line or header")),
+    }
+}
+
+/// The first bare LF line ending or obs-fold continuation line in `head`:
+/// the position of its offending byte and the error it gets.
+fn line_ending_fault(head: &[u8]) -> Option<(usize, ParseError)> {
     for (i, &b) in head.iter().enumerate() {
         if b != b'\n' {
             continue;
         }
         if i == 0 || head[i - 1] != b'\r' {
-            return Err(ParseError::Malformed("bare LF line ending"));
+            return Some((i, ParseError::Malformed("bare LF line ending")));
         }
-        let next = head.get(i + 1).copied();
-        if matches!(next, Some(b' ') | Some(b'\t')) {
-            return Err(ParseError::Malformed("obsolete line folding"));
+        if matches!(head.get(i + 1), Some(b' ') | Some(b'\t')) {
+            return Some((i + 1, ParseError::Malformed("obsolete line folding")));
         }
     }
-    Ok(())
+    None
 }
 
 /// Copies the parsed head out of the borrowed input.
