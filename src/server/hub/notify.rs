@@ -57,4 +57,16 @@ mod tests {
         assert!(parse(b"[1]").is_err());
         assert!(parse(b"{").is_err());
     }
+
+    #[test]
+    fn numbers_in_data_reach_the_browser_unchanged() {
+        // Found by the hub_json fuzz target: without correctly rounded
+        // float parsing this arrived one step off (…00000002e55).
+        let sent = "22222200000000000000000000000000000000000000000129653148";
+        let body = format!(r#"{{"client":1,"app":"a","data":[{sent}, 0.1, 1e-7]}}"#);
+        let n = parse(body.as_bytes()).expect("a valid notification");
+        let got: Vec<f64> = serde_json::from_str(&n.data).expect("data is JSON");
+        let want: f64 = sent.parse().expect("std parses correctly rounded");
+        assert_eq!(got, vec![want, 0.1, 1e-7]);
+    }
 }
