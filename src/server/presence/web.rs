@@ -207,8 +207,10 @@ pub fn decode_segment(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
+        // Two hex digits exactly: `from_str_radix` alone also takes a sign.
         let hex = bytes
             .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
             .and_then(|h| std::str::from_utf8(h).ok())
             .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (bytes[i], hex) {
@@ -245,5 +247,11 @@ mod tests {
             assert_eq!(decode_segment(&encode_segment(s)), s);
         }
         assert_eq!(decode_segment("%3Cx%3E%zz"), "<x>%zz");
+    }
+
+    #[test]
+    fn an_escape_is_two_hex_digits_not_a_signed_number() {
+        // Found by the urlencoded fuzz target: `%+e` decoded to U+000E.
+        assert_eq!(decode_segment("%+e%+1%-1"), "%+e%+1%-1");
     }
 }
