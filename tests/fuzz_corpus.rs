@@ -1,22 +1,25 @@
-//! Replays every file of the fuzz corpus (`fuzz/corpus/TARGET/`) through the
-//! same property its fuzz target checks (`altsock::fuzzing`), so `cargo
-//! test` on stable keeps every input the fuzzer found interesting, and every
-//! input that once broke a property, passing.
+//! Replays every file of the fuzz corpus (`fuzz/corpus/TARGET/`, kept small
+//! by `cargo fuzz cmin`) and of the fuzz regressions (`fuzz/regressions/
+//! TARGET/`, inputs that once broke a property, named for what they broke)
+//! through the same property the fuzz target checks (`altsock::fuzzing`), so
+//! `cargo test` on stable keeps them all passing without nightly.
 
 use std::path::{Path, PathBuf};
 
 use altsock::fuzzing::TARGETS;
 
-fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target)
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
 }
 
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = corpus_dir(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+/// The files of `fuzz/KIND/TARGET/` (`corpus` or `regressions`), by name;
+/// none when the directory does not exist.
+fn inputs(kind: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = fuzz_dir().join(kind).join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
         .map(|entry| entry.expect("corpus entry").path())
         .collect();
     files.sort();
@@ -29,14 +32,15 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .collect()
 }
 
+/// Replays the corpus and the regressions of `target` through its property.
 fn replay(target: &str) {
     let (_, property) = TARGETS
         .iter()
         .find(|(name, _)| *name == target)
         .expect("a known target");
-    let files = corpus(target);
-    assert!(!files.is_empty(), "the {target} corpus is empty");
-    for (path, bytes) in files {
+    let corpus = inputs("corpus", target);
+    assert!(!corpus.is_empty(), "the {target} corpus is empty");
+    for (path, bytes) in corpus.into_iter().chain(inputs("regressions", target)) {
         let outcome = std::panic::catch_unwind(|| property(&bytes));
         assert!(
             outcome.is_ok(),
@@ -51,9 +55,10 @@ fn replay(target: &str) {
 #[test]
 fn every_target_has_a_corpus_and_a_fuzz_target() {
     for (target, _) in TARGETS {
-        assert!(corpus_dir(target).is_dir(), "no corpus for {target}");
-        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/fuzz_targets")
+        let corpus = fuzz_dir().join("corpus").join(target);
+        assert!(corpus.is_dir(), "no corpus for {target}");
+        let source = fuzz_dir()
+            .join("fuzz_targets")
             .join(format!("{target}.rs"));
         assert!(source.is_file(), "no fuzz target {}", source.display());
     }
