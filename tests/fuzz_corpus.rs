@@ -57,9 +57,7 @@ fn every_target_has_a_corpus_and_a_fuzz_target() {
     for (target, _) in TARGETS {
         let corpus = fuzz_dir().join("corpus").join(target);
         assert!(corpus.is_dir(), "no corpus for {target}");
-        let source = fuzz_dir()
-            .join("fuzz_targets")
-            .join(format!("{target}.rs"));
+        let source = fuzz_dir().join("fuzz_targets").join(format!("{target}.rs"));
         assert!(source.is_file(), "no fuzz target {}", source.display());
     }
 }

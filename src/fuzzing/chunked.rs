@@ -1,19 +1,35 @@
-//! Chunked body decoder properties. The decoder is reached through the
-//! request parser with a fixed chunked head, the way the engine reaches it.
+//! Chunked body decoder properties, on [`ChunkedDecoder`] directly, fed the
+//! way the request parser feeds it: after every read, the bytes it has not
+//! consumed yet, until the body is done.
 //!
 //! - Round trip: a body the fuzzer chooses, cut into chunks of sizes it
 //!   chooses, with chunk extensions, hex case, leading zeros and trailers it
-//!   chooses, decodes to the same body and uses every byte; a `max_body` one
-//!   byte short refuses it with `413`.
-//! - Any bytes after the head: feeding them in pieces equals feeding them at
-//!   once, and the limits hold (see [`super::request`]).
+//!   chooses, decodes to the same body and uses exactly its encoding, at once
+//!   and in pieces; its exact size and encoded length pass as limits, one
+//!   byte less of either gets `413`.
+//! - Any bytes, with limits the fuzzer chooses: fed in pieces equals fed at
+//!   once (the same body and bytes used, or the same error), and the body and
+//!   the bytes used stay within the limits.
 
-use super::request::{check_stream, limits};
 use super::{cut_points, cut_seeds, Choices};
-use crate::http::parse::{parse_request, Limits, ParseError, Progress};
+use crate::http::parse::{ChunkedDecoder, ParseError};
 
-/// The head every chunked input follows.
-pub const HEAD: &[u8] = b"POST /c HTTP/1.1\r\nHost: f\r\nTransfer-Encoding: chunked\r\n\r\n";
+/// What feeding a decoder gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fed {
+    /// The decoder stopped without an error: the body so far, the bytes it
+    /// used, and whether the body is complete.
+    Decoded {
+        /// The body decoded.
+        body: Vec<u8>,
+        /// Encoded bytes used.
+        used: usize,
+        /// The last chunk and the trailers were read.
+        done: bool,
+    },
+    /// The decoder refused the input.
+    Refused(ParseError),
+}
 
 /// The property: the first byte picks round trip (even) or raw bytes (odd).
 pub fn check(data: &[u8]) {
@@ -27,47 +43,86 @@ pub fn check(data: &[u8]) {
 
 /// Arbitrary bytes as a chunked body, fed whole and in pieces.
 fn raw(choices: &mut Choices<'_>) {
-    let limits = limits(choices);
+    let max_body = usize::from(choices.u16());
+    let max_encoded = usize::from(choices.u16());
     let seeds = cut_seeds(choices);
-    let mut stream = HEAD.to_vec();
-    stream.extend_from_slice(choices.rest());
-    let cuts = cut_points(&seeds, stream.len());
-    check_stream(&stream, &cuts, &limits);
+    let input = choices.rest();
+    let cuts = cut_points(&seeds, input.len());
+    let whole = feed(input, &[], max_body, max_encoded);
+    let pieces = feed(input, &cuts, max_body, max_encoded);
+    assert_eq!(
+        whole,
+        pieces,
+        "cutting at {cuts:?} changed the outcome of {:?}",
+        String::from_utf8_lossy(input)
+    );
 }
 
-/// An encoding of a chosen body decodes to that body.
+/// An encoding of a chosen body decodes to that body, within exact limits.
 fn round_trip(choices: &mut Choices<'_>) {
     let plan_len = usize::from(choices.byte());
     let mut plan = Choices::new(choices.take(plan_len));
+    let seeds = cut_seeds(choices);
     let body = choices.rest();
     let encoded = encode(body, &mut plan);
-    let limits = Limits::default();
-    assert!(body.len() <= limits.max_body);
-    let parsed = match parse_request(&encoded, &limits) {
-        Ok(Progress::Complete(parsed)) => parsed,
-        other => panic!(
-            "a valid chunked body gave {other:?}: {:?}",
-            String::from_utf8_lossy(&encoded)
-        ),
+    let cuts = cut_points(&seeds, encoded.len());
+    let expected = Fed::Decoded {
+        body: body.to_vec(),
+        used: encoded.len(),
+        done: true,
     };
-    assert_eq!(parsed.body, body, "the body changed in a round trip");
-    assert_eq!(parsed.consumed, encoded.len(), "bytes left after the body");
+    for cuts in [&[][..], &cuts] {
+        let fed = feed(&encoded, cuts, body.len(), encoded.len());
+        assert_eq!(fed, expected, "{:?}", String::from_utf8_lossy(&encoded));
+    }
+    let too_large = Fed::Refused(ParseError::BodyTooLarge);
     if let Some(short) = body.len().checked_sub(1) {
-        let tight = Limits {
-            max_body: short,
-            ..limits
+        let fed = feed(&encoded, &cuts, short, encoded.len());
+        assert_eq!(fed, too_large, "a body one byte over max_body");
+    }
+    let fed = feed(&encoded, &cuts, body.len(), encoded.len() - 1);
+    assert_eq!(fed, too_large, "an encoding one byte over its limit");
+}
+
+/// Feeds `input` in reads ending at each of `cuts` (sorted) and then at its
+/// end: each call gets what earlier calls left unconsumed plus the new read.
+pub fn feed(input: &[u8], cuts: &[usize], max_body: usize, max_encoded: usize) -> Fed {
+    let mut decoder = ChunkedDecoder::new(max_body, max_encoded);
+    let (mut body, mut pending, mut used, mut start) = (Vec::new(), Vec::new(), 0, 0);
+    for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
+        pending.extend_from_slice(&input[start..cut]);
+        start = cut;
+        if pending.is_empty() {
+            continue;
+        }
+        let step = match decoder.decode(&pending, &mut body) {
+            Ok(step) => step,
+            Err(e) => return Fed::Refused(e),
         };
-        assert_eq!(
-            parse_request(&encoded, &tight),
-            Err(ParseError::BodyTooLarge),
-            "a body one byte over max_body was not refused"
+        assert!(
+            step.consumed == pending.len() || step.done,
+            "input left unconsumed before the body ended"
         );
+        assert!(step.consumed <= pending.len(), "consumed more than given");
+        pending.drain(..step.consumed);
+        used += step.consumed;
+        assert_eq!(decoder.encoded_len(), used);
+        assert!(body.len() <= max_body, "body over max_body");
+        assert!(used <= max_encoded, "encoding over max_encoded");
+        if step.done {
+            break;
+        }
+    }
+    Fed::Decoded {
+        body,
+        used,
+        done: decoder.is_done(),
     }
 }
 
-/// `body` as a request with a chunked body, framed as `plan` says.
+/// `body` as a chunked encoding, framed as `plan` says.
 pub fn encode(body: &[u8], plan: &mut Choices<'_>) -> Vec<u8> {
-    let mut out = HEAD.to_vec();
+    let mut out = Vec::new();
     let mut rest = body;
     while !rest.is_empty() {
         let size = (1 + usize::from(plan.byte())).min(rest.len());

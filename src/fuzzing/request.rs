@@ -1,12 +1,14 @@
-//! Request parser property: a byte stream fed as the engine feeds it (parse
-//! after every read, take each complete request off the front, stop at the
-//! first error) gives the same requests and the same ending whether it
-//! arrives in one read or cut at the fuzzer's points. Also: every request is
-//! self-delimiting (its own bytes alone parse the same) and within the
-//! limits, and "need more bytes" never lets the buffer grow past them.
+//! Request parser property: a byte stream fed as the engine feeds it (one
+//! [`RequestParser`] per connection, advanced after every read over the bytes
+//! not yet consumed, each complete request taken, stop at the first error)
+//! gives the same requests and the same ending whether it arrives in one
+//! read or cut at the fuzzer's points. Also: every request is
+//! self-delimiting (its own bytes alone parse the same in one call), within
+//! the limits, and while waiting for more the parser never leaves more than
+//! a head's worth of bytes unconsumed.
 
 use super::{cut_points, cut_seeds, Choices};
-use crate::http::parse::{parse_request, Limits, Parsed, Progress};
+use crate::http::parse::{parse_request, Limits, Parsed, Progress, RequestParser};
 
 /// How a fed stream ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,70 +68,78 @@ pub fn limits(choices: &mut Choices<'_>) -> Limits {
 }
 
 /// Feeds `stream` in reads ending at each of `cuts` (sorted) and then at its
-/// end, parsing after every read as the engine does.
+/// end, advancing the parser after every read as the engine does.
 pub fn feed(stream: &[u8], cuts: &[usize], limits: &Limits) -> Outcome {
+    let mut parser = RequestParser::new();
     let mut buf = Vec::new();
     let mut requests = Vec::new();
     let mut end = End::Idle;
+    // Where in the stream the unconsumed bytes, and the current request, start.
+    let (mut taken, mut request_start) = (0, 0);
     let mut start = 0;
     for &cut in cuts.iter().chain(std::iter::once(&stream.len())) {
         buf.extend_from_slice(&stream[start..cut]);
         start = cut;
         while !buf.is_empty() {
-            match parse_request(&buf, limits) {
+            let advanced = match parser.advance(&buf, limits) {
+                Ok(advanced) => advanced,
                 Err(e) => {
                     return Outcome {
                         requests,
                         end: End::Refused(e.status()),
                     }
                 }
-                Ok(Progress::Complete(parsed)) => {
-                    check_complete(&buf, &parsed, limits);
-                    buf.drain(..parsed.consumed);
+            };
+            assert!(advanced.consumed <= buf.len(), "consumed more than given");
+            buf.drain(..advanced.consumed);
+            taken += advanced.consumed;
+            match advanced.progress {
+                Progress::Complete(parsed) => {
+                    check_complete(&stream[request_start..taken], &parsed, limits);
+                    request_start = taken;
                     requests.push(parsed);
                 }
-                Ok(partial) => {
+                partial => {
                     check_waiting(&buf, limits);
                     end = End::Waiting(partial);
                     break;
                 }
             }
         }
-        if buf.is_empty() {
+        if buf.is_empty() && parser.is_idle() {
             end = End::Idle;
         }
     }
     Outcome { requests, end }
 }
 
-/// A complete request used some of the buffer, is within the limits, and
-/// parses the same from its own bytes alone.
-fn check_complete(buf: &[u8], parsed: &Parsed, limits: &Limits) {
-    assert!(parsed.consumed > 0 && parsed.consumed <= buf.len());
+/// A complete request used all its own bytes, is within the limits, and
+/// parses the same from those bytes alone in one call.
+fn check_complete(own: &[u8], parsed: &Parsed, limits: &Limits) {
+    assert_eq!(
+        parsed.consumed,
+        own.len(),
+        "consumed differs from bytes taken"
+    );
     assert!(parsed.body.len() <= limits.max_body, "body over max_body");
     assert!(
         parsed.head.headers.len() <= limits.max_headers.max(1),
         "more headers than max_headers"
     );
-    let alone = parse_request(&buf[..parsed.consumed], limits);
     assert_eq!(
-        alone,
+        parse_request(own, limits),
         Ok(Progress::Complete(parsed.clone())),
-        "a request parsed differently without the bytes after it"
+        "a request parsed differently from its own bytes in one call"
     );
 }
 
-/// "Need more bytes" keeps the buffered input within what the limits allow:
-/// a head of `max_head`, and a body of `max_body` in at most twice its size
-/// of chunk framing plus a head's worth of trailers.
+/// Waiting for more never leaves more than a head's worth of bytes
+/// unconsumed: body bytes are consumed (and limited) as they arrive.
 fn check_waiting(buf: &[u8], limits: &Limits) {
-    let bound = limits
-        .max_head
-        .saturating_mul(2)
-        .saturating_add(limits.max_body.saturating_mul(2));
     assert!(
-        buf.len() <= bound,
-        "{} bytes buffered waiting for more, over the limits' {bound}",
-        buf.len()
+        buf.len() <= limits.max_head,
+        "{} bytes left unconsumed waiting for more, over max_head {}",
+        buf.len(),
+        limits.max_head
     );
 }
