@@ -389,8 +389,9 @@ fn slow_chunked_body_is_parsed_once() {
     let (parsed, shown) = feed_byte_by_byte(raw.as_bytes());
     assert_eq!(parsed.body, vec![b'x'; 2000]);
     assert_eq!(parsed.consumed, raw.len());
-    // The head is re-parsed while it is incomplete (it is bounded by
-    // max_head); the body's 12,005 bytes are each shown once.
+    // The incomplete head stays in the buffer, shown again on each read (the
+    // parser looks only at what is new; it is bounded by max_head); the body's
+    // 12,005 bytes are each shown once.
     let head_work: usize = (1..=head.len()).sum();
     let body_len = raw.len() - head.len();
     assert_eq!(shown, head_work + body_len);
@@ -473,6 +474,9 @@ fn a_refusal_has_the_same_status_wherever_the_reads_end() {
         (format!("{} T HTTP/a\r\n\r\n", "V".repeat(80)), small, 431),
         // A bare LF before a bad version: 400, not 505.
         ("\n!1!! !!!! !!!!\r\n\r\n".into(), limits(), 400),
+        // A bad version before a bare LF: 505, not 400, also when the head
+        // trickles in and its line endings are checked as they arrive.
+        ("GET / HTTP/9.9\r\nA: b\nC: d\r\n\r\n".into(), limits(), 505),
         // Chunk framing over its cap (2 x max_body + max_head) in a body
         // that completes: 413, not accepted.
         (format!("{chunked}1;{ext}\r\nx\r\n0\r\n\r\n"), small, 413),

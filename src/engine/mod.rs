@@ -54,6 +54,8 @@ pub struct Engine<R: Router> {
     shutdown_deadline: Option<u64>,
     /// More timers are due than the last slice fired.
     timer_backlog: bool,
+    /// Kernel keepalive settings for accepted sockets, built once.
+    tcp_keepalive: Option<socket2::TcpKeepalive>,
 }
 
 impl Engine<NoRouter> {
@@ -91,7 +93,9 @@ impl<R: Router> Engine<R> {
                 stopped: Default::default(),
             }),
         };
+        let tcp_keepalive = cfg.tcp_keepalive();
         Ok(Engine {
+            tcp_keepalive,
             core: Core::new(poll, cfg, metrics),
             router,
             listener: Some(listener),
@@ -234,8 +238,13 @@ impl<R: Router> Engine<R> {
         }
         let sock = socket2::SockRef::from(&stream);
         let _ = sock.set_tcp_nodelay(true);
+        // Silent death is the kernel's to notice: probes after silence, and
+        // a bound on how long a probe or written data may go unacknowledged.
         if let Some(t) = self.core.cfg.tcp_user_timeout {
             let _ = sock.set_tcp_user_timeout(Some(t));
+        }
+        if let Some(keepalive) = &self.tcp_keepalive {
+            let _ = sock.set_tcp_keepalive(keepalive);
         }
         match self.core.insert(stream) {
             Ok(key) => debug!("{}: accepted from {peer}", self.core.id_of(key)),
