@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use altsock::server::{HubConfig, ServerConfig, ServerRouter};
+use altsock::server::hub::HubSecret;
+use altsock::server::{HubConfig, PresenceConfig, ServerConfig, ServerRouter, SessionLimits};
 use altsock::{parse_duration, Engine};
 use clap::{Parser, Subcommand};
 
@@ -73,15 +74,45 @@ struct ServeArgs {
     /// Hub: how long a long-poll waits before answering 204.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     hub_longpoll_timeout: Duration,
-    /// Hub: channels with this name prefix need a session ("" disables).
+    /// Hub: channels with this name prefix are private: followed by their owner's
+    /// session (PREFIXuser-NAME), a member's (PREFIXgroup-GROUP) or a
+    /// subscription token ("" disables).
     #[arg(long, default_value = "private-")]
     hub_private_prefix: String,
-    /// Hub: most channels and client mailboxes at once (idle ones are evicted).
+    /// Hub: most channels and client mailboxes at once (idle ones are evicted);
+    /// strangers get 503 past it, publishers past twice it.
     #[arg(long, default_value_t = 100_000)]
     hub_max_topics: usize,
+    /// Hub: most topics one connection without the publisher token may make (429 past it).
+    #[arg(long, default_value_t = 32)]
+    hub_max_topics_per_conn: usize,
+    /// Hub: most topics one client address (IPv6: /64) without the publisher
+    /// token may make (429 past it).
+    #[arg(long, default_value_t = 1_000)]
+    hub_max_topics_per_addr: usize,
+    /// Hub: the server secret (at least 32 bytes) that signs mailbox keys and
+    /// subscription tokens (HS256); default: random at start, so keys and
+    /// tokens do not survive a restart.
+    #[arg(long, env = "ALTSOCK_HUB_SECRET", hide_env_values = true)]
+    hub_secret: Option<String>,
     /// Hub: a page origin allowed to use the hub across origins (`*`: any); repeatable.
     #[arg(long)]
     hub_allow_origin: Vec<String>,
+    /// Presence: password-hashing threads (each keeps one 19 MiB argon2 block).
+    #[arg(long, default_value_t = 1)]
+    hash_threads: usize,
+    /// Presence: password checks that may wait for a hashing thread (more get 503).
+    #[arg(long, default_value_t = 64)]
+    hash_queue: usize,
+    /// Presence: a session unused this long ends (ms, s, m, h, d).
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    session_idle: Duration,
+    /// Presence: a session ends this long after login, used or not.
+    #[arg(long, default_value = "30d", value_parser = parse_duration)]
+    session_max_age: Duration,
+    /// Presence: most guest sessions at once (the oldest guest is ended past it).
+    #[arg(long, default_value_t = 10_000)]
+    max_guests: usize,
 }
 
 fn main() {
@@ -104,15 +135,19 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         .tcp_keepalive_idle(nonzero(args.tcp_keepalive_idle))
         .tcp_keepalive_interval(args.tcp_keepalive_interval)
         .tcp_keepalive_count(args.tcp_keepalive_count)
-        .build(ServerRouter::new(server_config(&args))?)?;
+        .build(ServerRouter::new(server_config(&args)?)?)?;
     let handle = engine.handle();
     ctrlc::set_handler(move || handle.shutdown()).map_err(std::io::Error::other)?;
     engine.run()
 }
 
-fn server_config(args: &ServeArgs) -> ServerConfig {
+fn server_config(args: &ServeArgs) -> std::io::Result<ServerConfig> {
     let node_id = args.node_id.clone().unwrap_or_else(host_name);
-    ServerConfig {
+    let secret = match &args.hub_secret {
+        Some(text) => Some(HubSecret::from_text(text).map_err(std::io::Error::other)?),
+        None => None,
+    };
+    Ok(ServerConfig {
         db_path: args.db.clone(),
         node_id,
         publish_token: args.publish_token.clone(),
@@ -124,9 +159,21 @@ fn server_config(args: &ServeArgs) -> ServerConfig {
             longpoll_timeout: args.hub_longpoll_timeout,
             private_prefix: args.hub_private_prefix.clone(),
             max_topics: args.hub_max_topics,
+            max_topics_per_conn: args.hub_max_topics_per_conn,
+            max_topics_per_addr: args.hub_max_topics_per_addr,
+            secret,
             allow_origins: args.hub_allow_origin.clone(),
         },
-    }
+        presence: PresenceConfig {
+            hash_threads: args.hash_threads,
+            hash_queue: args.hash_queue,
+            max_guests: args.max_guests,
+            sessions: SessionLimits {
+                idle: args.session_idle,
+                absolute: args.session_max_age,
+            },
+        },
+    })
 }
 
 /// `None` for a zero duration (the flag's "off").

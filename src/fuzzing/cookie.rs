@@ -1,13 +1,17 @@
 //! Session cookie parsing properties.
 //!
-//! - Round trip: a `Cookie` header the fuzzer builds (other cookies before
-//!   and after, with or without the space after `;`, maybe split over two
-//!   `Cookie` lines) yields exactly the session id put in it.
+//! - Round trip: the session id the server sets (`Set-Cookie`, kept by the
+//!   browser as its first `name=value`), sent back in a `Cookie` header the
+//!   fuzzer builds (other cookies before and after, with or without the
+//!   space after `;`, maybe split over two `Cookie` lines), yields exactly
+//!   that id.
 //! - Any header lines: parsing never panics, and what it finds is the value
 //!   of an `altsock_session=` pair in a `Cookie` line, with no `;` in it.
 
 use super::Choices;
-use crate::server::sessions::{session_cookie, SESSION_COOKIE};
+use std::time::Duration;
+
+use crate::server::sessions::{read_session_cookie, set_session_cookie, SESSION_COOKIE};
 use crate::{ConnId, Request};
 
 /// The property: the first byte picks round trip (even) or raw bytes (odd).
@@ -43,7 +47,7 @@ fn raw(choices: &mut Choices<'_>) {
         headers.push((name, value));
     }
     let req = request(headers);
-    if let Some(id) = session_cookie(&req) {
+    if let Some(id) = read_session_cookie(&req) {
         assert!(!id.contains(';'), "a session id with ';' in it: {id:?}");
         let pair = format!("{SESSION_COOKIE}={id}");
         let found = req
@@ -62,8 +66,10 @@ fn round_trip(choices: &mut Choices<'_>) {
     let after = other_cookies(choices);
     let tight = choices.flag();
     let sep = if tight { ";" } else { "; " };
+    let set = set_session_cookie(&id, Duration::from_secs(60));
+    let (stored, _attributes) = set.split_once(';').unwrap_or((&set, ""));
     let mut ours = before.clone();
-    ours.push(format!("{SESSION_COOKIE}={id}"));
+    ours.push(stored.to_string());
     ours.extend(after);
     let headers = if choices.flag() && !before.is_empty() {
         // The cookies before ours on a first `Cookie` line of their own.
@@ -75,7 +81,12 @@ fn round_trip(choices: &mut Choices<'_>) {
         vec![("Cookie".to_string(), ours.join(sep))]
     };
     let req = request(headers);
-    assert_eq!(session_cookie(&req), Some(id), "headers {:?}", req.headers);
+    assert_eq!(
+        read_session_cookie(&req),
+        Some(id),
+        "headers {:?}",
+        req.headers
+    );
 }
 
 /// Up to three cookies whose names are not the session cookie's.

@@ -1,10 +1,17 @@
-//! The server's client JSON inputs: `POST /notify` bodies (the hub) and
-//! JSON request parameters (the presence server's `Params`).
+//! The server's client JSON inputs: the hub's `POST /notify`, `POST
+//! /hub/client` and `POST /hub/auth` bodies and subscription tokens, and the
+//! presence server's JSON request parameters (`Params`).
 //!
-//! - `/notify`: parsing never panics; an accepted body names the client and
-//!   app it was given, its `data` is valid JSON equal to the body's; and the
-//!   envelope a poller receives for it (in every form) is valid JSON that
-//!   carries the same app and data, so no body can smuggle fields into it.
+//! - `/notify`: parsing never panics; an accepted body is a JSON object
+//!   whose client and app it keeps, and whose data it keeps as one line of
+//!   JSON equal to what was posted; the envelope a poller receives for it (as
+//!   a JSON line and as SSE data) is valid JSON carrying the same app and
+//!   data, on one line, so no body can smuggle fields or lines into it.
+//! - `/hub/client`, `/hub/auth`: parsing never panics; an accepted `ttl` is
+//!   at least 1.
+//! - Tokens: claims the fuzzer writes, once signed, verify to themselves
+//!   before they expire and not after; the fuzzer's bytes as a token never
+//!   verify (nobody forges a signature).
 //! - `Params`: every non-null member of a JSON object body is found under its
 //!   name, strings as they are and other values as JSON text.
 
@@ -12,51 +19,86 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::server::hub::{notify, wire, Entry, TopicKey};
-use crate::server::presence::web::Params;
+use crate::server::hub::{
+    parse_auth_request, parse_claims, parse_client_request, parse_notify, parse_token_header, wire,
+    Body, Entry, HubSecret, TopicKey,
+};
+use crate::server::presence::params::Params;
 use crate::{ConnId, Framing, Request};
 
-/// The property: any bytes, as a `/notify` body and as a JSON parameter body.
+/// The property: any bytes, as every JSON input.
 pub fn check(data: &[u8]) {
     check_notify(data);
+    check_grants(data);
+    check_token(data);
     check_params(data);
 }
 
 /// A `/notify` body, parsed and delivered.
 fn check_notify(body: &[u8]) {
-    let Ok(n) = notify::parse(body) else {
+    let Ok(n) = parse_notify(body) else {
         return;
     };
     let Ok(Value::Object(sent)) = serde_json::from_slice::<Value>(body) else {
         panic!("accepted a body that is not a JSON object");
     };
-    let data: Value = serde_json::from_str(&n.data).expect("data is JSON");
+    let data: Value = serde_json::from_str(n.data.get()).expect("data is JSON");
     assert_eq!(&data, sent.get("data").unwrap_or(&Value::Null));
+    assert!(!n.data.get().contains(['\n', '\r']), "data on two lines");
     let client = match &sent["client"] {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
     assert_eq!(n.client, client);
     assert_eq!(sent["app"], Value::from(n.app.as_str()));
-    let key = TopicKey::Client(n.client.clone());
+    let key = TopicKey::Mailbox(n.client.clone());
     let entry = Entry {
         id: 1,
         at: Instant::now(),
-        app: Some(n.app.clone()),
-        data: n.data.clone().into_bytes(),
+        body: Body::Notification {
+            app: n.app.clone(),
+            data: n.data.clone(),
+        },
     };
+    let expected = serde_json::json!({ "id": 1, "app": n.app, "data": data });
     for (framing, mux) in [(Framing::Sse, false), (Framing::LongPoll, true)] {
-        let form = wire::Form::of(&key, framing, mux);
-        let msg = wire::message(form, &key, &entry);
-        let got: Value = serde_json::from_slice(&msg.data).unwrap_or_else(|e| {
-            panic!(
-                "envelope is not JSON ({e}): {:?}",
-                String::from_utf8_lossy(&msg.data)
-            )
-        });
-        let expected = serde_json::json!({ "id": 1, "app": n.app, "data": data });
+        let shape = wire::Shape::of(&key, framing, mux);
+        let msg = wire::message(shape, &key, &entry);
+        let text = String::from_utf8_lossy(&msg.data);
+        assert!(
+            !text.trim_end_matches('\n').contains(['\n', '\r']),
+            "an envelope on two lines: {text:?}"
+        );
+        let got: Value = serde_json::from_slice(&msg.data)
+            .unwrap_or_else(|e| panic!("envelope is not JSON ({e}): {text:?}"));
         assert_eq!(got, expected, "the envelope differs from the notification");
     }
+}
+
+/// `/hub/client` and `/hub/auth` bodies.
+fn check_grants(body: &[u8]) {
+    let _ = parse_client_request(body);
+    if let Ok(auth) = parse_auth_request(body) {
+        assert_ne!(auth.ttl, Some(0), "a token that expires as it is made");
+    }
+}
+
+/// Tokens: the bytes as claims, signed and verified; and as a token.
+fn check_token(data: &[u8]) {
+    let secret = HubSecret::from_text(&"fuzz-secret-".repeat(6)).expect("a long secret");
+    let _ = parse_token_header(data);
+    if let Ok(claims) = parse_claims(data) {
+        let token = secret.sign_token(&claims);
+        if let Some(before) = claims.exp.checked_sub(1) {
+            assert_eq!(secret.verify_token(&token, before), Ok(claims.clone()));
+        }
+        assert!(secret.verify_token(&token, claims.exp).is_err(), "expired");
+    }
+    let forged = String::from_utf8_lossy(data);
+    assert!(
+        secret.verify_token(&forged, 0).is_err(),
+        "a token nobody signed verified: {forged:?}"
+    );
 }
 
 /// A JSON body as request parameters.

@@ -8,7 +8,7 @@
 //!   (given `+` as `%2B`, the one character their rules treat differently).
 
 use super::Choices;
-use crate::http::{decode_component, form_pairs};
+use crate::http::{decode_component, decode_path_segment, encode_path_segment, form_pairs};
 
 /// The property: the first byte picks round trip (even) or raw bytes (odd).
 pub fn check(data: &[u8]) {
@@ -39,11 +39,9 @@ fn round_trip(choices: &mut Choices<'_>) {
         pairs,
         "form round trip of {encoded:?}"
     );
-    #[cfg(feature = "server")]
     for (name, value) in &pairs {
-        use crate::server::presence::web::{decode_segment, encode_segment};
         for text in [name, value] {
-            assert_eq!(&decode_segment(&encode_segment(text)), text);
+            assert_eq!(&decode_path_segment(&encode_path_segment(text)), text);
         }
     }
 }
@@ -55,12 +53,11 @@ fn raw(input: &[u8]) {
     if !input.iter().any(|&b| b == b'%' || b == b'+') {
         assert_eq!(decode_component(input), String::from_utf8_lossy(input));
     }
-    #[cfg(feature = "server")]
     {
         // In a path segment `+` is itself; in a form it is written `%2B`.
         let text = String::from_utf8_lossy(input);
         assert_eq!(
-            crate::server::presence::web::decode_segment(&text),
+            decode_path_segment(&text),
             decode_component(text.replace('+', "%2B").as_bytes()),
             "the two percent-decoders disagree on {text:?}"
         );

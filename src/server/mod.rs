@@ -1,22 +1,25 @@
 //! What `altsock serve` runs above the engine: one [`ServerRouter`] that owns
-//! the services (the single pub/sub stream, the notification hub, and the
-//! presence server, asked in that order) and hands each request to the first
-//! service that claims it; `/metrics` it answers itself. Services run on the engine thread; slow work (hashing,
-//! SQLite) runs on worker threads and comes back as a [`Job`] through the
-//! engine's handle.
+//! the services (the notification hub and the presence server, asked in that
+//! order) and hands each request to the first service that claims it; every
+//! service may then amend the answer ([`Service::amend`]). `/metrics` it
+//! answers itself, with the engine's counters and the services' own. (The
+//! single-stream `/sub` + `/pub` of `examples/pubsub.rs` is an embedding
+//! example, not part of the server: it had no publisher token, and the hub's
+//! channels do its job with one.)
+//!
+//! Services run on the engine thread; slow work (hashing, SQLite) runs on
+//! worker threads and comes back as a [`Job`] through the engine's handle.
 
 pub mod hub;
 pub mod presence;
-mod pubsub;
 pub mod sessions;
 
 use std::path::PathBuf;
 
 use crate::{CloseReason, ConnId, Cx, Reply, Request, Response, Router};
 pub use hub::{Hub, HubConfig};
-pub use presence::Presence;
-pub use pubsub::PubSub;
-pub use sessions::{Session, Sessions};
+pub use presence::{Presence, PresenceConfig};
+pub use sessions::{Session, SessionLimits, Sessions};
 
 /// Settings of the server beyond the engine's.
 #[derive(Debug, Clone)]
@@ -29,6 +32,8 @@ pub struct ServerConfig {
     pub publish_token: Option<String>,
     /// The notification hub's limits.
     pub hub: HubConfig,
+    /// The presence server's settings (hashing, guests, session lifetimes).
+    pub presence: PresenceConfig,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +43,7 @@ impl Default for ServerConfig {
             node_id: "local".into(),
             publish_token: None,
             hub: HubConfig::default(),
+            presence: PresenceConfig::default(),
         }
     }
 }
@@ -62,7 +68,14 @@ pub trait Service {
     fn claims(&self, req: &Request) -> bool;
 
     /// Answers a request this service claimed.
-    fn handle(&mut self, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply;
+    fn handle(&mut self, req: Request, shared: &mut ServerState, cx: &mut Cx<'_, Job>) -> Reply;
+
+    /// May change any answer of the server before it goes out (whichever
+    /// service gave it); `seen` is what the request carried.
+    fn amend(&mut self, seen: &Seen, shared: &ServerState, reply: Reply) -> Reply {
+        let _ = (seen, shared);
+        reply
+    }
 
     /// A connection that made requests has closed.
     fn closed(&mut self, conn: ConnId, reason: CloseReason, cx: &mut Cx<'_, Job>) {
@@ -78,11 +91,30 @@ pub trait Service {
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
         let _ = cx;
     }
+
+    /// Once per poll interval, with the shared state: ends what expired.
+    fn sweep(&mut self, shared: &mut ServerState, cx: &mut Cx<'_, Job>) {
+        let _ = (shared, cx);
+    }
+
+    /// Appends this service's metrics (Prometheus text) to `out`.
+    fn metrics(&self, shared: &ServerState, out: &mut String) {
+        let _ = (shared, out);
+    }
 }
 
-/// State every service may read and change: settings and sessions.
+/// What a request carried that services may want after it was answered
+/// (the request itself has gone to the service that answered it).
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    /// The session cookie's value.
+    pub session_cookie: Option<String>,
+}
+
+/// State every service may read and change: settings and sessions. (Not
+/// to be confused with the engine's private state behind its `Handle`.)
 #[derive(Debug, Default)]
-pub struct Shared {
+pub struct ServerState {
     /// The server's settings.
     pub config: ServerConfig,
     /// Who is logged in under which session id.
@@ -92,9 +124,7 @@ pub struct Shared {
 /// The router of `altsock serve`.
 pub struct ServerRouter {
     /// Settings and sessions.
-    pub shared: Shared,
-    /// `GET /sub` and `POST /pub`: one SSE stream for everyone.
-    pub pubsub: PubSub,
+    pub shared: ServerState,
     /// Channels, addressed notifications and `/altsock.js`.
     pub hub: Hub,
     /// Presence, groups, chat and pages; the catch-all for static URLs.
@@ -105,24 +135,20 @@ impl ServerRouter {
     /// Builds the router and its services.
     pub fn new(config: ServerConfig) -> std::io::Result<Self> {
         let presence = Presence::open(&config)?;
-        let hub = Hub::new(config.hub.clone());
+        let hub = Hub::new(config.hub.clone())?;
         Ok(ServerRouter {
-            shared: Shared {
+            shared: ServerState {
+                sessions: Sessions::new(config.presence.sessions),
                 config,
-                sessions: Sessions::default(),
             },
-            pubsub: PubSub::default(),
             hub,
             presence,
         })
     }
 
     /// The shared state and the services, in the order they are asked.
-    fn parts(&mut self) -> (&mut Shared, [&mut dyn Service; 3]) {
-        (
-            &mut self.shared,
-            [&mut self.pubsub, &mut self.hub, &mut self.presence],
-        )
+    fn parts(&mut self) -> (&mut ServerState, [&mut dyn Service; 2]) {
+        (&mut self.shared, [&mut self.hub, &mut self.presence])
     }
 }
 
@@ -131,23 +157,37 @@ impl Router for ServerRouter {
 
     fn request(&mut self, req: Request, cx: &mut Cx<'_, Job>) -> Reply {
         if req.method == "GET" && req.path() == "/metrics" {
+            let mut text = cx.metrics().to_prometheus();
+            let (shared, services) = self.parts();
+            for service in services {
+                service.metrics(shared, &mut text);
+            }
             return Reply::Respond(
                 Response::new(200)
                     .header("Content-Type", "text/plain; version=0.0.4")
-                    .body(cx.metrics().to_prometheus()),
+                    .body(text),
             );
         }
-        // Chat invitation by content modification: whoever serves the page.
-        let invitee = self.presence.invitee(&req, &self.shared);
-        let (shared, services) = self.parts();
-        let reply = match services.into_iter().find(|s| s.claims(&req)) {
-            Some(service) => service.handle(req, shared, cx),
-            None => Reply::Respond(Response::text(404, "not found\n")),
+        let seen = Seen {
+            session_cookie: sessions::read_session_cookie(&req),
         };
-        match invitee {
-            Some(viewer) => self.presence.modify_page(&viewer, reply),
-            None => reply,
+        let mut reply = if self.hub.claims(&req) {
+            // The hub asks presence, through `hub::Groups` only, who is a
+            // member of which group (for `private-group-` channels).
+            self.hub
+                .handle_with_groups(req, &mut self.shared, &self.presence, cx)
+        } else {
+            let (shared, services) = self.parts();
+            match services.into_iter().find(|s| s.claims(&req)) {
+                Some(service) => service.handle(req, shared, cx),
+                None => Reply::Respond(Response::text(404, "not found\n")),
+            }
+        };
+        let (shared, services) = self.parts();
+        for service in services {
+            reply = service.amend(&seen, shared, reply);
         }
+        reply
     }
 
     fn closed(&mut self, conn: ConnId, reason: CloseReason, cx: &mut Cx<'_, Job>) {
@@ -163,8 +203,10 @@ impl Router for ServerRouter {
     }
 
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
-        for service in self.parts().1 {
+        let (shared, services) = self.parts();
+        for service in services {
             service.tick(cx);
+            service.sweep(shared, cx);
         }
     }
 
