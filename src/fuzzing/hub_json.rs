@@ -77,8 +77,16 @@ fn check_notify(body: &[u8]) {
 
 /// `/hub/client` and `/hub/auth` bodies.
 fn check_grants(body: &[u8]) {
-    let _ = parse_client_request(body);
+    let is_json = serde_json::from_slice::<Value>(body).is_ok();
+    if parse_client_request(body).is_ok() {
+        let empty = body.iter().all(u8::is_ascii_whitespace);
+        assert!(
+            is_json || empty,
+            "accepted a /hub/client body that is not JSON"
+        );
+    }
     if let Ok(auth) = parse_auth_request(body) {
+        assert!(is_json, "accepted a /hub/auth body that is not JSON");
         assert_ne!(auth.ttl, Some(0), "a token that expires as it is made");
     }
 }
