@@ -56,3 +56,7 @@ pub use router::{Cx, Gone, Hold, Reply, Router};
 
 #[cfg(feature = "server")]
 pub mod server;
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
