@@ -88,3 +88,9 @@ fn cookie_corpus() {
 fn hub_json_corpus() {
     replay("hub_json");
 }
+
+#[cfg(feature = "websocket")]
+#[test]
+fn ws_frames_corpus() {
+    replay("ws_frames");
+}

@@ -13,6 +13,8 @@ pub mod cookie;
 pub mod hub_json;
 pub mod request;
 pub mod urlencoded;
+#[cfg(feature = "websocket")]
+pub mod ws_frames;
 
 /// A property over the fuzzer's bytes; it panics on a finding.
 pub type Property = fn(&[u8]);
@@ -27,6 +29,8 @@ pub const TARGETS: &[(&str, Property)] = &[
     ("cookie", cookie::check),
     #[cfg(feature = "server")]
     ("hub_json", hub_json::check),
+    #[cfg(feature = "websocket")]
+    ("ws_frames", ws_frames::check),
 ];
 
 /// The fuzzer's bytes read as a sequence of choices. Once the bytes run out
