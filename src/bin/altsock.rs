@@ -18,6 +18,32 @@ struct Cli {
 enum Command {
     /// Runs the server.
     Serve(ServeArgs),
+    /// Benchmarks only: writes N accounts in one group with a weak hash.
+    #[command(hide = true)]
+    SeedBench(SeedArgs),
+}
+
+/// `altsock seed-bench`: accounts for the presence benchmark, written straight
+/// into a throwaway database with an argon2id hash of the smallest cost, so
+/// that 10,000 members neither take minutes to create nor to log in. Never
+/// point it at a real database.
+#[derive(clap::Args)]
+struct SeedArgs {
+    /// The SQLite database file (created if missing).
+    #[arg(long)]
+    db: std::path::PathBuf,
+    /// The group every account joins and shows.
+    #[arg(long, default_value = "bench")]
+    group: String,
+    /// How many accounts.
+    #[arg(long, short = 'n')]
+    members: usize,
+    /// Account names are this prefix and a number from 1 (`m1`, `m2`, ...).
+    #[arg(long, default_value = "m")]
+    prefix: String,
+    /// Every account's password.
+    #[arg(long, default_value = "bench-password")]
+    password: String,
 }
 
 #[derive(clap::Args)]
@@ -75,8 +101,11 @@ struct ServeArgs {
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
-    let Command::Serve(args) = cli.command;
-    if let Err(e) = serve(args) {
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::SeedBench(args) => seed(args),
+    };
+    if let Err(e) = result {
         eprintln!("altsock: {e}");
         std::process::exit(1);
     }
@@ -93,6 +122,20 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
     let handle = engine.handle();
     ctrlc::set_handler(move || handle.shutdown()).map_err(std::io::Error::other)?;
     engine.run()
+}
+
+fn seed(args: SeedArgs) -> std::io::Result<()> {
+    let names: Vec<String> = (1..=args.members)
+        .map(|i| format!("{}{i}", args.prefix))
+        .collect();
+    let added =
+        altsock::server::presence::seed::seed_bench(&args.db, &args.group, &names, &args.password)?;
+    println!(
+        "seeded {added} accounts in group {} of {}",
+        args.group,
+        args.db.display()
+    );
+    Ok(())
 }
 
 fn server_config(args: &ServeArgs) -> ServerConfig {

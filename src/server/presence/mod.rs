@@ -10,6 +10,7 @@
 //! - [`directory`]: accounts, groups and address books in memory.
 //! - [`table`]: the UserTable, GroupTable, watch index and event queues.
 //! - [`workers`]: the password-hashing threads.
+//! - [`seed`]: the benchmark's seeding path (`altsock seed-bench`).
 //! - `accounts`, `pipe`, `groups`, `chat`, `pages`: the endpoints.
 //!
 //! Everything here runs on the engine thread and never blocks: hashing and
@@ -22,6 +23,7 @@ pub mod directory;
 mod groups;
 mod pages;
 mod pipe;
+pub mod seed;
 pub mod table;
 pub mod web;
 pub mod workers;
