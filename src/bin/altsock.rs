@@ -93,6 +93,11 @@ struct ServeArgs {
     /// Hub: most channels and client mailboxes at once (idle ones are evicted).
     #[arg(long, default_value_t = 100_000)]
     hub_max_topics: usize,
+    /// Presence: the least time between two batches of presence changes to
+    /// one group; changes in between go out together, last state wins (0:
+    /// every change at once).
+    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+    presence_window: Duration,
     /// Hub: a page origin allowed to use the hub across origins (`*`: any); repeatable.
     #[arg(long)]
     hub_allow_origin: Vec<String>,
@@ -154,6 +159,7 @@ fn server_config(args: &ServeArgs) -> ServerConfig {
             max_topics: args.hub_max_topics,
             allow_origins: args.hub_allow_origin.clone(),
         },
+        presence_window: args.presence_window,
     }
 }
 

@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub publish_token: Option<String>,
     /// The notification hub's limits.
     pub hub: HubConfig,
+    /// Presence: how long after one batch of changes to a group the next may
+    /// go out (the changes in between are coalesced, last state wins).
+    pub presence_window: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +41,7 @@ impl Default for ServerConfig {
             node_id: "local".into(),
             publish_token: None,
             hub: HubConfig::default(),
+            presence_window: std::time::Duration::from_millis(50),
         }
     }
 }

@@ -11,7 +11,7 @@ use rusqlite::params;
 use serde_json::json;
 
 use super::directory::{check_name, UserRec, CONTACTS};
-use super::table::Mailbox;
+use super::table::EventQueue;
 use super::web::{self, error, json, Caller, Params};
 use super::workers::{hash_password, verify_password};
 use super::{finish, Presence, QUEUE_CAP};
@@ -247,9 +247,9 @@ impl Presence {
             let oldest = sids.remove(0);
             shared.sessions.remove(&oldest);
         }
-        self.boxes
+        self.queues
             .entry(user.to_string())
-            .or_insert_with(|| Mailbox::new(QUEUE_CAP));
+            .or_insert_with(|| EventQueue::new(QUEUE_CAP));
     }
 
     /// Ends a session; the user's queue goes with their last session.
@@ -264,7 +264,7 @@ impl Presence {
         });
         if last {
             self.user_sessions.remove(&user);
-            self.boxes.remove(&user);
+            self.queues.remove(&user);
         }
     }
 

@@ -1,7 +1,9 @@
 //! Groups and address books: `POST /contacts`, `DELETE /contacts/NAME`,
 //! `POST /groups`, `POST /groups/NAME/join|leave`, `POST /active`, `GET
-//! /groups`. Membership persists in SQLite (written on the database thread);
-//! a join or leave sends `refresh` to the users whose active group it is.
+//! /groups`, and `GET /members` (a group's members in pages, online first,
+//! with search). Membership persists in SQLite (written on the database
+//! thread); a join or leave sends `refresh` (the one member and the new
+//! counts, never the list) to the users whose active group it is.
 
 use serde_json::{json, Value};
 
@@ -13,42 +15,140 @@ use super::{finish, Presence};
 use crate::server::Job;
 use crate::{ConnId, Cx, Reply, Request};
 
+/// Members in one page of a member list.
+pub const PAGE_SIZE: usize = 100;
+/// Most members in a page a client may ask for.
+const MAX_PAGE_SIZE: usize = 1000;
+
+/// A required parameter, or `400` naming it.
+fn required(p: &Params, name: &str) -> Result<String, Reply> {
+    p.nonempty(name)
+        .ok_or_else(|| Reply::Respond(error(400, &format!("missing field: {name}"))))
+}
+
 impl Presence {
-    /// The members of `owner`'s group `active`, each with their presence.
-    pub(super) fn members_json(&self, owner: &str, active: &str) -> Vec<Value> {
-        self.dir
-            .members_of(owner, active)
-            .into_iter()
-            .map(|name| {
-                let phone = self.dir.users.get(&name).and_then(|u| u.phone.clone());
-                json!({ "name": name, "online": self.table.is_online(&name), "phone": phone })
-            })
-            .collect()
+    /// One member of a list, with their presence and phone.
+    pub(super) fn member_json(&self, name: &str) -> Value {
+        let phone = self.dir.users.get(name).and_then(|u| u.phone.clone());
+        json!({ "name": name, "online": self.table.is_online(name), "phone": phone })
     }
 
-    /// `GET /groups`: my address book and groups with their members' presence.
+    /// Page `page` (from 1) of `owner`'s group `active` ([`CONTACTS`]: their
+    /// address book): online members first, then by name, only names
+    /// containing `search` (case-insensitive) when given; with the counts.
+    pub(super) fn member_page(
+        &self,
+        owner: &str,
+        active: &str,
+        page: usize,
+        per: usize,
+        search: Option<&str>,
+    ) -> Value {
+        let all = self.dir.members_of(owner, active);
+        let needle = search.map(str::to_lowercase).filter(|s| !s.is_empty());
+        let (mut online, mut offline) = (Vec::new(), Vec::new());
+        let mut online_total = 0;
+        for name in &all {
+            let is_online = self.table.is_online(name);
+            online_total += usize::from(is_online);
+            if needle
+                .as_ref()
+                .is_some_and(|n| !name.to_lowercase().contains(n))
+            {
+                continue;
+            }
+            if is_online {
+                online.push(name)
+            } else {
+                offline.push(name)
+            }
+        }
+        let matched = online.len() + offline.len();
+        let per = per.clamp(1, MAX_PAGE_SIZE);
+        let pages = matched.div_ceil(per).max(1);
+        let page = page.clamp(1, pages);
+        let members: Vec<Value> = online
+            .into_iter()
+            .chain(offline)
+            .skip((page - 1) * per)
+            .take(per)
+            .map(|name| self.member_json(name))
+            .collect();
+        json!({
+            "group": active, "total": all.len(), "online": online_total,
+            "matched": matched, "page": page, "pages": pages, "per": per,
+            "search": needle, "members": members,
+        })
+    }
+
+    /// `GET /members` (`group`, optional `page`, `per`, `q`): a page of the
+    /// members of a group the caller may see, or of their address book.
+    pub(super) fn list_members(&mut self, me: Caller, p: &Params) -> Reply {
+        let group = match required(p, "group") {
+            Ok(g) => g,
+            Err(refusal) => return refusal,
+        };
+        let number = |name: &str, default: usize| -> Result<usize, Reply> {
+            match p.nonempty(name) {
+                None => Ok(default),
+                Some(v) => v.parse::<usize>().map_err(|_| {
+                    Reply::Respond(error(400, &format!("{name} must be a whole number")))
+                }),
+            }
+        };
+        let (page, per) = match (number("page", 1), number("per", PAGE_SIZE)) {
+            (Ok(page), Ok(per)) => (page, per),
+            (Err(bad), _) | (_, Err(bad)) => return bad,
+        };
+        let visible = if group == CONTACTS {
+            !me.guest
+        } else {
+            self.dir.groups.contains_key(&group) && self.may_watch_group(&me, &group)
+        };
+        if !visible {
+            return Reply::Respond(error(404, "no such group of yours"));
+        }
+        let body = self.member_page(&me.user, &group, page, per, p.get("q"));
+        Reply::Respond(json(200, body))
+    }
+
+    /// `GET /groups`: my address book and groups; each group with its counts
+    /// and the first page of its members (online first; `GET /members` has
+    /// the rest).
     pub(super) fn list_groups(&mut self, me: Caller) -> Reply {
         let groups: Vec<Value> = self
             .dir
             .groups_of(&me.user)
             .into_iter()
             .map(|g| {
-                let online: Vec<&String> = self.table.online_in(&g).into_iter().flatten().collect();
+                let online: Vec<&String> = self
+                    .table
+                    .online_in(&g)
+                    .into_iter()
+                    .flatten()
+                    .take(PAGE_SIZE)
+                    .collect();
                 let protected = self.dir.groups.get(&g).is_some_and(|r| r.hash.is_some());
-                let members = self.members_json(&me.user, &g);
-                json!({ "name": g, "protected": protected, "members": members, "online": online })
+                let page = self.member_page(&me.user, &g, 1, PAGE_SIZE, None);
+                json!({
+                    "name": g, "protected": protected, "members": page["members"],
+                    "online": online, "total": page["total"], "online_count": page["online"],
+                    "pages": page["pages"],
+                })
             })
             .collect();
+        let contacts = self.member_page(&me.user, CONTACTS, 1, MAX_PAGE_SIZE, None);
         let body = json!({
             "user": me.user,
             "active": self.dir.active_of(&me.user),
-            "contacts": self.members_json(&me.user, CONTACTS),
+            "contacts": contacts["members"],
             "groups": groups,
         });
         Reply::Respond(json(200, body))
     }
 
-    /// Sends `refresh` to the users watching `target`.
+    /// Sends `refresh` to the users watching `target`: who joined or left,
+    /// with their presence and the new member count (never the list).
     fn refresh(
         &mut self,
         cx: &mut Cx<'_, Job>,
@@ -58,7 +158,17 @@ impl Presence {
         joined: bool,
     ) {
         let watchers: Vec<String> = self.table.watchers(target).cloned().collect();
-        let payload = json!({ "group": group, "user": user, "joined": joined });
+        let owner = match target {
+            Target::Book(owner) => owner.as_str(),
+            _ => "",
+        };
+        let total = self.dir.members_of(owner, group).len();
+        let mut payload = self.member_json(user);
+        payload["group"] = json!(group);
+        payload["user"] = json!(user);
+        payload["joined"] = json!(joined);
+        payload["total"] = json!(total);
+        payload["count"] = json!(self.online_count(target));
         for w in watchers {
             self.emit(cx, &w, "refresh", payload.clone());
         }
@@ -72,7 +182,10 @@ impl Presence {
         p: &Params,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
-        let name = p.nonempty("name").unwrap_or_default();
+        let name = match required(p, "name") {
+            Ok(name) => name,
+            Err(refusal) => return refusal,
+        };
         if let Err(why) = check_name(&name) {
             return Reply::Respond(error(400, why));
         }
@@ -204,7 +317,10 @@ impl Presence {
 
     /// `POST /contacts` (`name`): adds a user to my address book.
     pub(super) fn add_contact(&mut self, me: Caller, p: &Params, cx: &mut Cx<'_, Job>) -> Reply {
-        let name = p.nonempty("name").unwrap_or_default();
+        let name = match required(p, "name") {
+            Ok(name) => name,
+            Err(refusal) => return refusal,
+        };
         if !self.dir.users.contains_key(&name) || name == me.user {
             return Reply::Respond(error(404, "no such user"));
         }
@@ -244,9 +360,14 @@ impl Presence {
         self.table.retarget(user, Target::of_active(user, group));
     }
 
-    /// `POST /active` (`group`: a group of mine or `contacts`).
-    pub(super) fn set_active(&mut self, me: Caller, p: &Params, _cx: &mut Cx<'_, Job>) -> Reply {
-        let group = p.nonempty("group").unwrap_or_else(|| CONTACTS.into());
+    /// `POST /active` (`group`: a group of mine or `contacts`; optional
+    /// `per`): the first page of its members, online first, with the
+    /// counts. A batched pipe gets a `resync` of its new view.
+    pub(super) fn set_active(&mut self, me: Caller, p: &Params, cx: &mut Cx<'_, Job>) -> Reply {
+        let group = match required(p, "group") {
+            Ok(g) => g,
+            Err(refusal) => return refusal,
+        };
         let mine = group == CONTACTS
             || self
                 .dir
@@ -257,7 +378,13 @@ impl Presence {
             return Reply::Respond(error(404, "not a group of yours"));
         }
         self.activate(&me.user, &group);
-        let members = self.members_json(&me.user, &group);
-        Reply::Respond(json(200, json!({ "active": group, "members": members })))
+        self.resync_pipe(cx, &me.user);
+        let per = p
+            .nonempty("per")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(PAGE_SIZE);
+        let mut body = self.member_page(&me.user, &group, 1, per, None);
+        body["active"] = json!(group);
+        Reply::Respond(json(200, body))
     }
 }

@@ -9,6 +9,8 @@
 //! - [`db`]: SQLite schema, migrations, start-up load, the database thread.
 //! - [`directory`]: accounts, groups and address books in memory.
 //! - [`table`]: the UserTable, GroupTable, watch index and event queues.
+//! - [`coalesce`]: presence changes batched per target, last state wins.
+//! - `propagate`: batches out to watchers (`updates`, `update`, `resync`).
 //! - [`workers`]: the password-hashing threads.
 //! - [`seed`]: the benchmark's seeding path (`altsock seed-bench`).
 //! - `accounts`, `pipe`, `groups`, `chat`, `pages`: the endpoints.
@@ -18,11 +20,13 @@
 
 mod accounts;
 mod chat;
+pub mod coalesce;
 pub mod db;
 pub mod directory;
 mod groups;
 mod pages;
 mod pipe;
+mod propagate;
 pub mod seed;
 pub mod table;
 pub mod web;
@@ -33,9 +37,10 @@ use std::collections::{HashMap, HashSet};
 use super::{Job, Service, Shared};
 use crate::{CloseReason, ConnId, Cx, Reply, Request, Response};
 use accounts::Throttle;
+use coalesce::Coalescer;
 use db::Db;
 use directory::Directory;
-use table::{Mailbox, UserTable};
+use table::{EventQueue, UserTable};
 use web::{error, Caller, Params};
 use workers::Hasher;
 
@@ -59,7 +64,13 @@ pub struct Presence {
     db: Db,
     dir: Directory,
     table: UserTable,
-    boxes: HashMap<String, Mailbox>,
+    /// Each logged-in user's event queue.
+    queues: HashMap<String, EventQueue>,
+    /// Presence changes waiting to go out, per target.
+    coalescer: Coalescer,
+    alarm: Option<propagate::Alarm>,
+    /// When the alarm is set to ring.
+    alarm_at: Option<std::time::Instant>,
     /// Each user's session ids, oldest first.
     user_sessions: HashMap<String, Vec<String>>,
     /// Names being registered right now.
@@ -89,7 +100,10 @@ impl Presence {
             db,
             dir,
             table: UserTable::default(),
-            boxes: HashMap::new(),
+            queues: HashMap::new(),
+            coalescer: Coalescer::new(config.presence_window),
+            alarm: None,
+            alarm_at: None,
             user_sessions: HashMap::new(),
             pending_names: HashSet::new(),
             invites: HashMap::new(),
@@ -138,6 +152,7 @@ impl Presence {
             ("GET", ["messages"]) => self.list_messages(caller(&req, &p, shared)?, &req, cx),
             ("POST", ["messages"]) => self.leave_message(caller(&req, &p, shared)?, &p, cx),
             ("GET", ["groups"]) => self.list_groups(member(&req, &p, shared)?),
+            ("GET", ["members"]) => self.list_members(caller(&req, &p, shared)?, &p),
             ("POST", ["groups"]) => self.create_group(member(&req, &p, shared)?, &req, &p, cx),
             ("POST", ["groups", name, action]) => {
                 let name = web::decode_segment(name);

@@ -1,0 +1,236 @@
+//! Coalescing of presence changes per displayed target (a group, an address
+//! book, a user's page): every change is noted against the targets whose
+//! watchers must hear it, last state wins per user, and a target's changes go
+//! out together as one batch. The first change after a quiet window goes out
+//! at once (so a lone arrival is not delayed); changes that follow within the
+//! window after the previous batch wait for the end of it and leave as one.
+//! Pure: the caller passes the time in and sends what is due.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use super::table::Target;
+
+/// One user's latest presence, as watchers hear it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Online (true) or offline.
+    pub online: bool,
+    /// The host box identifier of their session.
+    pub node: String,
+    /// Unix time they came online (0 when offline).
+    pub since: i64,
+    /// A guest (unregistered requestor).
+    pub guest: bool,
+    /// The change's number: changes are numbered from 1 in the order they
+    /// happened, across all targets.
+    pub stamp: u64,
+}
+
+/// The changes of one target that are due: each user once, with their last
+/// state, in name order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// `(user, last change)`, sorted by user.
+    pub changes: Vec<(String, Change)>,
+}
+
+impl Batch {
+    /// The smallest stamp in the batch.
+    pub fn first_stamp(&self) -> u64 {
+        self.changes.iter().map(|(_, c)| c.stamp).min().unwrap_or(0)
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    due: Instant,
+    changes: BTreeMap<String, Change>,
+}
+
+/// The pending changes of every target, and when each may go out.
+#[derive(Debug)]
+pub struct Coalescer {
+    window: Duration,
+    pending: HashMap<Target, Pending>,
+    /// When each recently flushed target's last batch went out.
+    last_sent: HashMap<Target, Instant>,
+    stamp: u64,
+}
+
+impl Coalescer {
+    /// A coalescer with `window` between a target's batches (zero: every
+    /// change goes out at once, on its own).
+    pub fn new(window: Duration) -> Self {
+        Coalescer {
+            window,
+            pending: HashMap::new(),
+            last_sent: HashMap::new(),
+            stamp: 0,
+        }
+    }
+
+    /// The stamp of the latest change noted (0 before any).
+    pub fn stamp(&self) -> u64 {
+        self.stamp
+    }
+
+    /// Numbers the next change.
+    pub fn next_stamp(&mut self) -> u64 {
+        self.stamp += 1;
+        self.stamp
+    }
+
+    /// Notes `user`'s `change` for the watchers of `target`; a pending change
+    /// of the same user is replaced (last state wins).
+    pub fn note(&mut self, target: &Target, user: &str, change: Change, now: Instant) {
+        if let Some(p) = self.pending.get_mut(target) {
+            p.changes.insert(user.to_string(), change);
+            return;
+        }
+        let due = match self.last_sent.get(target) {
+            Some(&last) => (last + self.window).max(now),
+            None => now,
+        };
+        let mut changes = BTreeMap::new();
+        changes.insert(user.to_string(), change);
+        self.pending
+            .insert(target.clone(), Pending { due, changes });
+    }
+
+    /// Takes the batches due at `now`, marking their targets as sent then.
+    pub fn take_due(&mut self, now: Instant) -> Vec<(Target, Batch)> {
+        let window = self.window;
+        self.last_sent.retain(|_, &mut last| now < last + window);
+        let due: Vec<Target> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.due <= now)
+            .map(|(t, _)| t.clone())
+            .collect();
+        let mut out = Vec::with_capacity(due.len());
+        for target in due {
+            if let Some(p) = self.pending.remove(&target) {
+                if !window.is_zero() {
+                    self.last_sent.insert(target.clone(), now);
+                }
+                let changes = p.changes.into_iter().collect();
+                out.push((target, Batch { changes }));
+            }
+        }
+        out
+    }
+
+    /// Marks `target`'s last batch as sent at `now` (after the writes, so the
+    /// window runs from when the server finished sending).
+    pub fn sent(&mut self, target: &Target, now: Instant) {
+        if !self.window.is_zero() {
+            self.last_sent.insert(target.clone(), now);
+        }
+    }
+
+    /// When the next pending batch is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.pending.values().map(|p| p.due).min()
+    }
+
+    /// How many targets have changes waiting.
+    pub fn pending_targets(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(c: &mut Coalescer, online: bool) -> Change {
+        Change {
+            online,
+            node: "n".into(),
+            since: 0,
+            guest: false,
+            stamp: c.next_stamp(),
+        }
+    }
+
+    fn names(batch: &Batch) -> Vec<(&str, bool)> {
+        batch
+            .changes
+            .iter()
+            .map(|(u, c)| (u.as_str(), c.online))
+            .collect()
+    }
+
+    #[test]
+    fn a_lone_change_goes_out_at_once_and_the_next_ones_wait_for_the_window() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let team = Target::Group("team".into());
+        let mut c = Coalescer::new(ms(50));
+        let ch = change(&mut c, true);
+        c.note(&team, "alice", ch, t0);
+        let due = c.take_due(t0);
+        assert_eq!(due.len(), 1);
+        assert_eq!(names(&due[0].1), [("alice", true)]);
+        // Within the window after that batch: held back, then one batch.
+        for (i, user) in ["bob", "carol", "dave"].iter().enumerate() {
+            let ch = change(&mut c, true);
+            c.note(&team, user, ch, t0 + ms(10 * i as u64 + 1));
+        }
+        assert!(c.take_due(t0 + ms(49)).is_empty());
+        assert_eq!(c.next_due(), Some(t0 + ms(50)));
+        let due = c.take_due(t0 + ms(50));
+        assert_eq!(
+            names(&due[0].1),
+            [("bob", true), ("carol", true), ("dave", true)]
+        );
+        assert_eq!(c.next_due(), None);
+        // Quiet for longer than the window: the next change is immediate again.
+        let ch = change(&mut c, false);
+        c.note(&team, "bob", ch, t0 + ms(200));
+        assert_eq!(c.take_due(t0 + ms(200)).len(), 1);
+    }
+
+    #[test]
+    fn last_state_wins_and_each_user_appears_once() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let team = Target::Group("team".into());
+        let mut c = Coalescer::new(ms(30));
+        let ch = change(&mut c, true);
+        c.note(&team, "zed", ch, t0);
+        c.take_due(t0);
+        // Alice comes online and goes offline again; Bob the other way round.
+        for (user, online) in [
+            ("alice", true),
+            ("bob", false),
+            ("alice", false),
+            ("bob", true),
+        ] {
+            let ch = change(&mut c, online);
+            c.note(&team, user, ch, t0 + ms(5));
+        }
+        let due = c.take_due(t0 + ms(30));
+        let batch = &due[0].1;
+        assert_eq!(names(batch), [("alice", false), ("bob", true)]);
+        assert_eq!(batch.changes[0].1.stamp, 4, "alice's last change");
+        assert_eq!(batch.first_stamp(), 4);
+    }
+
+    #[test]
+    fn targets_are_batched_apart_and_a_zero_window_never_waits() {
+        let t0 = Instant::now();
+        let (a, b) = (Target::Group("a".into()), Target::Book("owner".into()));
+        let mut c = Coalescer::new(Duration::ZERO);
+        for i in 0..3 {
+            let ch = change(&mut c, true);
+            c.note(&a, &format!("u{i}"), ch.clone(), t0);
+            c.note(&b, &format!("u{i}"), ch, t0);
+            let due = c.take_due(t0);
+            assert_eq!(due.len(), 2, "both targets, at once");
+            assert!(due.iter().all(|(_, batch)| batch.changes.len() == 1));
+        }
+        assert_eq!(c.pending_targets(), 0);
+    }
+}
