@@ -4,12 +4,19 @@
 //! out together as one batch. The first change after a quiet window goes out
 //! at once (so a lone arrival is not delayed); changes that follow within the
 //! window after the previous batch wait for the end of it and leave as one.
-//! Pure: the caller passes the time in and sends what is due.
+//! A batch that took long to write (a big group on a busy server) spaces the
+//! next one further: at least [`SPACING`] times its cost, so fan-out never
+//! takes more than about a quarter of the engine thread, and the writes still
+//! pending from one batch absorb the changes that arrive meanwhile. Pure: the
+//! caller passes the time in and sends what is due.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use super::table::Target;
+
+/// The least gap after a batch, as a multiple of the time it took to write.
+pub const SPACING: u32 = 3;
 
 /// One user's latest presence, as watchers hear it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,8 +60,8 @@ struct Pending {
 pub struct Coalescer {
     window: Duration,
     pending: HashMap<Target, Pending>,
-    /// When each recently flushed target's last batch went out.
-    last_sent: HashMap<Target, Instant>,
+    /// Recently flushed targets: their next batch goes out no earlier.
+    not_before: HashMap<Target, Instant>,
     stamp: u64,
 }
 
@@ -65,7 +72,7 @@ impl Coalescer {
         Coalescer {
             window,
             pending: HashMap::new(),
-            last_sent: HashMap::new(),
+            not_before: HashMap::new(),
             stamp: 0,
         }
     }
@@ -88,8 +95,8 @@ impl Coalescer {
             p.changes.insert(user.to_string(), change);
             return;
         }
-        let due = match self.last_sent.get(target) {
-            Some(&last) => (last + self.window).max(now),
+        let due = match self.not_before.get(target) {
+            Some(&at) => at.max(now),
             None => now,
         };
         let mut changes = BTreeMap::new();
@@ -98,10 +105,11 @@ impl Coalescer {
             .insert(target.clone(), Pending { due, changes });
     }
 
-    /// Takes the batches due at `now`, marking their targets as sent then.
+    /// Takes the batches due at `now`, marking their targets as sent then
+    /// (see [`Coalescer::sent`] for the time the writes took).
     pub fn take_due(&mut self, now: Instant) -> Vec<(Target, Batch)> {
         let window = self.window;
-        self.last_sent.retain(|_, &mut last| now < last + window);
+        self.not_before.retain(|_, &mut at| now < at);
         let due: Vec<Target> = self
             .pending
             .iter()
@@ -112,7 +120,7 @@ impl Coalescer {
         for target in due {
             if let Some(p) = self.pending.remove(&target) {
                 if !window.is_zero() {
-                    self.last_sent.insert(target.clone(), now);
+                    self.not_before.insert(target.clone(), now + window);
                 }
                 let changes = p.changes.into_iter().collect();
                 out.push((target, Batch { changes }));
@@ -121,11 +129,13 @@ impl Coalescer {
         out
     }
 
-    /// Marks `target`'s last batch as sent at `now` (after the writes, so the
-    /// window runs from when the server finished sending).
-    pub fn sent(&mut self, target: &Target, now: Instant) {
+    /// Marks `target`'s last batch as written by `now`, which took `cost`:
+    /// the next goes out a window after that, or [`SPACING`] times the cost
+    /// if longer.
+    pub fn sent(&mut self, target: &Target, now: Instant, cost: Duration) {
         if !self.window.is_zero() {
-            self.last_sent.insert(target.clone(), now);
+            let gap = self.window.max(cost * SPACING);
+            self.not_before.insert(target.clone(), now + gap);
         }
     }
 
@@ -216,6 +226,24 @@ mod tests {
         assert_eq!(names(batch), [("alice", false), ("bob", true)]);
         assert_eq!(batch.changes[0].1.stamp, 4, "alice's last change");
         assert_eq!(batch.first_stamp(), 4);
+    }
+
+    #[test]
+    fn a_costly_batch_spaces_the_next_one_further() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let big = Target::Group("big".into());
+        let mut c = Coalescer::new(ms(50));
+        let ch = change(&mut c, true);
+        c.note(&big, "a", ch, t0);
+        assert_eq!(c.take_due(t0).len(), 1);
+        // Writing that batch took 40 ms: the next waits 3 x 40 ms after it.
+        c.sent(&big, t0 + ms(40), ms(40));
+        let ch = change(&mut c, true);
+        c.note(&big, "b", ch, t0 + ms(41));
+        assert_eq!(c.next_due(), Some(t0 + ms(160)));
+        assert!(c.take_due(t0 + ms(159)).is_empty());
+        assert_eq!(c.take_due(t0 + ms(160)).len(), 1);
     }
 
     #[test]

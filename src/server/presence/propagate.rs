@@ -87,8 +87,10 @@ impl Presence {
     /// Sends every batch that is due, and arms the alarm for the next.
     pub(super) fn flush_due(&mut self, cx: &mut Cx<'_, Job>) {
         for (target, batch) in self.coalescer.take_due(Instant::now()) {
+            let started = Instant::now();
             self.send_batch(cx, &target, &batch.changes);
-            self.coalescer.sent(&target, Instant::now());
+            let done = Instant::now();
+            self.coalescer.sent(&target, done, done - started);
         }
         self.arm_alarm(cx);
     }
@@ -186,23 +188,13 @@ impl Presence {
     }
 
     /// The online users of `target`, sorted.
-    pub(super) fn online_of(&self, target: &Target) -> Vec<String> {
+    pub(super) fn online_of<'a>(&'a self, target: &Target) -> Vec<&'a String> {
         match target {
-            Target::Group(g) => self
-                .table
-                .online_in(g)
-                .into_iter()
-                .flatten()
-                .cloned()
-                .collect(),
+            Target::Group(g) => self.table.online_in(g).into_iter().flatten().collect(),
             Target::Book(owner) => self.dir.contacts.get(owner).map_or_else(Vec::new, |c| {
-                c.iter()
-                    .filter(|u| self.table.is_online(u))
-                    .cloned()
-                    .collect()
+                c.iter().filter(|u| self.table.is_online(u)).collect()
             }),
-            Target::User(u) if self.table.is_online(u) => vec![u.clone()],
-            Target::User(_) => Vec::new(),
+            Target::User(u) => self.table.online_name(u).into_iter().collect(),
         }
     }
 
@@ -213,13 +205,15 @@ impl Presence {
         let Some(target) = self.table.get(user).map(|r| r.target.clone()) else {
             return Vec::new();
         };
-        let online = self.online_of(&target);
-        let stamp = self.coalescer.stamp();
-        let Some(queue) = self.queues.get_mut(user) else {
+        let Some(seq) = self.queues.get(user).map(EventQueue::last) else {
             return Vec::new();
         };
-        queue.synced = stamp;
-        resync_pages(queue, &target, &online)
+        let events = resync_pages(seq, &target, &self.online_of(&target));
+        let stamp = self.coalescer.stamp();
+        if let Some(queue) = self.queues.get_mut(user) {
+            queue.synced = stamp;
+        }
+        events
     }
 }
 
@@ -247,25 +241,35 @@ impl Presence {
 }
 
 /// The pages of a `resync`: at least one, even for nobody online.
-fn resync_pages(queue: &EventQueue, target: &Target, online: &[String]) -> Vec<Event> {
-    let seq = queue.last();
+fn resync_pages<S: AsRef<str>>(seq: u64, target: &Target, online: &[S]) -> Vec<Event> {
     let pages = online.len().div_ceil(RESYNC_PAGE).max(1);
     let (kind, name) = match target {
         Target::Group(g) => ("group", g.as_str()),
         Target::Book(_) => ("group", super::directory::CONTACTS),
         Target::User(u) => ("user", u.as_str()),
     };
+    let name = Value::from(name).to_string();
     (0..pages)
         .map(|p| {
             let names = &online
                 [(p * RESYNC_PAGE).min(online.len())..((p + 1) * RESYNC_PAGE).min(online.len())];
-            let json = json!({
-                "seq": seq, kind: name, "page": p + 1, "pages": pages,
-                "count": online.len(), "online": names,
-            });
-            Event::own(seq, "resync", json.to_string())
+            // Written straight out: a 10,000-name view is built at every
+            // arrival in a storm, so no Value per name.
+            let json = format!(
+                "{{\"seq\":{seq},\"{kind}\":{name},\"page\":{},\"pages\":{pages},\"count\":{},\"online\":{}}}",
+                p + 1,
+                online.len(),
+                names_json(names),
+            );
+            Event::own(seq, "resync", json)
         })
         .collect()
+}
+
+/// A JSON array of names.
+fn names_json<S: AsRef<str>>(names: &[S]) -> String {
+    let refs: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    serde_json::to_string(&refs).unwrap_or_else(|_| "[]".into())
 }
 
 /// The old single `update` payload.
@@ -304,19 +308,21 @@ fn updates_json<'a>(
             nodes.insert(user.clone(), Value::from(change.node.clone()));
         }
     }
-    let mut out = Map::new();
-    out.insert("count".into(), count.into());
-    out.insert("node".into(), node.into());
-    out.insert("at".into(), web::unix_now().into());
+    let mut out = format!(
+        "{{\"count\":{count},\"node\":{},\"at\":{}",
+        Value::from(node),
+        web::unix_now()
+    );
     for (key, list) in [("online", online), ("offline", offline), ("guests", guests)] {
         if !list.is_empty() {
-            out.insert(key.into(), list.into());
+            out.push_str(&format!(",\"{key}\":{}", names_json(&list)));
         }
     }
     if !nodes.is_empty() {
-        out.insert("nodes".into(), Value::Object(nodes));
+        out.push_str(&format!(",\"nodes\":{}", Value::Object(nodes)));
     }
-    Arc::from(Value::Object(out).to_string())
+    out.push('}');
+    Arc::from(out)
 }
 
 #[cfg(test)]
@@ -325,17 +331,18 @@ mod tests {
 
     #[test]
     fn resync_pages_split_the_online_set_and_carry_the_count() {
-        let queue = EventQueue::new(4);
         let online: Vec<String> = (0..2500).map(|i| format!("u{i}")).collect();
-        let pages = resync_pages(&queue, &Target::Group("team".into()), &online);
+        let pages = resync_pages(9, &Target::Group("team".into()), &online);
         assert_eq!(pages.len(), 3);
         let third: Value = serde_json::from_str(&pages[2].json()).unwrap();
         assert_eq!(third["page"], 3);
+        assert_eq!(third["seq"], 9);
+        assert_eq!(third["online"][0], "u2000");
         assert_eq!(third["pages"], 3);
         assert_eq!(third["count"], 2500);
         assert_eq!(third["group"], "team");
         assert_eq!(third["online"].as_array().unwrap().len(), 500);
-        let none = resync_pages(&queue, &Target::Group("team".into()), &[]);
+        let none = resync_pages::<&str>(9, &Target::Group("team".into()), &[]);
         assert_eq!(none.len(), 1, "an empty group still resyncs");
     }
 

@@ -120,6 +120,11 @@ impl UserTable {
         self.rows.contains_key(user)
     }
 
+    /// `user`'s name as the table holds it, if online.
+    pub fn online_name(&self, user: &str) -> Option<&String> {
+        self.rows.get_key_value(user).map(|(name, _)| name)
+    }
+
     /// The user whose pipe is `conn`.
     pub fn user_of(&self, conn: ConnId) -> Option<&String> {
         self.by_conn.get(&conn)
