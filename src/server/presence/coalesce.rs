@@ -32,6 +32,20 @@ pub struct Change {
     /// The change's number: changes are numbered from 1 in the order they
     /// happened, across all targets.
     pub stamp: u64,
+    /// The stamp of the user's first change in this batch (set by
+    /// [`Coalescer::note`]).
+    pub first: u64,
+    /// Whether the user was online before that first change: a batch whose
+    /// last state equals it changed nothing for a watcher who knew the state
+    /// before (went online and offline again within the window).
+    pub was_online: bool,
+}
+
+impl Change {
+    /// True when this last state differs from the state before the batch.
+    pub fn changed(&self) -> bool {
+        self.online != self.was_online
+    }
 }
 
 /// The changes of one target that are due: each user once, with their last
@@ -43,9 +57,9 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// The smallest stamp in the batch.
+    /// The stamp of the batch's first change.
     pub fn first_stamp(&self) -> u64 {
-        self.changes.iter().map(|(_, c)| c.stamp).min().unwrap_or(0)
+        self.changes.iter().map(|(_, c)| c.first).min().unwrap_or(0)
     }
 }
 
@@ -89,9 +103,15 @@ impl Coalescer {
     }
 
     /// Notes `user`'s `change` for the watchers of `target`; a pending change
-    /// of the same user is replaced (last state wins).
-    pub fn note(&mut self, target: &Target, user: &str, change: Change, now: Instant) {
+    /// of the same user is replaced (last state wins), keeping when their
+    /// first change in the batch was and what their state was before it.
+    pub fn note(&mut self, target: &Target, user: &str, mut change: Change, now: Instant) {
+        change.first = change.stamp;
         if let Some(p) = self.pending.get_mut(target) {
+            if let Some(earlier) = p.changes.get(user) {
+                change.first = earlier.first;
+                change.was_online = earlier.was_online;
+            }
             p.changes.insert(user.to_string(), change);
             return;
         }
@@ -161,6 +181,8 @@ mod tests {
             since: 0,
             guest: false,
             stamp: c.next_stamp(),
+            first: 0,
+            was_online: !online,
         }
     }
 
@@ -224,8 +246,12 @@ mod tests {
         let due = c.take_due(t0 + ms(30));
         let batch = &due[0].1;
         assert_eq!(names(batch), [("alice", false), ("bob", true)]);
-        assert_eq!(batch.changes[0].1.stamp, 4, "alice's last change");
-        assert_eq!(batch.first_stamp(), 4);
+        let (alice, bob) = (&batch.changes[0].1, &batch.changes[1].1);
+        assert_eq!((alice.stamp, alice.first), (4, 2), "alice's last change");
+        assert_eq!(batch.first_stamp(), 2);
+        // Net, both are where they were before the window.
+        assert!(!alice.changed() && !alice.was_online);
+        assert!(!bob.changed() && bob.was_online);
     }
 
     #[test]

@@ -41,7 +41,7 @@ impl Presence {
         let groups = self.dir.groups_of(user);
         if self.table.remove(user, &groups).is_some() {
             log::debug!("presence: {user} offline ({why})");
-            self.note_change(user);
+            self.note_change(user, true);
             self.flush_due(cx);
             self.db.log(user, "offline", why.to_string());
         }
@@ -99,6 +99,7 @@ impl Presence {
             batched: batched(req),
         };
         let old = self.table.insert(user, row, &groups);
+        let was_online = old.is_some();
         match old {
             Some(old) if old.conn != req.conn => {
                 let last = self.queues.get(user).map_or(0, |m| m.last());
@@ -118,7 +119,7 @@ impl Presence {
                 self.db.log(user, "online", self.node.clone());
             }
         }
-        self.note_change(user);
+        self.note_change(user, was_online);
     }
 
     /// The next poll of a user already online by polling (on any

@@ -60,7 +60,7 @@ impl Presence {
     /// Notes `user`'s presence now (online with their row, or offline) for
     /// every target whose watchers hear of them. Send it with
     /// [`Presence::flush_due`].
-    pub(super) fn note_change(&mut self, user: &str) {
+    pub(super) fn note_change(&mut self, user: &str, was_online: bool) {
         let stamp = self.coalescer.next_stamp();
         let change = match self.table.get(user) {
             Some(row) => Change {
@@ -69,6 +69,8 @@ impl Presence {
                 since: row.since,
                 guest: row.guest,
                 stamp,
+                first: stamp,
+                was_online,
             },
             None => Change {
                 online: false,
@@ -76,6 +78,8 @@ impl Presence {
                 since: 0,
                 guest: false,
                 stamp,
+                first: stamp,
+                was_online,
             },
         };
         let now = Instant::now();
@@ -134,14 +138,16 @@ impl Presence {
 
     /// Sends one target's changes to its watchers: one shared `updates`
     /// event to batched pipes, single `update` events to the others. A
-    /// watcher never hears a change its last `resync` already held.
+    /// watcher never hears a change its last `resync` already held; a
+    /// batched one never hears of a user whose state is, net, what it was
+    /// before the batch (online and offline again within the window).
     fn send_batch(&mut self, cx: &mut Cx<'_, Job>, target: &Target, changes: &[(String, Change)]) {
         let watchers: Vec<String> = self.table.watchers(target).cloned().collect();
         if watchers.is_empty() {
             return;
         }
         let count = self.online_count(target);
-        let first = changes.iter().map(|(_, c)| c.stamp).min().unwrap_or(0);
+        let first = changes.iter().map(|(_, c)| c.first).min().unwrap_or(0);
         let mut shared: Option<Arc<str>> = None;
         for w in &watchers {
             let (Some(row), Some(queue)) = (self.table.get(w), self.queues.get_mut(w)) else {
@@ -158,12 +164,19 @@ impl Presence {
                 continue;
             }
             let payload = if synced < first {
+                let net = || changes.iter().filter(|(_, c)| c.changed());
+                if net().next().is_none() {
+                    continue;
+                }
                 shared
-                    .get_or_insert_with(|| updates_json(changes.iter(), count, &self.node))
+                    .get_or_insert_with(|| updates_json(net(), count, &self.node))
                     .clone()
             } else {
-                let fresh: Vec<&(String, Change)> =
-                    changes.iter().filter(|(_, c)| c.stamp > synced).collect();
+                // Synced during the window: what its resync did not hold.
+                let fresh: Vec<&(String, Change)> = changes
+                    .iter()
+                    .filter(|(_, c)| c.stamp > synced && (c.first <= synced || c.changed()))
+                    .collect();
                 if fresh.is_empty() {
                     continue;
                 }
@@ -354,6 +367,8 @@ mod tests {
             since: 5,
             guest,
             stamp,
+            first: stamp,
+            was_online: !online,
         };
         let changes = [
             ("alice".to_string(), change(true, false, 1)),
