@@ -154,7 +154,10 @@ impl Presence {
             table = roster(&list),
             forms = HOME_FORMS,
         );
-        let boot = json!({ "page": "home", "me": me.user, "id": me.sid, "active": active, "per": PAGE_SIZE });
+        let boot = json!({
+            "page": "home", "me": me.user, "id": me.sid, "active": active,
+            "per": PAGE_SIZE, "pages": list["pages"],
+        });
         Reply::Respond(page(200, "altsock: home", &body, &boot))
     }
 
@@ -238,13 +241,13 @@ impl Presence {
 
     /// The communications page proper.
     fn call_body(&self, named: &Named, viewer: &Caller) -> Response {
-        let (name, table, what) = match named {
-            Named::User(u) => (u, member_table(&[self.member_json(u)]), "user"),
-            Named::Group(g) => (
-                g,
-                roster(&self.member_page("", g, 1, PAGE_SIZE, None)),
-                "group",
-            ),
+        let (name, table, what, pages) = match named {
+            Named::User(u) => (u, member_table(&[self.member_json(u)]), "user", 1),
+            Named::Group(g) => {
+                let list = self.member_page("", g, 1, PAGE_SIZE, None);
+                let pages = list["pages"].as_u64().unwrap_or(1);
+                (g, roster(&list), "group", pages)
+            }
         };
         let body = format!(
             "<main><h1>{what} <span id=\"target\">{n}</span></h1>\
@@ -256,7 +259,7 @@ impl Presence {
         let group = matches!(named, Named::Group(_)).then_some(name);
         let boot = json!({
             "page": "call", "me": viewer.user, "id": viewer.sid, "watch": name,
-            "group": group, "per": PAGE_SIZE,
+            "group": group, "per": PAGE_SIZE, "pages": pages,
         });
         page(200, &format!("altsock: {name}"), &body, &boot)
     }

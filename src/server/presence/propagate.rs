@@ -212,8 +212,11 @@ impl Presence {
     }
 
     /// The `resync` pages of what `user`'s page shows: the online set of
-    /// their target, [`RESYNC_PAGE`] names a page, each carrying the queue's
-    /// last `seq`. Marks the user's view as synced to the latest change.
+    /// their target, [`RESYNC_PAGE`] names a page. They are not queued: each
+    /// goes with the queue's last `seq` as its id (SSE `id:`, the poll's
+    /// `X-Altsock-Id`) but no `seq` of its own in the JSON, so a client that
+    /// drops events by `seq` takes them all. Marks the user's view as synced
+    /// to the latest change.
     pub(super) fn resync(&mut self, user: &str) -> Vec<Event> {
         let Some(target) = self.table.get(user).map(|r| r.target.clone()) else {
             return Vec::new();
@@ -241,10 +244,7 @@ impl Presence {
             let Some(queue) = self.queues.get_mut(user) else {
                 return;
             };
-            let mut payload: Value = serde_json::from_str(&page.json()).unwrap_or(Value::Null);
-            if let Value::Object(map) = &mut payload {
-                map.remove("seq");
-            }
+            let payload: Value = serde_json::from_str(&page.json()).unwrap_or(Value::Null);
             let event = queue.push("resync", payload);
             if let Some(row) = self.table.get(user) {
                 send(cx, row, &event);
@@ -269,7 +269,7 @@ fn resync_pages<S: AsRef<str>>(seq: u64, target: &Target, online: &[S]) -> Vec<E
             // Written straight out: a 10,000-name view is built at every
             // arrival in a storm, so no Value per name.
             let json = format!(
-                "{{\"seq\":{seq},\"{kind}\":{name},\"page\":{},\"pages\":{pages},\"count\":{},\"online\":{}}}",
+                "{{\"{kind}\":{name},\"page\":{},\"pages\":{pages},\"count\":{},\"online\":{}}}",
                 p + 1,
                 online.len(),
                 names_json(names),
@@ -349,7 +349,8 @@ mod tests {
         assert_eq!(pages.len(), 3);
         let third: Value = serde_json::from_str(&pages[2].json()).unwrap();
         assert_eq!(third["page"], 3);
-        assert_eq!(third["seq"], 9);
+        assert_eq!(pages[2].seq, 9);
+        assert!(third.get("seq").is_none());
         assert_eq!(third["online"][0], "u2000");
         assert_eq!(third["pages"], 3);
         assert_eq!(third["count"], 2500);

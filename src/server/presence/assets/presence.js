@@ -106,6 +106,7 @@
   function wireRoster() {
     roster.group = boot.page === 'home' ? boot.active : (boot.group || null);
     roster.per = boot.per || 100;
+    roster.pages = boot.pages || 1;
     var search = $('#search'), timer = null;
     if (search) {
       search.addEventListener('input', function () {
