@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/compare.sh [N]: altsock's pubsub example against nginx + nchan, one
 # after the other in the same run, with the same N subscribers, driven by the
-# same load tool (src/bin/altsock-load.rs). Prints a table with the ratios and
-# writes it, the raw figures and the logs to bench-out/.
+# same load tool (the altsock-load crate in bench/load, a workspace member).
+# Prints a table with the ratios and writes it, the raw figures and the logs
+# to bench-out/.
 #
 # Environment (all optional):
 #   ROUNDS=11       publish rounds per server (the table takes the median)
@@ -245,8 +246,8 @@ main() {
     mkdir -p "$RUN"
     install_nginx
     say "building (release)"
-    (cd "$ROOT" && exec cargo build --release --example pubsub --bin altsock-load --bin altsock) \
-        >"$RUN/build.log" 2>&1 &
+    (cd "$ROOT" && cargo build --release --example pubsub --bin altsock &&
+        exec cargo build --release -p altsock-load) >"$RUN/build.log" 2>&1 &
     background $! "$RUN/build.log"
     bench_altsock
     sleep 2

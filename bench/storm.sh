@@ -7,6 +7,8 @@
 #   2. the storm (altsock-storm): N members open /jchat one by one at RATE per
 #      second, then one more comes online.
 # Prints both tools' key = value lines and writes them to bench-out/storm-*.
+# Build first: cargo build --release -p altsock -p altsock-load (the load
+# tools are the altsock-load crate in bench/load, a workspace member).
 #
 # Environment (all optional):
 #   RATE=1000        pipes opened per second

@@ -1,7 +1,9 @@
 //! Request parsing: a typical held-connection request, a POST with a body, and
-//! a chunked upload, through `altsock::http::parse::parse_request`.
+//! a chunked upload, through `altsock::http::parse::parse_request`; and a slow
+//! chunked upload (one-byte chunks, one per read) fed the way the engine feeds
+//! it, against re-parsing the whole buffer on every read (issue 7, finding 11).
 
-use altsock::http::parse::{parse_request, Limits};
+use altsock::http::parse::{parse_request, Limits, Progress, RequestParser};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 
@@ -25,5 +27,62 @@ fn bench_parse(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_parse);
+/// The reads of a slow chunked upload: the head, then `chunks` one-byte
+/// chunks each in its own read, then the last chunk.
+fn slow_upload_reads(chunks: usize) -> Vec<Vec<u8>> {
+    let mut reads =
+        vec![b"POST /register HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()];
+    reads.extend((0..chunks).map(|_| b"1\r\nx\r\n".to_vec()));
+    reads.push(b"0\r\n\r\n".to_vec());
+    reads
+}
+
+/// What the engine does per read: append, advance the connection's parser,
+/// drop what it consumed.
+fn feed_resumed(reads: &[Vec<u8>], limits: &Limits) -> usize {
+    let mut parser = RequestParser::new();
+    let mut buf = Vec::new();
+    for read in reads {
+        buf.extend_from_slice(read);
+        let step = parser.advance(&buf, limits).expect("valid");
+        buf.drain(..step.consumed);
+        if let Progress::Complete(parsed) = step.progress {
+            return parsed.body.len();
+        }
+    }
+    unreachable!("incomplete upload")
+}
+
+/// What the engine did before: parse the whole buffer again on every read.
+fn feed_reparsed(reads: &[Vec<u8>], limits: &Limits) -> usize {
+    let mut buf = Vec::new();
+    for read in reads {
+        buf.extend_from_slice(read);
+        if let Progress::Complete(parsed) = parse_request(&buf, limits).expect("valid") {
+            return parsed.body.len();
+        }
+    }
+    unreachable!("incomplete upload")
+}
+
+fn bench_slow_upload(c: &mut Criterion) {
+    let limits = Limits::default();
+    let mut group = c.benchmark_group("slow_chunked_upload");
+    for chunks in [1_000, 10_000] {
+        let reads = slow_upload_reads(chunks);
+        let bytes: usize = reads.iter().map(Vec::len).sum();
+        group.throughput(Throughput::Bytes(bytes as u64));
+        group.bench_function(format!("resumed/{chunks}"), |b| {
+            b.iter(|| feed_resumed(black_box(&reads), &limits))
+        });
+        if chunks <= 1_000 {
+            group.bench_function(format!("reparsed/{chunks}"), |b| {
+                b.iter(|| feed_reparsed(black_box(&reads), &limits))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_parse, bench_slow_upload);
 criterion_main!(benches);

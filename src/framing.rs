@@ -7,10 +7,12 @@ use std::io::Write;
 
 use crate::http::response::{write_header, write_status_line};
 
-/// The boundary of `multipart/x-mixed-replace` streams written without an
-/// explicit one. The engine gives each stream its own boundary (this prefix
-/// and 16 secret hex digits, see [`write_stream_head_with_boundary`]), so a
-/// message cannot carry another stream's delimiter and forge its parts.
+/// The multipart boundary used by the functions that take none
+/// ([`write_stream_head`], [`encode_message`], [`Framing::default_content_type`]).
+/// The engine never sends it as it is: each of its multipart streams gets
+/// `altsock-part-` followed by 16 hex digits of a hash of the stream's
+/// connection id keyed with a per-engine random key, passed to the `_with_boundary`
+/// functions, so a message cannot carry another stream's delimiter and forge its parts.
 pub const MULTIPART_BOUNDARY: &str = "altsock-part";
 
 /// The `Content-Type` of a `multipart/x-mixed-replace` stream with `boundary`.

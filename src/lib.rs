@@ -37,6 +37,7 @@ pub mod engine;
 pub mod framing;
 pub mod http;
 pub mod metrics;
+mod reply;
 pub mod router;
 
 pub use conn_id::ConnId;

@@ -4,11 +4,12 @@
 //! holds the connection open as a stream ([`Reply::Hold`]). The router runs on
 //! the engine thread, so it owns its state without locks; it must never block.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::engine::core::Core;
-use crate::framing::{Framing, Message};
+use crate::framing::Message;
 use crate::metrics::{CloseReason, MetricsSnapshot};
+pub use crate::reply::{Gone, Hold, Reply};
 use crate::{ConnId, Handle, Request, Response};
 
 /// The program's side of the engine: application state and request handling.
@@ -40,102 +41,6 @@ pub trait Router {
         let _ = (msg, cx);
     }
 }
-
-/// How the router answers a request.
-#[derive(Debug)]
-pub enum Reply {
-    /// Answer now.
-    Respond(Response),
-    /// Hold the connection open as a stream.
-    Hold(Hold),
-    /// Answer later with [`Cx::respond`], [`Cx::hold`] or the same on a [`Handle`].
-    /// Pipelined requests behind this one wait.
-    Defer,
-}
-
-impl From<Response> for Reply {
-    fn from(response: Response) -> Self {
-        Reply::Respond(response)
-    }
-}
-
-impl From<Hold> for Reply {
-    fn from(hold: Hold) -> Self {
-        Reply::Hold(hold)
-    }
-}
-
-/// A held response: its framing, head and first messages.
-#[derive(Debug, Clone)]
-pub struct Hold {
-    /// The framing of the stream.
-    pub framing: Framing,
-    /// The `Content-Type` of the stream (for multipart: of each part; for
-    /// long-poll: of the answer); `None` takes the framing's default.
-    pub content_type: Option<String>,
-    /// Extra response headers.
-    pub headers: Vec<(String, String)>,
-    /// Messages sent right after the head. A long-poll hold with initial
-    /// messages answers at once with their data joined, carrying the last id.
-    pub initial: Vec<Message>,
-    /// Long-poll only: how long to wait before answering `204`; `None` waits one
-    /// keepalive interval.
-    pub timeout: Option<Duration>,
-}
-
-impl Hold {
-    /// A hold with `framing` and default head.
-    pub fn new(framing: Framing) -> Self {
-        Hold {
-            framing,
-            content_type: None,
-            headers: Vec::new(),
-            initial: Vec::new(),
-            timeout: None,
-        }
-    }
-
-    /// An SSE stream.
-    pub fn sse() -> Self {
-        Hold::new(Framing::Sse)
-    }
-
-    /// Sets the content type.
-    pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
-        self.content_type = Some(content_type.into());
-        self
-    }
-
-    /// Adds a response header.
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Queues a message to send right after the head.
-    pub fn with_initial(mut self, msg: Message) -> Self {
-        self.initial.push(msg);
-        self
-    }
-
-    /// Sets the long-poll timeout.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-}
-
-/// The connection is gone (closed, or no longer in a state that takes this).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Gone;
-
-impl std::fmt::Display for Gone {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection gone")
-    }
-}
-
-impl std::error::Error for Gone {}
 
 /// The router's access to the engine while it runs on the engine thread.
 pub struct Cx<'a, M> {

@@ -171,6 +171,86 @@ fn malformed_input_gets_400() {
     assert_eq!(server.handle.metrics().requests, 0);
 }
 
+/// Issue 7, finding 12: leniencies a proxy in front may read differently.
+/// Each gets `400` and a clean close, and the router never sees a request.
+#[test]
+fn framing_a_proxy_may_read_differently_gets_400() {
+    let server = start();
+    let chunked = "POST /pub/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let cases: &[(String, &str)] = &[
+        (
+            format!("{chunked}2;a\nb\r\nhi\r\n0\r\n\r\n"),
+            "bare LF in chunk extension",
+        ),
+        (
+            format!("{chunked}\r\n2\r\nhi\r\n0\r\n\r\n"),
+            "empty chunk size line",
+        ),
+        (format!("{chunked}2\r\nhi\r\n\r\n"), "empty chunk size line"),
+        (
+            "POST /pub/x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n".into(),
+            "Transfer-Encoding in an HTTP/1.0 request",
+        ),
+        (
+            "POST /pub/x HTTP/1.0\r\nTransfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\nhi".into(),
+            "Transfer-Encoding in an HTTP/1.0 request",
+        ),
+    ];
+    for (raw, why) in cases {
+        assert_eq!(
+            answer_to(&server, raw.as_bytes()),
+            rejection(400, "Bad Request", &format!("malformed request: {why}")),
+            "{raw:?}"
+        );
+    }
+    assert_eq!(server.handle.metrics().requests, 0);
+    // Counted when the server closes, after the client's FIN.
+    util::wait_for("every rejection counted", || {
+        server.handle.metrics().closed_by(CloseReason::BadRequest) == cases.len() as u64
+    });
+}
+
+/// A chunked upload that trickles in (many one-byte chunks, each in its own
+/// write) arrives whole and in order, and a pipelined request behind it is
+/// answered after it.
+#[test]
+fn slow_chunked_upload_arrives_whole() {
+    let server = spawn(Engine::builder(), Echo);
+    let mut client = server.connect();
+    client.send(b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let mut expected = Vec::new();
+    for i in 0..400u32 {
+        let byte = b'a' + (i % 26) as u8;
+        expected.push(byte);
+        client.send(&[b'1', b'\r', b'\n', byte, b'\r', b'\n']);
+        if i % 100 == 0 {
+            client.send(b"3;name=\"v\"\r\n");
+            client.send(b"xyz\r\n");
+            expected.extend_from_slice(b"xyz");
+        }
+    }
+    client
+        .send(b"0\r\nTrailer: t\r\n\r\nGET /next HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let text = client.read_to_clean_close();
+    let body = String::from_utf8(expected).unwrap();
+    let first = format!("Content-Length: {}\r\n\r\n{body}", body.len());
+    assert!(text.contains(&first), "{text}");
+    assert!(text.ends_with("\r\n\r\n/next"), "{text}");
+}
+
+/// Answers with the request body, or the target when there is none.
+struct Echo;
+
+impl Router for Echo {
+    type Msg = ();
+    fn request(&mut self, req: Request, _cx: &mut Cx<'_, ()>) -> Reply {
+        if req.body.is_empty() {
+            return Reply::Respond(Response::text(200, req.target));
+        }
+        Reply::Respond(Response::new(200).body(req.body))
+    }
+}
+
 #[test]
 fn other_transfer_encoding_gets_501() {
     let server = start();

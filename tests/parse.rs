@@ -2,7 +2,7 @@
 //! requests (a prefix is always "need more", and the whole gives the same
 //! request), pipelined input, and every malformed input with its status.
 
-use altsock::http::parse::{parse_request, Limits, ParseError, Parsed, Progress};
+use altsock::http::parse::{parse_request, Limits, ParseError, Parsed, Progress, RequestParser};
 
 fn limits() -> Limits {
     Limits::default()
@@ -352,4 +352,106 @@ fn no_100_continue_for_http10() {
             wants_continue: false
         })
     );
+}
+
+/// Feeds `raw` to one `RequestParser` the way the engine does: one byte per
+/// read, appended to a buffer from which consumed bytes are dropped. Returns
+/// the request and how many bytes the parser was shown in all (its work).
+fn feed_byte_by_byte(raw: &[u8]) -> (Parsed, usize) {
+    let mut parser = RequestParser::new();
+    let mut buf = Vec::new();
+    let mut shown = 0;
+    for (i, &byte) in raw.iter().enumerate() {
+        buf.push(byte);
+        shown += buf.len();
+        let step = parser.advance(&buf, &limits()).expect("valid request");
+        buf.drain(..step.consumed);
+        if let Progress::Complete(parsed) = step.progress {
+            assert_eq!(i + 1, raw.len(), "complete early");
+            assert!(buf.is_empty() && parser.is_idle());
+            return (parsed, shown);
+        }
+    }
+    panic!("never complete: {:?}", String::from_utf8_lossy(raw));
+}
+
+/// Issue 7, finding 11: a chunked body must not be parsed again from its
+/// start on every read. Once the head is in, every read shows the parser only
+/// the bytes it has not consumed yet, so a slow upload costs each byte once.
+#[test]
+fn slow_chunked_body_is_parsed_once() {
+    let head = "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut raw = head.to_string();
+    for _ in 0..2000 {
+        raw.push_str("1\r\nx\r\n");
+    }
+    raw.push_str("0\r\n\r\n");
+    let (parsed, shown) = feed_byte_by_byte(raw.as_bytes());
+    assert_eq!(parsed.body, vec![b'x'; 2000]);
+    assert_eq!(parsed.consumed, raw.len());
+    // The head is re-parsed while it is incomplete (it is bounded by
+    // max_head); the body's 12,005 bytes are each shown once.
+    let head_work: usize = (1..=head.len()).sum();
+    let body_len = raw.len() - head.len();
+    assert_eq!(shown, head_work + body_len);
+}
+
+/// The same for a body delimited by Content-Length.
+#[test]
+fn slow_length_body_is_parsed_once() {
+    let head = "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n";
+    let raw = format!("{head}{}", "y".repeat(5000));
+    let (parsed, shown) = feed_byte_by_byte(raw.as_bytes());
+    assert_eq!(parsed.body.len(), 5000);
+    assert_eq!(shown, (1..=head.len()).sum::<usize>() + 5000);
+}
+
+/// Every request, split once anywhere and fed to one parser in two reads
+/// (consumed bytes dropped in between), is the same as parsed whole.
+#[test]
+fn parser_resumes_at_every_split_point() {
+    for raw in REQUESTS {
+        let raw = raw.as_bytes();
+        let whole = complete(raw);
+        for split in 0..raw.len() {
+            let mut parser = RequestParser::new();
+            let first = parser.advance(&raw[..split], &limits()).expect("prefix");
+            assert!(matches!(first.progress, Progress::Partial { .. }));
+            let step = parser
+                .advance(&raw[first.consumed..], &limits())
+                .expect("rest");
+            let Progress::Complete(parsed) = step.progress else {
+                panic!("split {split}: incomplete");
+            };
+            assert_eq!(first.consumed + step.consumed, raw.len());
+            assert_eq!(
+                (parsed.head, parsed.body),
+                (whole.head.clone(), whole.body.clone())
+            );
+        }
+    }
+}
+
+/// Issue 7, finding 12: framing that a proxy in front may read differently.
+#[test]
+fn leniencies_a_proxy_may_read_differently_give_400() {
+    let chunked = "POST /pub/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (raw, why) in [
+        (
+            format!("{chunked}2;a\nb\r\nhi\r\n0\r\n\r\n"),
+            "bare LF in chunk extension",
+        ),
+        (
+            format!("{chunked}\r\n2\r\nhi\r\n0\r\n\r\n"),
+            "empty chunk size line",
+        ),
+        (format!("{chunked}2\r\nhi\r\n\r\n"), "empty chunk size line"),
+        (
+            "POST /pub/x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n".into(),
+            "Transfer-Encoding in an HTTP/1.0 request",
+        ),
+    ] {
+        assert_eq!(error(raw.as_bytes()), ParseError::Malformed(why), "{raw:?}");
+        assert_eq!(error(raw.as_bytes()).status(), 400);
+    }
 }

@@ -60,9 +60,21 @@ struct ServeArgs {
     /// Most open connections; more get 503.
     #[arg(long, default_value_t = 19_000)]
     max_connections: usize,
-    /// TCP_USER_TIMEOUT for accepted sockets.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    /// TCP_USER_TIMEOUT for accepted sockets: how long a write or keepalive
+    /// probe may go unacknowledged before the peer is dropped (0: system default).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
     tcp_user_timeout: Duration,
+    /// Kernel TCP keepalive (TCP_KEEPIDLE): silence before the first probe,
+    /// whole seconds (0: no kernel keepalive).
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    tcp_keepalive_idle: Duration,
+    /// Kernel TCP keepalive (TCP_KEEPINTVL): time between unanswered probes, whole seconds.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    tcp_keepalive_interval: Duration,
+    /// Kernel TCP keepalive (TCP_KEEPCNT): unanswered probes before the peer is
+    /// dropped; counts only with --tcp-user-timeout 0.
+    #[arg(long, default_value_t = 3)]
+    tcp_keepalive_count: u32,
     /// The SQLite database file.
     #[arg(long, default_value = "altsock.db")]
     db: std::path::PathBuf,
@@ -122,7 +134,10 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         .poll_interval(args.poll_interval)
         .keepalive_interval(args.keepalive)
         .max_connections(args.max_connections)
-        .tcp_user_timeout(Some(args.tcp_user_timeout))
+        .tcp_user_timeout(nonzero(args.tcp_user_timeout))
+        .tcp_keepalive_idle(nonzero(args.tcp_keepalive_idle))
+        .tcp_keepalive_interval(args.tcp_keepalive_interval)
+        .tcp_keepalive_count(args.tcp_keepalive_count)
         .build(ServerRouter::new(server_config(&args))?)?;
     let handle = engine.handle();
     ctrlc::set_handler(move || handle.shutdown()).map_err(std::io::Error::other)?;
@@ -161,6 +176,11 @@ fn server_config(args: &ServeArgs) -> ServerConfig {
         },
         presence_window: args.presence_window,
     }
+}
+
+/// `None` for a zero duration (the flag's "off").
+fn nonzero(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
 }
 
 /// The host name from the kernel, or `local`.

@@ -5,6 +5,7 @@
 use mio::net::TcpStream;
 
 use crate::framing::Framing;
+use crate::http::parse::RequestParser;
 use crate::metrics::CloseReason;
 
 /// Where a connection is in its life.
@@ -43,8 +44,25 @@ impl Pending {
     }
 }
 
-/// What a held stream needs beyond its framing; allocated only for long-poll
-/// and multipart holds and holds with extra headers.
+/// A connection's received bytes not yet consumed, and the parser's place in
+/// the request being read (inside its body, once the head was consumed).
+#[derive(Debug, Default)]
+pub(crate) struct Input {
+    pub bytes: Vec<u8>,
+    pub parser: RequestParser,
+}
+
+impl Input {
+    /// No unconsumed bytes and no request under way: the box can go back to the pool.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty() && self.parser.is_idle()
+    }
+}
+
+/// What a held stream needs after its head is written: the content type of
+/// each multipart part or of the long-poll answer, and the hold's extra headers
+/// that a long-poll answer repeats. Allocated only for long-poll and multipart
+/// holds; other streams write their extra headers once, in the head.
 #[derive(Debug, Default)]
 pub(crate) struct HoldInfo {
     pub content_type: String,
@@ -72,10 +90,9 @@ pub(crate) struct Conn {
     /// The request being answered is HTTP/1.0: no chunked coding, and
     /// keep-alive must be confirmed with `Connection: keep-alive`.
     pub http10: bool,
-    /// Received bytes not yet parsed; `None` while idle. Boxed so the idle
-    /// entry spends 8 bytes on it, not the 24 of an empty `Vec`.
-    #[allow(clippy::box_collection)]
-    pub input: Option<Box<Vec<u8>>>,
+    /// Received bytes not yet consumed and the request parser's state; `None`
+    /// while idle. Boxed so the idle entry spends 8 bytes on it.
+    pub input: Option<Box<Input>>,
     /// Bytes not yet written; `None` while all is written.
     pub output: Option<Box<Pending>>,
     /// Extra state of some holds.

@@ -4,9 +4,9 @@
 //! dispatches; this file never calls the router, it queues what the router must
 //! hear (`closed`, `released`, requests to resume) for the loop to deliver.
 //!
-//! Input buffers are `Box<Vec<u8>>` on purpose: the box keeps the idle
-//! connection's slot at 8 bytes, and the pool hands the same boxes around.
-#![allow(clippy::box_collection, clippy::vec_box)]
+//! Input buffers are boxed on purpose: the box keeps the idle connection's slot
+//! at 8 bytes, and the pool hands the same boxes around.
+#![allow(clippy::vec_box)]
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -20,11 +20,11 @@ use mio::Poll;
 use slab::Slab;
 
 use super::config::Config;
-use super::conn::{Conn, HoldInfo, Pending, Phase};
+use super::conn::{Conn, HoldInfo, Input, Pending, Phase};
 use super::timers::Timers;
 use crate::framing::{self, Framing, Message};
 use crate::metrics::{CloseReason, Metrics};
-use crate::router::{Gone, Hold, Reply};
+use crate::reply::{Gone, Hold, Reply};
 use crate::{ConnId, Response};
 
 /// Input buffers kept for reuse, at most.
@@ -47,7 +47,7 @@ pub(crate) struct Core {
     pub metrics: Arc<Metrics>,
     start: Instant,
     pub now: u64,
-    input_pool: Vec<Box<Vec<u8>>>,
+    input_pool: Vec<Box<Input>>,
     /// Encoded responses are built here, then written.
     out_scratch: Vec<u8>,
     /// Connections the router must hear were closed.
@@ -139,21 +139,25 @@ impl Core {
     }
 
     /// An input buffer from the pool.
-    pub fn take_input_buffer(&mut self) -> Box<Vec<u8>> {
-        self.input_pool
-            .pop()
-            .unwrap_or_else(|| Box::new(Vec::with_capacity(INPUT_CAPACITY)))
+    pub fn take_input_buffer(&mut self) -> Box<Input> {
+        self.input_pool.pop().unwrap_or_else(|| {
+            Box::new(Input {
+                bytes: Vec::with_capacity(INPUT_CAPACITY),
+                ..Input::default()
+            })
+        })
     }
 
-    /// Returns a connection's input buffer to the pool once it is empty.
+    /// Returns a connection's input buffer to the pool once it is empty and no
+    /// request is under way.
     pub fn recycle_input(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
         if conn.input.as_ref().is_some_and(|b| b.is_empty()) {
-            if let Some(mut buf) = conn.input.take() {
-                if self.input_pool.len() < INPUT_POOL && buf.capacity() <= 4 * INPUT_CAPACITY {
-                    buf.clear();
+            if let Some(buf) = conn.input.take() {
+                if self.input_pool.len() < INPUT_POOL && buf.bytes.capacity() <= 4 * INPUT_CAPACITY
+                {
                     self.input_pool.push(buf);
                 }
             }

@@ -11,7 +11,7 @@ use mio::Waker;
 
 use crate::framing::Message;
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::router::{Gone, Hold};
+use crate::reply::{Gone, Hold};
 use crate::{ConnId, Response};
 
 /// Work queued for the engine thread.

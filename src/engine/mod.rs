@@ -22,10 +22,10 @@ use log::{debug, info, trace, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use self::conn::Phase;
+use self::conn::{Input, Phase};
 use self::core::Core;
 use self::handle::{Command, Shared};
-use crate::http::parse::{parse_request, Progress};
+use crate::http::parse::Progress;
 use crate::metrics::{CloseReason, Metrics};
 use crate::router::{Cx, Router};
 use crate::{ConnId, Handle, Request};
@@ -54,6 +54,8 @@ pub struct Engine<R: Router> {
     shutdown_deadline: Option<u64>,
     /// More timers are due than the last slice fired.
     timer_backlog: bool,
+    /// Kernel keepalive settings for accepted sockets, built once.
+    tcp_keepalive: Option<socket2::TcpKeepalive>,
 }
 
 impl Engine<NoRouter> {
@@ -91,7 +93,9 @@ impl<R: Router> Engine<R> {
                 stopped: Default::default(),
             }),
         };
+        let tcp_keepalive = cfg.tcp_keepalive();
         Ok(Engine {
+            tcp_keepalive,
             core: Core::new(poll, cfg, metrics),
             router,
             listener: Some(listener),
@@ -234,8 +238,13 @@ impl<R: Router> Engine<R> {
         }
         let sock = socket2::SockRef::from(&stream);
         let _ = sock.set_tcp_nodelay(true);
+        // Silent death is the kernel's to notice: probes after silence, and
+        // a bound on how long a probe or written data may go unacknowledged.
         if let Some(t) = self.core.cfg.tcp_user_timeout {
             let _ = sock.set_tcp_user_timeout(Some(t));
+        }
+        if let Some(keepalive) = &self.tcp_keepalive {
+            let _ = sock.set_tcp_keepalive(keepalive);
         }
         match self.core.insert(stream) {
             Ok(key) => debug!("{}: accepted from {peer}", self.core.id_of(key)),
@@ -278,8 +287,8 @@ impl<R: Router> Engine<R> {
                             Some(input) => input,
                             None => self.core.take_input_buffer(),
                         };
-                        input.extend_from_slice(&self.read_buf[..n]);
-                        let piled_up = waiting && input.len() > cap;
+                        input.bytes.extend_from_slice(&self.read_buf[..n]);
+                        let piled_up = waiting && input.bytes.len() > cap;
                         self.core.conns[key].input = Some(input);
                         if piled_up {
                             // Nothing parses input while an answer is pending,
@@ -347,23 +356,31 @@ impl<R: Router> Engine<R> {
                 // still hold pipelined bytes.
                 return self.core.recycle_input(key);
             }
-            let Some(input) = conn.input.as_mut().filter(|b| !b.is_empty()) else {
+            let Some(input) = conn.input.as_mut().filter(|b| !b.bytes.is_empty()) else {
                 self.core.recycle_input(key);
                 return;
             };
-            match parse_request(input, &self.core.cfg.limits) {
+            // The parser consumes body bytes as they come and keeps its place,
+            // so a slow upload is parsed once, not again on every read.
+            let Input { bytes, parser } = &mut **input;
+            let progress = match parser.advance(bytes, &self.core.cfg.limits) {
+                Ok(advanced) => {
+                    bytes.drain(..advanced.consumed);
+                    advanced.progress
+                }
                 Err(e) => return self.core.reject(key, e.status(), &e.to_string()),
-                Ok(Progress::Partial {
+            };
+            match progress {
+                Progress::Partial {
                     head_done,
                     wants_continue,
-                }) => {
+                } => {
                     if head_done && wants_continue {
                         self.core.send_continue(key);
                     }
                     return;
                 }
-                Ok(Progress::Complete(parsed)) => {
-                    input.drain(..parsed.consumed);
+                Progress::Complete(parsed) => {
                     conn.seen = true;
                     conn.keep_alive = parsed.head.keep_alive;
                     conn.head_only = parsed.head.method == "HEAD";

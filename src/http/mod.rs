@@ -1,7 +1,10 @@
 //! The HTTP vocabulary the engine and routers share: parsed requests, responses
 //! to write, and the small decoding helpers (query strings and forms) every
-//! router needs. Parsing itself lives in `parse.rs`; nothing here touches a socket.
+//! router needs. Parsing itself lives in `parse.rs` (requests) and `chunked.rs`
+//! (the chunked body decoder); nothing here touches a socket.
 
+mod chunked;
+mod error;
 pub mod parse;
 mod request;
 pub(crate) mod response;

@@ -2,12 +2,16 @@
 //!
 //! This file owns the decision of what a request is: where its head ends, how
 //! long its body is, and which malformed inputs get which status. It touches no
-//! socket and keeps no state between calls: the engine hands it the bytes it has
-//! so far and gets back a complete request, "need more bytes", or an error that
-//! names the status to answer with. Every split point of a request must give the
-//! same result as the whole request, which `tests/parse.rs` checks.
+//! socket. A [`RequestParser`] is fed the bytes not yet consumed and gets back
+//! a complete request, "need more bytes", or an error that names the status to
+//! answer with; once the head is complete it consumes body bytes as they come
+//! and keeps its place (the length left, or the [`ChunkedDecoder`]'s state), so
+//! a slow body costs each byte once. [`parse_request`] is the same over one
+//! buffer. Every split point of a request must give the same result as the
+//! whole request, which `tests/parse.rs` checks.
 
-use std::fmt;
+pub use super::chunked::{ChunkedDecoder, Decoded};
+pub use super::error::ParseError;
 
 /// Size limits applied while parsing one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,53 +37,6 @@ impl Default for Limits {
     }
 }
 
-/// Why a request could not be parsed; each maps to one HTTP status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParseError {
-    /// The head is larger than `Limits::max_head` (`431`).
-    HeadTooLarge,
-    /// More header lines than `Limits::max_headers` (`431`).
-    TooManyHeaders,
-    /// The request line or a header is malformed (`400`); the text says which rule broke.
-    Malformed(&'static str),
-    /// A `Transfer-Encoding` other than `chunked` (`501`).
-    UnsupportedTransferEncoding,
-    /// The body is larger than `Limits::max_body` (`413`).
-    BodyTooLarge,
-    /// An HTTP version other than 1.0 or 1.1 (`505`).
-    UnsupportedVersion,
-}
-
-impl ParseError {
-    /// The HTTP status that answers this error.
-    pub fn status(&self) -> u16 {
-        match self {
-            ParseError::HeadTooLarge | ParseError::TooManyHeaders => 431,
-            ParseError::Malformed(_) => 400,
-            ParseError::UnsupportedTransferEncoding => 501,
-            ParseError::BodyTooLarge => 413,
-            ParseError::UnsupportedVersion => 505,
-        }
-    }
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParseError::HeadTooLarge => f.write_str("request head too large"),
-            ParseError::TooManyHeaders => f.write_str("too many header lines"),
-            ParseError::Malformed(why) => write!(f, "malformed request: {why}"),
-            ParseError::UnsupportedTransferEncoding => {
-                f.write_str("only chunked transfer-encoding is supported")
-            }
-            ParseError::BodyTooLarge => f.write_str("request body too large"),
-            ParseError::UnsupportedVersion => f.write_str("HTTP version not supported"),
-        }
-    }
-}
-
-impl std::error::Error for ParseError {}
-
 /// The head of a parsed request, copied out of the input buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
@@ -102,7 +59,8 @@ pub struct Parsed {
     pub head: Head,
     /// The body, de-chunked.
     pub body: Vec<u8>,
-    /// Bytes of input this request occupied; pipelined requests follow them.
+    /// Bytes of input this request occupied, head and body, over all the
+    /// calls that parsed it; pipelined requests follow them.
     pub consumed: usize,
 }
 
@@ -127,8 +85,134 @@ enum BodyKind {
     Chunked,
 }
 
-/// Parses the request at the start of `buf`.
+/// What a [`RequestParser::advance`] call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advanced {
+    /// Bytes of the input used. The caller drops them and passes only what
+    /// follows next time; on `Complete`, what follows is the next request.
+    pub consumed: usize,
+    /// Where the request stands.
+    pub progress: Progress,
+}
+
+/// A request whose head is complete and whose body is still arriving.
+#[derive(Debug)]
+struct BodyInProgress {
+    head: Head,
+    wants_continue: bool,
+    /// The body so far, de-chunked; grows with what arrives, not with what
+    /// `Content-Length` claims.
+    body: Vec<u8>,
+    delimiter: Delimiter,
+    /// Bytes of input the request has used so far, head included.
+    used: usize,
+}
+
+/// How the rest of a body in progress is found.
+#[derive(Debug)]
+enum Delimiter {
+    /// This many bytes are still to come.
+    Length(usize),
+    /// The chunked decoder, where it stopped.
+    Chunked(ChunkedDecoder),
+}
+
+/// Parses the requests of one connection, one after another, keeping its
+/// place inside a body between calls. Idle, it costs one pointer.
+#[derive(Debug, Default)]
+pub struct RequestParser {
+    body: Option<Box<BodyInProgress>>,
+}
+
+impl RequestParser {
+    /// A parser waiting for a request head.
+    pub fn new() -> Self {
+        RequestParser::default()
+    }
+
+    /// True when no request is under way: no head has been consumed whose body
+    /// is still missing.
+    pub fn is_idle(&self) -> bool {
+        self.body.is_none()
+    }
+
+    /// Parses what `buf` holds: the bytes after those consumed by earlier calls.
+    ///
+    /// Until the head is complete nothing is consumed (the head is parsed whole,
+    /// at most `max_head` bytes); from then on every body byte is consumed as
+    /// it arrives. After an error the parser must not be used again.
+    pub fn advance(&mut self, buf: &[u8], limits: &Limits) -> Result<Advanced, ParseError> {
+        let mut consumed = 0;
+        let mut state = match self.body.take() {
+            Some(state) => state,
+            None => match parse_head(buf, limits)? {
+                HeadStep::Partial => {
+                    return Ok(Advanced {
+                        consumed: 0,
+                        progress: Progress::Partial {
+                            head_done: false,
+                            wants_continue: false,
+                        },
+                    })
+                }
+                HeadStep::Done(state, head_len) => {
+                    consumed = head_len;
+                    state
+                }
+            },
+        };
+        let rest = &buf[consumed..];
+        let (used, done) = match &mut state.delimiter {
+            Delimiter::Length(left) => {
+                let take = (*left).min(rest.len());
+                state.body.extend_from_slice(&rest[..take]);
+                *left -= take;
+                (take, *left == 0)
+            }
+            Delimiter::Chunked(decoder) => {
+                let step = decoder.decode(rest, &mut state.body)?;
+                (step.consumed, step.done)
+            }
+        };
+        consumed += used;
+        state.used += consumed;
+        let progress = if done {
+            let BodyInProgress {
+                head, body, used, ..
+            } = *state;
+            Progress::Complete(Parsed {
+                head,
+                body,
+                consumed: used,
+            })
+        } else {
+            let wants_continue = state.wants_continue;
+            self.body = Some(state);
+            Progress::Partial {
+                head_done: true,
+                wants_continue,
+            }
+        };
+        Ok(Advanced { consumed, progress })
+    }
+}
+
+/// Parses the request at the start of `buf` (one call of a fresh [`RequestParser`]).
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Progress, ParseError> {
+    RequestParser::new()
+        .advance(buf, limits)
+        .map(|advanced| advanced.progress)
+}
+
+/// The outcome of looking for a complete head.
+enum HeadStep {
+    Partial,
+    /// The head, ready for its body, and its length in bytes.
+    Done(Box<BodyInProgress>, usize),
+}
+
+/// Parses the head at the start of `buf` and decides how its body is delimited.
+fn parse_head(buf: &[u8], limits: &Limits) -> Result<HeadStep, ParseError> {
     let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
     let slots = &mut slots[..limits.max_headers.clamp(1, HEADER_SLOTS)];
     let mut req = httparse::Request::new(slots);
@@ -139,10 +223,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Progress, ParseError
             if buf.len() > limits.max_head {
                 return Err(ParseError::HeadTooLarge);
             }
-            return Ok(Progress::Partial {
-                head_done: false,
-                wants_continue: false,
-            });
+            return Ok(HeadStep::Partial);
         }
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
         Err(httparse::Error::Version) => return Err(ParseError::UnsupportedVersion),
@@ -156,32 +237,24 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Progress, ParseError
     }
     check_line_endings(&buf[..head_len])?;
     let head = copy_head(&req)?;
-    let kind = body_kind(&head.headers, limits)?;
+    let delimiter = match body_kind(&head, limits)? {
+        BodyKind::Length(n) => Delimiter::Length(n),
+        BodyKind::Chunked => Delimiter::Chunked(ChunkedDecoder::new(
+            limits.max_body,
+            chunked_encoding_cap(limits),
+        )),
+    };
     // RFC 9110 section 10.1.1: never a 100 (Continue) to an HTTP/1.0 client.
     let wants_continue =
         head.minor_version >= 1 && header_has_token(&head.headers, "expect", "100-continue");
-    let rest = &buf[head_len..];
-    let body = match kind {
-        BodyKind::Length(n) if rest.len() >= n => Some((rest[..n].to_vec(), n)),
-        BodyKind::Length(_) => None,
-        BodyKind::Chunked => decode_chunked(rest, limits.max_body)?,
+    let state = BodyInProgress {
+        head,
+        wants_continue,
+        body: Vec::new(),
+        delimiter,
+        used: 0,
     };
-    if body.is_none() && rest.len() > chunked_encoding_cap(limits) {
-        // Chunk extensions, whitespace and trailers are not counted as body
-        // but would otherwise buffer without end.
-        return Err(ParseError::BodyTooLarge);
-    }
-    Ok(match body {
-        Some((body, used)) => Progress::Complete(Parsed {
-            head,
-            body,
-            consumed: head_len + used,
-        }),
-        None => Progress::Partial {
-            head_done: true,
-            wants_continue,
-        },
-    })
+    Ok(HeadStep::Done(Box::new(state), head_len))
 }
 
 /// Rejects bare LF line endings and obs-fold continuation lines.
@@ -251,10 +324,10 @@ pub fn header_has_token(headers: &[(String, String)], name: &str, token: &str) -
 }
 
 /// Decides how the body is delimited, enforcing the framing rules of RFC 9112 §6.
-fn body_kind(headers: &[(String, String)], limits: &Limits) -> Result<BodyKind, ParseError> {
+fn body_kind(head: &Head, limits: &Limits) -> Result<BodyKind, ParseError> {
     let mut length: Option<usize> = None;
     let mut chunked = false;
-    for (name, value) in headers {
+    for (name, value) in &head.headers {
         if name.eq_ignore_ascii_case("content-length") {
             let n = parse_length(value)?;
             if length.is_some_and(|seen| seen != n) {
@@ -262,6 +335,13 @@ fn body_kind(headers: &[(String, String)], limits: &Limits) -> Result<BodyKind, 
             }
             length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            if head.minor_version == 0 {
+                // RFC 9112 section 6.1: an HTTP/1.0 message with a transfer
+                // coding was likely forwarded by something that did not decode it.
+                return Err(ParseError::Malformed(
+                    "Transfer-Encoding in an HTTP/1.0 request",
+                ));
+            }
             if !value.trim().eq_ignore_ascii_case("chunked") || chunked {
                 return Err(ParseError::UnsupportedTransferEncoding);
             }
@@ -289,63 +369,11 @@ fn parse_length(value: &str) -> Result<usize, ParseError> {
         .map_err(|_| ParseError::Malformed("Content-Length out of range"))
 }
 
-/// The most bytes an incomplete chunked body may occupy in the input: the body
-/// itself twice over (for chunk framing) plus a head's worth of trailers.
+/// The most bytes a chunked body may occupy in the input: the body itself
+/// twice over (for chunk framing) plus a head's worth of extensions and trailers.
 fn chunked_encoding_cap(limits: &Limits) -> usize {
     limits
         .max_body
         .saturating_mul(2)
         .saturating_add(limits.max_head)
-}
-
-/// Decodes a chunked body; `Ok(None)` means more bytes are needed.
-fn decode_chunked(
-    mut rest: &[u8],
-    max_body: usize,
-) -> Result<Option<(Vec<u8>, usize)>, ParseError> {
-    let start_len = rest.len();
-    let mut body = Vec::new();
-    loop {
-        let (skip, size) = match httparse::parse_chunk_size(rest) {
-            Ok(httparse::Status::Complete(found)) => found,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(_) => return Err(ParseError::Malformed("bad chunk size")),
-        };
-        let size = usize::try_from(size).map_err(|_| ParseError::BodyTooLarge)?;
-        if body.len().saturating_add(size) > max_body {
-            return Err(ParseError::BodyTooLarge);
-        }
-        rest = &rest[skip..];
-        if size == 0 {
-            return match skip_trailers(rest)? {
-                Some(used) => Ok(Some((body, start_len - rest.len() + used))),
-                None => Ok(None),
-            };
-        }
-        if rest.len() < size + 2 {
-            return Ok(None);
-        }
-        if &rest[size..size + 2] != b"\r\n" {
-            return Err(ParseError::Malformed("chunk not followed by CRLF"));
-        }
-        body.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
-    }
-}
-
-/// Skips the trailer section after the last chunk; returns the bytes it used.
-fn skip_trailers(rest: &[u8]) -> Result<Option<usize>, ParseError> {
-    let mut pos = 0;
-    loop {
-        let Some(end) = rest[pos..].windows(2).position(|w| w == b"\r\n") else {
-            return Ok(None);
-        };
-        if end == 0 {
-            return Ok(Some(pos + 2));
-        }
-        if rest[pos..pos + end].contains(&b'\n') {
-            return Err(ParseError::Malformed("bare LF in trailer"));
-        }
-        pos += end + 2;
-    }
 }
