@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Benchmarks only: writes N accounts in one group with a weak hash.
     #[command(hide = true)]
     SeedBench(SeedArgs),
@@ -119,7 +119,7 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::SeedBench(args) => seed(args),
     };
     if let Err(e) = result {
