@@ -5,9 +5,11 @@
 //! at once (so a lone arrival is not delayed); changes that follow within the
 //! window after the previous batch wait for the end of it and leave as one.
 //! A batch that took long to write (a big group on a busy server) spaces the
-//! next one further: at least [`SPACING`] times its cost, so fan-out never
-//! takes more than about a quarter of the engine thread, and the writes still
-//! pending from one batch absorb the changes that arrive meanwhile. Pure: the
+//! next one further: at least [`SPACING`] times its cost, so that while
+//! changes keep coming fan-out takes no more than about a quarter of the
+//! engine thread, and the changes that arrive while a batch is written are
+//! absorbed by the next. A change that finds the target quiet for the window
+//! since its last batch was written still goes out at once. Pure: the
 //! caller passes the time in and sends what is due.
 
 use std::collections::{BTreeMap, HashMap};
@@ -17,6 +19,9 @@ use super::table::Target;
 
 /// The least gap after a batch, as a multiple of the time it took to write.
 pub const SPACING: u32 = 3;
+/// The most a batch's cost may space the next, in windows: a slow write on a
+/// machine busy with other work does not hold presence back for seconds.
+pub const MAX_SPACING_WINDOWS: u32 = 10;
 
 /// One user's latest presence, as watchers hear it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +79,9 @@ struct Pending {
 pub struct Coalescer {
     window: Duration,
     pending: HashMap<Target, Pending>,
-    /// Recently flushed targets: their next batch goes out no earlier.
-    not_before: HashMap<Target, Instant>,
+    /// Recently flushed targets: when their last batch was written, and the
+    /// earliest their next may go out unless they stay quiet for the window.
+    recent: HashMap<Target, (Instant, Instant)>,
     stamp: u64,
 }
 
@@ -86,7 +92,7 @@ impl Coalescer {
         Coalescer {
             window,
             pending: HashMap::new(),
-            not_before: HashMap::new(),
+            recent: HashMap::new(),
             stamp: 0,
         }
     }
@@ -115,8 +121,9 @@ impl Coalescer {
             p.changes.insert(user.to_string(), change);
             return;
         }
-        let due = match self.not_before.get(target) {
-            Some(&at) => at.max(now),
+        let due = match self.recent.get(target) {
+            Some(&(done, _)) if now >= done + self.window => now,
+            Some(&(_, not_before)) => not_before.max(now),
             None => now,
         };
         let mut changes = BTreeMap::new();
@@ -129,7 +136,8 @@ impl Coalescer {
     /// (see [`Coalescer::sent`] for the time the writes took).
     pub fn take_due(&mut self, now: Instant) -> Vec<(Target, Batch)> {
         let window = self.window;
-        self.not_before.retain(|_, &mut at| now < at);
+        self.recent
+            .retain(|_, &mut (done, at)| now < at || now < done + window);
         let due: Vec<Target> = self
             .pending
             .iter()
@@ -140,7 +148,7 @@ impl Coalescer {
         for target in due {
             if let Some(p) = self.pending.remove(&target) {
                 if !window.is_zero() {
-                    self.not_before.insert(target.clone(), now + window);
+                    self.recent.insert(target.clone(), (now, now + window));
                 }
                 let changes = p.changes.into_iter().collect();
                 out.push((target, Batch { changes }));
@@ -151,11 +159,12 @@ impl Coalescer {
 
     /// Marks `target`'s last batch as written by `now`, which took `cost`:
     /// the next goes out a window after that, or [`SPACING`] times the cost
-    /// if longer.
+    /// if longer (at most [`MAX_SPACING_WINDOWS`] windows).
     pub fn sent(&mut self, target: &Target, now: Instant, cost: Duration) {
         if !self.window.is_zero() {
-            let gap = self.window.max(cost * SPACING);
-            self.not_before.insert(target.clone(), now + gap);
+            let most = self.window * MAX_SPACING_WINDOWS;
+            let gap = (cost * SPACING).clamp(self.window, most);
+            self.recent.insert(target.clone(), (now, now + gap));
         }
     }
 
@@ -270,6 +279,22 @@ mod tests {
         assert_eq!(c.next_due(), Some(t0 + ms(160)));
         assert!(c.take_due(t0 + ms(159)).is_empty());
         assert_eq!(c.take_due(t0 + ms(160)).len(), 1);
+        // That one took 100 ms; a change 40 ms after it is held for 300 ms ...
+        c.sent(&big, t0 + ms(260), ms(100));
+        let ch = change(&mut c, true);
+        c.note(&big, "c", ch, t0 + ms(300));
+        assert_eq!(c.next_due(), Some(t0 + ms(560)));
+        assert_eq!(c.take_due(t0 + ms(560)).len(), 1);
+        // ... but one that finds the group quiet for the window goes at once.
+        c.sent(&big, t0 + ms(600), ms(100));
+        let ch = change(&mut c, false);
+        c.note(&big, "c", ch, t0 + ms(650));
+        assert_eq!(c.take_due(t0 + ms(650)).len(), 1);
+        // A write slowed down by a busy machine spaces by ten windows at most.
+        c.sent(&big, t0 + ms(2000), ms(1000));
+        let ch = change(&mut c, true);
+        c.note(&big, "c", ch, t0 + ms(2001));
+        assert_eq!(c.next_due(), Some(t0 + ms(2500)));
     }
 
     #[test]

@@ -28,6 +28,7 @@ use altsock::parse_duration;
 use clap::Parser;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use serde::Deserialize;
 use serde_json::Value;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -78,6 +79,24 @@ struct Args {
     /// Also write the results as `key=value` lines to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+/// An `update` event (the old single form).
+#[derive(Deserialize)]
+struct Single<'a> {
+    #[serde(borrow)]
+    user: &'a str,
+    online: bool,
+}
+
+/// An `updates` batch or a `resync` page.
+#[derive(Deserialize)]
+struct Lists<'a> {
+    #[serde(borrow, default)]
+    online: Vec<&'a str>,
+    #[serde(borrow, default)]
+    offline: Vec<&'a str>,
+    page: Option<u64>,
 }
 
 /// One member's pipe and what it has seen.
@@ -475,45 +494,51 @@ impl Storm {
     fn on_event(&mut self, i: usize, raw: &[u8], now: Instant) {
         let text = String::from_utf8_lossy(raw);
         let mut kind = "";
-        let mut data = String::new();
+        let mut data: Option<&str> = None;
         for line in text.lines() {
             if let Some(k) = line.strip_prefix("event: ") {
                 kind = k;
             } else if let Some(d) = line.strip_prefix("data: ") {
-                data.push_str(d);
+                // The server writes each event's JSON on one line.
+                data = Some(d);
             }
         }
         if kind.is_empty() {
             return; // a keepalive comment
         }
         self.members[i].events += 1;
-        let Ok(v) = serde_json::from_str::<Value>(&data) else {
-            self.bad_events += 1;
-            return;
-        };
+        let data = data.unwrap_or("");
+        // Names are borrowed from the event (no allocation per name): the
+        // client must not be what limits a 10,000-member storm.
         match kind {
-            "update" => {
-                let online = v["online"].as_bool().unwrap_or(false);
-                self.apply(i, v["user"].as_str().unwrap_or(""), online, now);
-            }
-            "updates" => {
-                for (list, online) in [("online", true), ("offline", false)] {
-                    for u in v[list].as_array().into_iter().flatten() {
-                        self.apply(i, u.as_str().unwrap_or(""), online, now);
+            "update" => match serde_json::from_str::<Single>(data) {
+                Ok(ev) => self.apply(i, ev.user, ev.online, now),
+                Err(_) => self.bad_events += 1,
+            },
+            "updates" | "resync" => {
+                let Ok(ev) = serde_json::from_str::<Lists>(data) else {
+                    self.bad_events += 1;
+                    return;
+                };
+                if kind == "resync" {
+                    self.members[i].resync_bytes += raw.len() as u64 + 2;
+                    if ev.page == Some(1) {
+                        self.members[i].view.fill(0);
                     }
+                    for u in ev.online {
+                        let Some(idx) = self.index_of(u) else {
+                            continue;
+                        };
+                        self.members[i].set(idx, true);
+                        self.heard(i, idx, now);
+                    }
+                    return;
                 }
-            }
-            "resync" => {
-                self.members[i].resync_bytes += raw.len() as u64 + 2;
-                if v["page"].as_u64() == Some(1) {
-                    self.members[i].view.fill(0);
+                for u in ev.online {
+                    self.apply(i, u, true, now);
                 }
-                for u in v["online"].as_array().into_iter().flatten() {
-                    let Some(idx) = self.index_of(u.as_str().unwrap_or("")) else {
-                        continue;
-                    };
-                    self.members[i].set(idx, true);
-                    self.heard(i, idx, now);
+                for u in ev.offline {
+                    self.apply(i, u, false, now);
                 }
             }
             "gap" => self.gaps += 1,

@@ -184,6 +184,7 @@
     // Someone joined or left the list shown: counts at once; the page is
     // fetched again only when that member is (or would be) on it.
     refresh: function (d) {
+      if (d.joined && d.online) { online.set(d.user, true); } else if (!d.joined) { online.delete(d.user); }
       if (typeof d.total === 'number') { setText('#member-count', d.total); }
       if (typeof d.count === 'number') { setText('#online-count', d.count); }
       if (d.joined ? roster.pages <= 1 : rows.has(d.user)) { fetchPage(); }
