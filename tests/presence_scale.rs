@@ -30,7 +30,7 @@ fn seeded(n: usize, window: Duration) -> TestServer<altsock::server::Job> {
         .keepalive_interval(Duration::from_secs(30));
     util::spawn_server(builder, move |config| {
         config.db_path = db;
-        config.presence_window = window;
+        config.presence.window = window;
     })
 }
 

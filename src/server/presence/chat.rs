@@ -6,9 +6,13 @@
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 
-use super::web::{self, cookie_caller, error, esc, json, Caller, Params};
+use super::answers::{error, json};
+use super::caller::Caller;
+use super::html::{esc, script_json};
+use super::ids::unix_now;
+use super::params::Params;
 use super::{finish, forbidden, Invite, Presence, MAX_CHAT};
-use crate::server::{Job, Shared};
+use crate::server::Job;
 use crate::{Cx, Reply, Request, Response};
 
 /// Pending invitations kept per invitee.
@@ -26,15 +30,15 @@ impl Presence {
         &mut self,
         req: &Request,
         p: &Params,
-        shared: &mut Shared,
+        me: Caller,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
         // A GET must name its session: a cookie alone would let any site
         // send invitations through a link (a Lax cookie goes with it).
         let explicit = req.method != "GET" || p.get("id").is_some();
-        let Some(me) = web::caller(req, p, shared).filter(|_| explicit) else {
+        if !explicit {
             return forbidden();
-        };
+        }
         let to = p.nonempty("to").unwrap_or_default();
         if !self.reachable(&to) || to == me.user {
             return Reply::Respond(error(404, "no such user"));
@@ -70,7 +74,7 @@ impl Presence {
         };
         self.last_message += 1;
         let id = self.last_message;
-        let ts = web::unix_now();
+        let ts = unix_now();
         self.db.log(&me.user, "chat", to.clone());
         if self.table.is_online(&to) {
             let event = json!({ "id": id, "from": me.user, "to": to, "msg": msg, "ts": ts });
@@ -127,7 +131,7 @@ impl Presence {
             return Reply::Respond(error(404, "no such user"));
         }
         self.last_message += 1;
-        let (id, ts) = (self.last_message, web::unix_now());
+        let (id, ts) = (self.last_message, unix_now());
         let online = self.table.is_online(&to);
         self.store(id, &me.user, &to, &msg, ts, online);
         if online {
@@ -157,14 +161,6 @@ impl Presence {
             }));
         });
         Reply::Defer
-    }
-
-    /// The viewer of an HTML page when invitations wait for them.
-    pub fn invitee(&self, req: &Request, shared: &Shared) -> Option<Caller> {
-        if self.invites.is_empty() {
-            return None;
-        }
-        cookie_caller(req, shared).filter(|c| self.invites.contains_key(&c.user))
     }
 
     /// Content modification (seed `004`): adds the invitation windows waiting
@@ -212,11 +208,11 @@ fn invitation_html(viewer: &Caller, invites: &[Invite]) -> String {
             msg = esc(&invite.msg),
         ));
     }
-    let boot = json!({ "me": viewer.user, "id": viewer.sid });
+    let boot = json!({ "me": viewer.user });
     out.push_str(&format!(
         "<script type=\"application/json\" id=\"altsock-invite\">{}</script>\n\
 <script src=\"/altsock.js\"></script>\n<script src=\"/static/presence.js\"></script>\n",
-        web::script_json(&boot)
+        script_json(&boot)
     ));
     out
 }

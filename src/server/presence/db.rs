@@ -78,7 +78,7 @@ impl Db {
         self.run(move |c| {
             let r = c.execute(
                 "INSERT INTO activity (ts, user, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-                params![super::web::unix_now(), user, kind, detail],
+                params![super::ids::unix_now(), user, kind, detail],
             );
             if let Err(e) = r {
                 log::warn!("presence: activity log: {e}");

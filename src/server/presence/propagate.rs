@@ -14,9 +14,9 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 
 use super::coalesce::Change;
+use super::ids;
 use super::pipe::send;
 use super::table::{Event, EventQueue, Target};
-use super::web;
 use super::Presence;
 use crate::server::Job;
 use crate::{Cx, Handle};
@@ -324,7 +324,7 @@ fn updates_json<'a>(
     let mut out = format!(
         "{{\"count\":{count},\"node\":{},\"at\":{}",
         Value::from(node),
-        web::unix_now()
+        ids::unix_now()
     );
     for (key, list) in [("online", online), ("offline", offline), ("guests", guests)] {
         if !list.is_empty() {

@@ -29,7 +29,7 @@ pub fn seed_bench(
     let mut conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(err)?;
-    let now = super::web::unix_now();
+    let now = super::ids::unix_now();
     let tx = conn.transaction().map_err(err)?;
     tx.execute(
         "INSERT OR IGNORE INTO groups (name, hash, creator, created) VALUES (?1, NULL, ?2, ?3)",
@@ -76,10 +76,8 @@ mod tests {
     fn weak_hashes_verify_with_the_servers_verifier() {
         let hash = weak_hash("correct horse").unwrap();
         assert!(hash.contains("m=8,t=1,p=1"), "{hash}");
-        assert!(super::super::workers::verify_password(
-            "correct horse",
-            &hash
-        ));
-        assert!(!super::super::workers::verify_password("wrong", &hash));
+        let mut argon = super::super::hashing::Argon::default();
+        assert!(argon.verify("correct horse", &hash));
+        assert!(!argon.verify("wrong", &hash));
     }
 }
