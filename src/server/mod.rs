@@ -29,6 +29,8 @@ pub struct ServerConfig {
     pub publish_token: Option<String>,
     /// The notification hub's limits.
     pub hub: HubConfig,
+    /// The database's durability, queue bound and stored-message limits.
+    pub store: presence::db::StoreConfig,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +40,7 @@ impl Default for ServerConfig {
             node_id: "local".into(),
             publish_token: None,
             hub: HubConfig::default(),
+            store: presence::db::StoreConfig::default(),
         }
     }
 }
@@ -134,7 +137,7 @@ impl Router for ServerRouter {
             return Reply::Respond(
                 Response::new(200)
                     .header("Content-Type", "text/plain; version=0.0.4")
-                    .body(cx.metrics().to_prometheus()),
+                    .body(cx.metrics().to_prometheus() + &self.presence.metrics()),
             );
         }
         // Chat invitation by content modification: whoever serves the page.

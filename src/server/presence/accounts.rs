@@ -7,14 +7,13 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use rusqlite::params;
 use serde_json::json;
 
 use super::directory::{check_name, UserRec, CONTACTS};
 use super::table::Mailbox;
 use super::web::{self, error, json, Caller, Params};
 use super::workers::{hash_password, verify_password};
-use super::{finish, Presence, QUEUE_CAP};
+use super::{busy, finish, store, Presence, QUEUE_CAP};
 use crate::server::sessions::{Session, SESSION_COOKIE};
 use crate::server::{Job, ServerRouter, Shared};
 use crate::{ConnId, Cx, Reply, Request, Response};
@@ -129,6 +128,7 @@ impl Presence {
             self.pending_names.insert(n.clone());
         }
         let (handle, db, conn) = (cx.handle(), self.db.clone(), req.conn);
+        let aliases: Vec<String> = email.iter().chain(phone.iter()).cloned().collect();
         self.hasher.run(move || {
             let rec = hash_password(&password).map(|hash| UserRec {
                 hash,
@@ -136,40 +136,53 @@ impl Presence {
                 phone,
                 active: CONTACTS.into(),
             });
+            let (then_name, then_aliases) = (name.clone(), aliases.clone());
+            let done =
+                |rec| Job::new(move |r, cx| r.presence.registered(cx, conn, name, aliases, rec));
             let Ok(rec) = rec else {
-                handle.send(Job::new(move |r, cx| r.presence.registered(cx, conn, name, None)));
+                handle.send(done(Err(error(500, "could not store the account"))));
                 return;
             };
-            db.run(move |c| {
-                let done = c.execute(
-                    "INSERT INTO users (name, hash, email, phone, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![name, rec.hash, rec.email, rec.phone, web::unix_now()],
-                );
-                if let Err(e) = &done {
-                    log::warn!("presence: register {name}: {e}");
-                }
-                let rec = done.ok().map(|_| rec);
-                handle.send(Job::new(move |r, cx| r.presence.registered(cx, conn, name, rec)));
-            });
+            // The answer waits for the commit (issue 14).
+            let (row, user, reply) = (rec.clone(), then_name.clone(), handle.clone());
+            let queued = db.write(
+                move |c| store::insert_user(c, &user, &row, web::unix_now()),
+                move |stored| {
+                    let rec = stored.map(|()| rec).map_err(|e| {
+                        log::warn!("presence: register: {e}");
+                        error(500, "could not store the account")
+                    });
+                    reply.send(Job::new(move |r, cx| {
+                        r.presence
+                            .registered(cx, conn, then_name, then_aliases, rec)
+                    }));
+                },
+            );
+            if queued.is_err() {
+                handle.send(done(Err(busy())));
+            }
         });
         Reply::Defer
     }
 
-    /// The end of a registration: the account is stored (or not).
+    /// The end of a registration: the account is stored, or the answer
+    /// says why not.
     fn registered(
         &mut self,
         cx: &mut Cx<'_, Job>,
         conn: ConnId,
         name: String,
-        rec: Option<UserRec>,
+        aliases: Vec<String>,
+        rec: Result<UserRec, Response>,
     ) {
         self.pending_names.remove(&name);
-        let Some(rec) = rec else {
-            return finish(cx, conn, error(500, "could not store the account"));
-        };
-        for alias in [&rec.email, &rec.phone].into_iter().flatten() {
+        for alias in &aliases {
             self.pending_names.remove(alias);
         }
+        let rec = match rec {
+            Ok(rec) => rec,
+            Err(refusal) => return finish(cx, conn, refusal),
+        };
         self.dir.add_user(name.clone(), rec);
         self.db.log(&name, "register", String::new());
         finish(cx, conn, json(201, json!({ "user": name })));

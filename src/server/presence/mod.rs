@@ -6,22 +6,27 @@
 //! # Layout
 //!
 //! - [`web`]: parameters, the `Origin` check, callers, escaping.
-//! - [`db`]: SQLite schema, migrations, start-up load, the database thread.
+//! - [`db`]: SQLite schema, migrations, start-up load, the database thread
+//!   with its bounded group-commit queue.
+//! - [`store`]: the SQL, run on the database thread.
 //! - [`directory`]: accounts, groups and address books in memory.
 //! - [`table`]: the UserTable, GroupTable, watch index and event queues.
 //! - [`workers`]: the password-hashing threads.
-//! - `accounts`, `pipe`, `groups`, `chat`, `pages`: the endpoints.
+//! - `accounts`, `pipe`, `groups`, `chat`, `invites`, `pages`: the endpoints.
 //!
 //! Everything here runs on the engine thread and never blocks: hashing and
-//! SQLite run on worker threads and come back as [`Job`]s.
+//! SQLite run on worker threads and come back as [`Job`]s. An answer that
+//! promises storage waits for the commit of the transaction holding it.
 
 mod accounts;
 mod chat;
 pub mod db;
 pub mod directory;
 mod groups;
+mod invites;
 mod pages;
 mod pipe;
+pub mod store;
 pub mod table;
 pub mod web;
 pub mod workers;
@@ -29,9 +34,9 @@ pub mod workers;
 use std::collections::{HashMap, HashSet};
 
 use super::{Job, Service, Shared};
-use crate::{CloseReason, ConnId, Cx, Reply, Request, Response};
+use crate::{CloseReason, ConnId, Cx, Handle, Reply, Request, Response};
 use accounts::Throttle;
-use db::Db;
+use db::{Busy, Db, StoreConfig};
 use directory::Directory;
 use table::{Mailbox, UserTable};
 use web::{error, Caller, Params};
@@ -70,13 +75,22 @@ pub struct Presence {
     guests: std::collections::VecDeque<String>,
     /// (session id, group): protected group pages opened with the password.
     unlocked: HashSet<(String, String)>,
+    /// The limits on stored messages.
+    limits: StoreConfig,
+    /// Undelivered stored messages by recipient, and by sender.
+    stored_for: HashMap<String, usize>,
+    stored_by: HashMap<String, usize>,
+    /// Users whose stored messages are being delivered, page by page.
+    delivering: HashSet<String>,
+    /// Stored messages refused: recipient full, sender full.
+    refused: [u64; 2],
 }
 
 impl Presence {
     /// Opens the database (creating and migrating it) and loads the
     /// directory. Blocking: runs before the engine loop.
     pub fn open(config: &super::ServerConfig) -> std::io::Result<Self> {
-        let (db, dir, last_message) = db::open(&config.db_path)?;
+        let (db, dir, loaded) = db::open(&config.db_path, &config.store)?;
         log::info!(
             "presence: {} users, {} groups in {}",
             dir.users.len(),
@@ -94,9 +108,14 @@ impl Presence {
             throttle: Throttle::default(),
             hasher: Hasher::start(2)?,
             node: config.node_id.clone(),
-            last_message,
+            last_message: loaded.last_message,
             guests: Default::default(),
             unlocked: HashSet::new(),
+            limits: config.store.clone(),
+            stored_for: loaded.for_recipient,
+            stored_by: loaded.by_sender,
+            delivering: HashSet::new(),
+            refused: [0; 2],
         })
     }
 
@@ -132,9 +151,9 @@ impl Presence {
             ("POST", ["logout"]) => self.logout(caller(&req, &p, shared)?, shared, cx),
             ("GET", ["jchat"]) => self.jchat(&req, &p, shared, cx),
             ("GET" | "POST", ["initchat"]) => self.initchat(&req, &p, shared, cx),
-            ("POST", ["chat"]) => self.chat(caller(&req, &p, shared)?, &p, cx),
+            ("POST", ["chat"]) => self.chat(caller(&req, &p, shared)?, &req, &p, cx),
             ("GET", ["messages"]) => self.list_messages(caller(&req, &p, shared)?, &req, cx),
-            ("POST", ["messages"]) => self.leave_message(caller(&req, &p, shared)?, &p, cx),
+            ("POST", ["messages"]) => self.leave_message(caller(&req, &p, shared)?, &req, &p, cx),
             ("GET", ["groups"]) => self.list_groups(member(&req, &p, shared)?),
             ("POST", ["groups"]) => self.create_group(member(&req, &p, shared)?, &req, &p, cx),
             ("POST", ["groups", name, action]) => {
@@ -142,12 +161,12 @@ impl Presence {
                 let me = member(&req, &p, shared)?;
                 self.group_action(me, &req, &p, cx, &name, action)
             }
-            ("POST", ["contacts"]) => self.add_contact(member(&req, &p, shared)?, &p, cx),
+            ("POST", ["contacts"]) => self.add_contact(member(&req, &p, shared)?, &req, &p, cx),
             ("DELETE", ["contacts", name]) => {
                 let name = web::decode_segment(name);
-                self.remove_contact(member(&req, &p, shared)?, cx, &name)
+                self.remove_contact(member(&req, &p, shared)?, &req, cx, &name)
             }
-            ("POST", ["active"]) => self.set_active(member(&req, &p, shared)?, &p, cx),
+            ("POST", ["active"]) => self.set_active(member(&req, &p, shared)?, &req, &p, cx),
             ("GET" | "HEAD" | "POST", ["call", name]) => {
                 let name = web::decode_segment(name);
                 self.call_page(&req, &p, shared, cx, &name)
@@ -217,15 +236,66 @@ fn finish(cx: &mut Cx<'_, Job>, conn: ConnId, response: Response) {
 }
 
 impl Drop for Presence {
-    /// Waits (briefly) for the database thread to finish the writes queued
+    /// Waits (briefly) for the database thread to commit the writes queued
     /// before the server stopped.
     fn drop(&mut self) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.db.run(move |_| {
-            let _ = tx.send(());
-        });
-        if rx.recv_timeout(std::time::Duration::from_secs(5)).is_err() {
+        if !self.db.flush(std::time::Duration::from_secs(5)) {
             log::warn!("presence: database writes did not finish in time");
         }
+    }
+}
+
+/// A `503` for a write the database queue has no room for.
+fn busy() -> Response {
+    error(503, "the database is busy; try again shortly").header("Retry-After", "1")
+}
+
+/// The continuation of a write whose answer waits for its commit: `ok`
+/// once committed, `500` if it failed; sent to the engine as a [`Job`].
+fn answer_when_committed(
+    handle: Handle<Job>,
+    conn: ConnId,
+    ok: Response,
+) -> impl FnOnce(Result<(), String>) + Send + 'static {
+    move |result| {
+        let response = result.map(|()| ok).unwrap_or_else(|e| {
+            log::warn!("{conn}: presence: write failed: {e}");
+            error(500, "could not store the change")
+        });
+        handle.send(Job::new(move |_, cx| finish(cx, conn, response)));
+    }
+}
+
+impl Presence {
+    /// Queues `apply` and answers `ok` on `conn` once the transaction
+    /// holding it committed. `Err` with the `503` when the queue is full:
+    /// nothing was queued, and the caller must change nothing.
+    fn write_then_answer(
+        &self,
+        cx: &Cx<'_, Job>,
+        conn: ConnId,
+        apply: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()> + Send + 'static,
+        ok: Response,
+    ) -> Result<(), Response> {
+        self.db
+            .write(apply, answer_when_committed(cx.handle(), conn, ok))
+            .map_err(|Busy| busy())
+    }
+
+    /// The presence server's counters (database queue, activity log, stored
+    /// messages) in the Prometheus text format, for `/metrics`.
+    pub fn metrics(&self) -> String {
+        let mut out = self.db.metrics();
+        let stored: usize = self.stored_for.values().sum();
+        out.push_str(&format!(
+            "# HELP altsock_stored_messages Undelivered stored messages.\n\
+             # TYPE altsock_stored_messages gauge\naltsock_stored_messages {stored}\n\
+             # HELP altsock_stored_refused_total Stored messages refused at a limit.\n\
+             # TYPE altsock_stored_refused_total counter\n\
+             altsock_stored_refused_total{{limit=\"recipient\"}} {}\n\
+             altsock_stored_refused_total{{limit=\"sender\"}} {}\n",
+            self.refused[0], self.refused[1]
+        ));
+        out
     }
 }

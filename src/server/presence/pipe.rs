@@ -306,22 +306,6 @@ impl Presence {
             self.go_offline(cx, &user, "poll timeout");
         }
     }
-
-    /// Delivers, as `message` events, what was stored for `user` while away.
-    fn deliver_stored(&mut self, cx: &mut Cx<'_, Job>, user: &str) {
-        let (handle, user) = (cx.handle(), user.to_string());
-        self.db.run(move |c| {
-            let rows = super::chat::take_undelivered(c, &user);
-            if rows.is_empty() {
-                return;
-            }
-            handle.send(Job::new(move |r, cx| {
-                for row in rows {
-                    r.presence.emit(cx, &user, "message", row);
-                }
-            }));
-        });
-    }
 }
 
 /// Sends one event down `row`'s pipe (a waiting poll takes it as its answer).
