@@ -259,6 +259,8 @@ impl Presence {
                 return;
             }
         };
+        self.stored_delivered.0 += rows.len() as u64;
+        self.stored_delivered.1 += 1;
         for m in &rows {
             self.emit(cx, &user, "message", m.event());
             self.count_stored(&m.from, &user, -1);

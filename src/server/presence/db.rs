@@ -203,6 +203,7 @@ struct Pending {
 /// Counters of the database thread, rendered on `/metrics`.
 #[derive(Default)]
 struct Stats {
+    writing: AtomicU64,
     commits: AtomicU64,
     writes: AtomicU64,
     failed: AtomicU64,
@@ -337,21 +338,27 @@ impl Db {
     pub fn metrics(&self) -> String {
         let depth = {
             let p = self.queue.lock();
-            (p.work.len(), p.log.len())
+            p.work.len()
         };
         let s = &self.queue.stats;
-        let rows: [(&str, &str, &str, u64); 8] = [
+        let rows: [(&str, &str, &str, u64); 9] = [
             (
                 "altsock_db_queue_depth",
                 "gauge",
                 "Writes waiting for the database thread.",
-                depth.0 as u64,
+                depth as u64,
             ),
             (
                 "altsock_db_queue_capacity",
                 "gauge",
                 "Most writes that may wait (--db-queue); more get 503.",
                 self.queue.cap as u64,
+            ),
+            (
+                "altsock_db_writing",
+                "gauge",
+                "Writes in the transaction being written now.",
+                s.writing.load(Relaxed),
             ),
             (
                 "altsock_db_commits_total",
@@ -403,8 +410,10 @@ impl Db {
 /// The database thread: one group transaction per turn.
 fn run(queue: &Queue, mut conn: Connection, nudge: &SyncSender<()>) {
     while let Some((work, log)) = queue.take_all() {
-        let (work, committed) = write_batch(&mut conn, work, &log, &queue.stats);
         let s = &queue.stats;
+        s.writing.store(work.len() as u64, Relaxed);
+        let (work, committed) = write_batch(&mut conn, work, &log, s);
+        s.writing.store(0, Relaxed);
         match &committed {
             Ok(()) => {
                 s.commits.fetch_add(1, Relaxed);

@@ -84,6 +84,8 @@ pub struct Presence {
     delivering: HashSet<String>,
     /// Stored messages refused: recipient full, sender full.
     refused: [u64; 2],
+    /// Stored messages delivered at login, and the pages they came in.
+    stored_delivered: (u64, u64),
 }
 
 impl Presence {
@@ -116,6 +118,7 @@ impl Presence {
             stored_by: loaded.by_sender,
             delivering: HashSet::new(),
             refused: [0; 2],
+            stored_delivered: (0, 0),
         })
     }
 
@@ -293,8 +296,12 @@ impl Presence {
              # HELP altsock_stored_refused_total Stored messages refused at a limit.\n\
              # TYPE altsock_stored_refused_total counter\n\
              altsock_stored_refused_total{{limit=\"recipient\"}} {}\n\
-             altsock_stored_refused_total{{limit=\"sender\"}} {}\n",
-            self.refused[0], self.refused[1]
+             altsock_stored_refused_total{{limit=\"sender\"}} {}\n\
+             # HELP altsock_stored_delivered_total Stored messages delivered at login.\n\
+             # TYPE altsock_stored_delivered_total counter\naltsock_stored_delivered_total {}\n\
+             # HELP altsock_stored_pages_total Pages (engine jobs) they were delivered in.\n\
+             # TYPE altsock_stored_pages_total counter\naltsock_stored_pages_total {}\n",
+            self.refused[0], self.refused[1], self.stored_delivered.0, self.stored_delivered.1
         ));
         out
     }
