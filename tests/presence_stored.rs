@@ -126,3 +126,57 @@ fn stored_messages_arrive_in_pages_in_order_exactly_once() {
     again.quiet(Duration::from_millis(200));
     assert_eq!(metric(a, "altsock_stored_delivered_total"), 250);
 }
+
+#[test]
+fn a_long_polling_user_gets_every_stored_message_without_a_gap() {
+    let server = server_with(10_000, 10_000);
+    let a = server.addr;
+    let alice = user(a, "alice");
+    register(a, "bob");
+    let mut client = Client::connect(a);
+    // More than the user's 256-event queue holds.
+    for i in 0..400 {
+        let text =
+            json!({ "me": "alice", "id": alice, "to": "bob", "msg": format!("p{i}") }).to_string();
+        client.send(
+            format!(
+                "POST /chat HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+                text.len()
+            )
+            .as_bytes(),
+        );
+        assert_eq!(client.read_response().status, 202);
+    }
+    let bob = login(a, "bob");
+    let poll = |since: Option<&str>| {
+        let since = since.map(|s| format!("&since={s}")).unwrap_or_default();
+        get(
+            a,
+            &format!("/jchat?me=bob&id={bob}&mode=poll&timeout=2000{since}"),
+        )
+    };
+    let mut since = poll(None).header("x-altsock-id").unwrap().to_string();
+    // One page is sent; the next waits until bob has fetched it (checked
+    // over a window, as `Pipe::quiet` checks that nothing arrives).
+    util::wait_for("the first page", || {
+        metric(a, "altsock_stored_delivered_total") >= 100
+    });
+    let window = std::time::Instant::now() + Duration::from_millis(300);
+    while std::time::Instant::now() < window {
+        assert_eq!(metric(a, "altsock_stored_delivered_total"), 100, "paced");
+    }
+    let mut got = Vec::new();
+    while got.len() < 400 {
+        let r = poll(Some(&since));
+        assert_eq!(r.status, 200, "a poll answers with events: {}", r.text());
+        for ev in poll_events(&r) {
+            assert_ne!(ev.kind, "gap", "no stored message dropped: {:?}", ev.data);
+            if ev.kind == "message" {
+                got.push(ev.data["msg"].as_str().unwrap().to_string());
+            }
+        }
+        since = r.header("x-altsock-id").unwrap().to_string();
+    }
+    let want: Vec<String> = (0..400).map(|i| format!("p{i}")).collect();
+    assert_eq!(got, want);
+}

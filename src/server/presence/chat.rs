@@ -7,6 +7,7 @@
 use serde_json::json;
 
 use super::store::{self, Stored};
+use super::table::Mode;
 use super::web::{self, error, json, Caller, Params};
 use super::{busy, finish, Presence, MAX_CHAT};
 use crate::server::Job;
@@ -48,8 +49,17 @@ impl Presence {
         if !self.dir.users.contains_key(&to) {
             return Reply::Respond(error(404, "recipient is offline"));
         }
-        self.db.log(&me.user, "chat", to.clone());
-        self.store_message(cx, req.conn, &me.user, to, msg, false)
+        let reply = self.store_message(cx, req.conn, &me.user, to.clone(), msg, false);
+        self.log_taken(&reply, &me.user, "chat", to);
+        reply
+    }
+
+    /// Logs a chat or message the store took (after its write, so a batch
+    /// never holds the line without the message); refused ones are not.
+    fn log_taken(&self, reply: &Reply, from: &str, kind: &'static str, to: String) {
+        if matches!(reply, Reply::Defer) {
+            self.db.log(from, kind, to);
+        }
     }
 
     /// The recipient and text of a chat or message, or the error answer.
@@ -85,9 +95,10 @@ impl Presence {
         if !self.dir.users.contains_key(&to) {
             return Reply::Respond(error(404, "no such user"));
         }
-        self.db.log(&me.user, "message", to.clone());
         let online = self.table.is_online(&to);
-        self.store_message(cx, req.conn, &me.user, to, msg, online)
+        let reply = self.store_message(cx, req.conn, &me.user, to.clone(), msg, online);
+        self.log_taken(&reply, &me.user, "message", to);
+        reply
     }
 
     /// The refusal when storing one more message from `from` for `to` would
@@ -221,11 +232,18 @@ impl Presence {
 
     /// Delivers, as `message` events, what was stored for `user` while
     /// away: a page of [`PAGE`] per engine job, each page marked delivered
-    /// after it was sent, the next read only then.
+    /// after it was sent, the next read only then. A long-polling user gets
+    /// the next page when a poll of theirs waits (has fetched the last), so
+    /// their 256-event queue never overflows; this is also that resumption.
     pub(super) fn deliver_stored(&mut self, cx: &mut Cx<'_, Job>, user: &str) {
-        if self.stored_for.contains_key(user) && self.delivering.insert(user.to_string()) {
-            self.next_stored_page(cx, user.to_string(), 0);
-        }
+        let after = match self.delivering.get(user) {
+            Some(None) => return,
+            Some(Some(last)) => *last,
+            None if self.stored_for.contains_key(user) => 0,
+            None => return,
+        };
+        self.delivering.insert(user.to_string(), None);
+        self.next_stored_page(cx, user.to_string(), after);
     }
 
     /// Reads the page of `user`'s stored messages after id `after`.
@@ -276,10 +294,16 @@ impl Presence {
                 }
             },
         );
-        if rows.len() == PAGE {
-            self.next_stored_page(cx, user, last);
-        } else {
+        let polling = self
+            .table
+            .get(&user)
+            .is_some_and(|row| matches!(row.mode, Mode::Poll { .. }));
+        if rows.len() < PAGE {
             self.delivering.remove(&user);
+        } else if polling {
+            self.delivering.insert(user, Some(last));
+        } else {
+            self.next_stored_page(cx, user, last);
         }
     }
 }

@@ -80,8 +80,10 @@ pub struct Presence {
     /// Undelivered stored messages by recipient, and by sender.
     stored_for: HashMap<String, usize>,
     stored_by: HashMap<String, usize>,
-    /// Users whose stored messages are being delivered, page by page.
-    delivering: HashSet<String>,
+    /// Users whose stored messages are being delivered, page by page: `None`
+    /// while a page is being read, `Some(last id)` while a long-polling user
+    /// has not yet fetched the last page.
+    delivering: HashMap<String, Option<i64>>,
     /// Stored messages refused: recipient full, sender full.
     refused: [u64; 2],
     /// Stored messages delivered at login, and the pages they came in.
@@ -116,7 +118,7 @@ impl Presence {
             limits: config.store.clone(),
             stored_for: loaded.for_recipient,
             stored_by: loaded.by_sender,
-            delivering: HashSet::new(),
+            delivering: HashMap::new(),
             refused: [0; 2],
             stored_delivered: (0, 0),
         })

@@ -228,6 +228,8 @@ impl Presence {
         };
         self.go_online(cx, caller, req, mode);
         if !ready {
+            // Caught up: the next page of stored messages, if one waits.
+            self.deliver_stored(cx, &caller.user);
             let hold = Hold::new(Framing::LongPoll).with_timeout(timeout);
             return Reply::Hold(
                 hold.with_header("X-Altsock-Since", since.unwrap_or(0).to_string()),
