@@ -6,12 +6,12 @@
 # (e.g. `--db-sync full`).
 #   bench/durability.sh [serve flags...]
 # Environment: ALTSOCK (server binary, default target/release/altsock),
-# MESSAGES (20000), CONNS (16), IDLE (10000), SAMPLES (2000), PORT (18080).
+# MESSAGES (20000), CONNS (connection counts besides 1: "16 64"), IDLE (10000), SAMPLES (2000), PORT (18080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ALTSOCK=${ALTSOCK:-target/release/altsock}
 BENCH=target/release/examples/store_bench
-MESSAGES=${MESSAGES:-20000} CONNS=${CONNS:-16} IDLE=${IDLE:-10000}
+MESSAGES=${MESSAGES:-20000} CONNS=${CONNS:-16 64} IDLE=${IDLE:-10000}
 SAMPLES=${SAMPLES:-2000} PORT=${PORT:-18080}
 [ -x "$BENCH" ] || cargo build --release --example store_bench
 ulimit -n 20000
@@ -33,7 +33,7 @@ serve() {
 }
 
 echo "server: $ALTSOCK $*"
-for conns in 1 "$CONNS"; do
+for conns in 1 $CONNS; do
   serve "$@"
   nice "$BENCH" --addr "127.0.0.1:$PORT" throughput --messages "$MESSAGES" --conns "$conns"
   stop

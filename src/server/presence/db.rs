@@ -421,6 +421,7 @@ fn run(queue: &Queue, mut conn: Connection, nudge: &SyncSender<()>) {
             }
             Err(e) => {
                 log::error!("presence: database commit failed: {e}");
+                s.failed.fetch_add(work.len() as u64, Relaxed);
                 s.log_dropped.fetch_add(log.len() as u64, Relaxed);
             }
         }
