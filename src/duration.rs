@@ -1,8 +1,8 @@
-//! Human durations for flags: `250ms`, `4s`, `2m`, `1h`; a bare number is seconds.
+//! Human durations for flags: `250ms`, `4s`, `2m`, `1h`, `7d`; a bare number is seconds.
 
 use std::time::Duration;
 
-/// Parses `"250ms"`, `"4s"`, `"2m"`, `"1h"` or `"4"` (seconds).
+/// Parses `"250ms"`, `"4s"`, `"2m"`, `"1h"`, `"7d"` or `"4"` (seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -17,8 +17,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
         "h" => Ok(Duration::from_secs(n * 3600)),
+        "d" => Ok(Duration::from_secs(n * 86_400)),
         _ => Err(format!(
-            "bad duration unit {unit:?} in {text:?}: use ms, s, m or h"
+            "bad duration unit {unit:?} in {text:?}: use ms, s, m, h or d"
         )),
     }
 }
@@ -34,6 +35,7 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert!(parse_duration("x").is_err());
-        assert!(parse_duration("5d").is_err());
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(parse_duration("5w").is_err());
     }
 }

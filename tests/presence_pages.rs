@@ -89,11 +89,11 @@ fn a_guest_gets_a_session_a_pipe_and_can_chat() {
     let mut alice_pipe = Pipe::open(a, "alice", &alice, false);
     let page = get(a, "/call/alice");
     let b = boot(&page.text());
-    let (guest, gsid) = (
-        b["me"].as_str().unwrap().to_string(),
-        b["id"].as_str().unwrap().to_string(),
-    );
+    let guest = b["me"].as_str().unwrap().to_string();
+    let gsid = session_of(&page);
     assert!(guest.starts_with("guest-"));
+    assert!(b.get("id").is_none(), "no session id in the page: {b}");
+    assert!(!page.text().contains(&gsid), "no session id in the page");
     let mut guest_pipe = Pipe::open_query(a, &format!("me={guest}&id={gsid}&watch=alice"), true);
     let r = get(a, &format!("/initchat?me={guest}&to=alice&id={gsid}"));
     assert_eq!(r.status, 200);
@@ -230,9 +230,10 @@ fn an_invitation_is_added_to_the_invitees_next_page() {
     assert!(!page.contains(msg));
     assert!(page.contains("<form class=\"reply\">"));
     assert!(
-        page.contains(&format!("\"id\":\"{bob}\"")),
+        page.contains("\"me\":\"bob\""),
         "the window opens Bob's pipe"
     );
+    assert!(!page.contains(&bob), "no session id in the page");
     // Shown once.
     assert!(!get_with_cookie(a, "/", &bob)
         .text()

@@ -47,7 +47,11 @@ fn a_waiting_poll_is_answered_by_the_next_event() {
         format!("GET /jchat?me=alice&id={alice}&mode=poll&since=0&timeout=5000 HTTP/1.1\r\nHost: t\r\n\r\n")
             .as_bytes(),
     );
-    std::thread::sleep(Duration::from_millis(50));
+    // Wait until the poll is really held (not merely sent).
+    util::wait_for("the poll to be held", || {
+        let metrics = get(a, "/metrics").text();
+        metrics.lines().any(|l| l == "altsock_held_connections 1")
+    });
     let sent = act(a, "/chat", "bob", &bob, json!({"to": "alice", "msg": "hi"}));
     assert_eq!(sent.status, 202);
     let answer = waiting.read_response();

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use altsock::server::presence::db::{DbSync, StoreConfig};
-use altsock::server::{HubConfig, ServerConfig, ServerRouter};
+use altsock::server::{HubConfig, PresenceConfig, ServerConfig, ServerRouter, SessionLimits};
 use altsock::{parse_duration, Engine};
 use clap::{Parser, Subcommand};
 
@@ -84,6 +84,21 @@ struct ServeArgs {
     /// Hub: a page origin allowed to use the hub across origins (`*`: any); repeatable.
     #[arg(long)]
     hub_allow_origin: Vec<String>,
+    /// Presence: password-hashing threads (each keeps one 19 MiB argon2 block).
+    #[arg(long, default_value_t = 1)]
+    hash_threads: usize,
+    /// Presence: password checks that may wait for a hashing thread (more get 503).
+    #[arg(long, default_value_t = 64)]
+    hash_queue: usize,
+    /// Presence: a session unused this long ends (ms, s, m, h, d).
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    session_idle: Duration,
+    /// Presence: a session ends this long after login, used or not.
+    #[arg(long, default_value = "30d", value_parser = parse_duration)]
+    session_max_age: Duration,
+    /// Presence: most guest sessions at once (the oldest guest is ended past it).
+    #[arg(long, default_value_t = 10_000)]
+    max_guests: usize,
 }
 
 fn main() {
@@ -124,6 +139,15 @@ fn server_config(args: &ServeArgs) -> ServerConfig {
             private_prefix: args.hub_private_prefix.clone(),
             max_topics: args.hub_max_topics,
             allow_origins: args.hub_allow_origin.clone(),
+        },
+        presence: PresenceConfig {
+            hash_threads: args.hash_threads,
+            hash_queue: args.hash_queue,
+            max_guests: args.max_guests,
+            sessions: SessionLimits {
+                idle: args.session_idle,
+                absolute: args.session_max_age,
+            },
         },
         store: StoreConfig {
             sync: args.db_sync,

@@ -9,4 +9,4 @@ mod urlencoded;
 
 pub use request::Request;
 pub use response::{reason_phrase, Response};
-pub use urlencoded::{decode_component, form_pairs};
+pub use urlencoded::{decode_component, decode_path_segment, encode_path_segment, form_pairs};

@@ -1,9 +1,11 @@
 //! What `altsock serve` runs above the engine: one [`ServerRouter`] that owns
 //! the services (the single pub/sub stream, the notification hub, and the
 //! presence server, asked in that order) and hands each request to the first
-//! service that claims it; `/metrics` it answers itself. Services run on the engine thread; slow work (hashing,
-//! SQLite) runs on worker threads and comes back as a [`Job`] through the
-//! engine's handle.
+//! service that claims it; every service may then amend the answer
+//! ([`Service::amend`]). `/metrics` it answers itself, with the engine's
+//! counters and the services' own. Services run on the engine thread; slow
+//! work (hashing, SQLite) runs on worker threads and comes back as a [`Job`]
+//! through the engine's handle.
 
 pub mod hub;
 pub mod presence;
@@ -14,9 +16,9 @@ use std::path::PathBuf;
 
 use crate::{CloseReason, ConnId, Cx, Reply, Request, Response, Router};
 pub use hub::{Hub, HubConfig};
-pub use presence::Presence;
+pub use presence::{Presence, PresenceConfig};
 pub use pubsub::PubSub;
-pub use sessions::{Session, Sessions};
+pub use sessions::{Session, SessionLimits, Sessions};
 
 /// Settings of the server beyond the engine's.
 #[derive(Debug, Clone)]
@@ -29,6 +31,8 @@ pub struct ServerConfig {
     pub publish_token: Option<String>,
     /// The notification hub's limits.
     pub hub: HubConfig,
+    /// The presence server's settings (hashing, guests, session lifetimes).
+    pub presence: PresenceConfig,
     /// The database's durability, queue bound and stored-message limits.
     pub store: presence::db::StoreConfig,
 }
@@ -40,6 +44,7 @@ impl Default for ServerConfig {
             node_id: "local".into(),
             publish_token: None,
             hub: HubConfig::default(),
+            presence: PresenceConfig::default(),
             store: presence::db::StoreConfig::default(),
         }
     }
@@ -65,7 +70,14 @@ pub trait Service {
     fn claims(&self, req: &Request) -> bool;
 
     /// Answers a request this service claimed.
-    fn handle(&mut self, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply;
+    fn handle(&mut self, req: Request, shared: &mut ServerState, cx: &mut Cx<'_, Job>) -> Reply;
+
+    /// May change any answer of the server before it goes out (whichever
+    /// service gave it); `seen` is what the request carried.
+    fn amend(&mut self, seen: &Seen, shared: &ServerState, reply: Reply) -> Reply {
+        let _ = (seen, shared);
+        reply
+    }
 
     /// A connection that made requests has closed.
     fn closed(&mut self, conn: ConnId, reason: CloseReason, cx: &mut Cx<'_, Job>) {
@@ -81,11 +93,30 @@ pub trait Service {
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
         let _ = cx;
     }
+
+    /// Once per poll interval, with the shared state: ends what expired.
+    fn sweep(&mut self, shared: &mut ServerState, cx: &mut Cx<'_, Job>) {
+        let _ = (shared, cx);
+    }
+
+    /// Appends this service's metrics (Prometheus text) to `out`.
+    fn metrics(&self, shared: &ServerState, out: &mut String) {
+        let _ = (shared, out);
+    }
 }
 
-/// State every service may read and change: settings and sessions.
+/// What a request carried that services may want after it was answered
+/// (the request itself has gone to the service that answered it).
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    /// The session cookie's value.
+    pub session_cookie: Option<String>,
+}
+
+/// State every service may read and change: settings and sessions. (Not
+/// to be confused with the engine's private state behind its `Handle`.)
 #[derive(Debug, Default)]
-pub struct Shared {
+pub struct ServerState {
     /// The server's settings.
     pub config: ServerConfig,
     /// Who is logged in under which session id.
@@ -95,7 +126,7 @@ pub struct Shared {
 /// The router of `altsock serve`.
 pub struct ServerRouter {
     /// Settings and sessions.
-    pub shared: Shared,
+    pub shared: ServerState,
     /// `GET /sub` and `POST /pub`: one SSE stream for everyone.
     pub pubsub: PubSub,
     /// Channels, addressed notifications and `/altsock.js`.
@@ -110,9 +141,9 @@ impl ServerRouter {
         let presence = Presence::open(&config)?;
         let hub = Hub::new(config.hub.clone());
         Ok(ServerRouter {
-            shared: Shared {
+            shared: ServerState {
+                sessions: Sessions::new(config.presence.sessions),
                 config,
-                sessions: Sessions::default(),
             },
             pubsub: PubSub::default(),
             hub,
@@ -121,7 +152,7 @@ impl ServerRouter {
     }
 
     /// The shared state and the services, in the order they are asked.
-    fn parts(&mut self) -> (&mut Shared, [&mut dyn Service; 3]) {
+    fn parts(&mut self) -> (&mut ServerState, [&mut dyn Service; 3]) {
         (
             &mut self.shared,
             [&mut self.pubsub, &mut self.hub, &mut self.presence],
@@ -134,23 +165,29 @@ impl Router for ServerRouter {
 
     fn request(&mut self, req: Request, cx: &mut Cx<'_, Job>) -> Reply {
         if req.method == "GET" && req.path() == "/metrics" {
+            let mut text = cx.metrics().to_prometheus();
+            let (shared, services) = self.parts();
+            for service in services {
+                service.metrics(shared, &mut text);
+            }
             return Reply::Respond(
                 Response::new(200)
                     .header("Content-Type", "text/plain; version=0.0.4")
-                    .body(cx.metrics().to_prometheus() + &self.presence.metrics()),
+                    .body(text),
             );
         }
-        // Chat invitation by content modification: whoever serves the page.
-        let invitee = self.presence.invitee(&req, &self.shared);
-        let (shared, services) = self.parts();
-        let reply = match services.into_iter().find(|s| s.claims(&req)) {
+        let seen = Seen {
+            session_cookie: sessions::read_session_cookie(&req),
+        };
+        let (shared, mut services) = self.parts();
+        let mut reply = match services.iter_mut().find(|s| s.claims(&req)) {
             Some(service) => service.handle(req, shared, cx),
             None => Reply::Respond(Response::text(404, "not found\n")),
         };
-        match invitee {
-            Some(viewer) => self.presence.modify_page(&viewer, reply),
-            None => reply,
+        for service in services {
+            reply = service.amend(&seen, shared, reply);
         }
+        reply
     }
 
     fn closed(&mut self, conn: ConnId, reason: CloseReason, cx: &mut Cx<'_, Job>) {
@@ -166,8 +203,10 @@ impl Router for ServerRouter {
     }
 
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
-        for service in self.parts().1 {
+        let (shared, services) = self.parts();
+        for service in services {
             service.tick(cx);
+            service.sweep(shared, cx);
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{Job, Service, Shared};
+use super::{Job, ServerState, Service};
 use crate::{CloseReason, ConnId, Cx, Hold, Message, Reply, Request, Response};
 
 /// Subscribers of the stream, and the id of the last event.
@@ -21,7 +21,7 @@ impl Service for PubSub {
         )
     }
 
-    fn handle(&mut self, req: Request, _shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply {
+    fn handle(&mut self, req: Request, _shared: &mut ServerState, cx: &mut Cx<'_, Job>) -> Reply {
         if req.method == "GET" {
             self.subscribers.insert(req.conn);
             return Reply::Hold(Hold::sse());

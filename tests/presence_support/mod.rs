@@ -17,6 +17,14 @@ pub fn server() -> TestServer<Job> {
     server_at(None)
 }
 
+/// A server with millisecond ticks whose settings `configure` changes.
+pub fn server_with(configure: impl FnOnce(&mut altsock::server::ServerConfig)) -> TestServer<Job> {
+    let builder = Engine::builder()
+        .poll_interval(Duration::from_millis(20))
+        .keepalive_interval(Duration::from_millis(500));
+    crate::util::spawn_server(builder, configure)
+}
+
 /// A server on a given database file (or a fresh one).
 pub fn server_at(db: Option<std::path::PathBuf>) -> TestServer<Job> {
     let builder = Engine::builder()
@@ -70,6 +78,15 @@ pub fn get_with_cookie(addr: SocketAddr, path: &str, sid: &str) -> Resp {
 /// The body as JSON.
 pub fn body(resp: &Resp) -> Value {
     serde_json::from_slice(&resp.body).unwrap_or(Value::Null)
+}
+
+/// The session id a response's `Set-Cookie` gives.
+pub fn session_of(resp: &Resp) -> String {
+    let cookie = resp.header("set-cookie").expect("a Set-Cookie header");
+    let value = cookie
+        .strip_prefix("altsock_session=")
+        .expect("the session cookie");
+    value.split(';').next().unwrap_or_default().to_string()
 }
 
 /// Registers `name` with a good password.

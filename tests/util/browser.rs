@@ -66,7 +66,13 @@ pub fn turn() -> std::sync::MutexGuard<'static, ()> {
 /// True when chromedriver and chromium are installed (for tests that skip
 /// rather than fail without them; `scripts/test` installs both).
 pub fn available() -> bool {
-    let found = |bin: &str| {
+    missing_binaries().is_none()
+}
+
+/// What is missing for browser tests, and how to install it; `None` when
+/// both binaries run.
+pub fn missing_binaries() -> Option<String> {
+    let runs = |bin: &str| {
         Command::new(bin)
             .arg("--version")
             .stdout(Stdio::null())
@@ -74,7 +80,21 @@ pub fn available() -> bool {
             .status()
             .is_ok_and(|s| s.success())
     };
-    found(&driver_path()) && found(&chromium_path())
+    let missing: Vec<String> = [
+        (driver_path(), "chromium-driver", "ALTSOCK_CHROMEDRIVER"),
+        (chromium_path(), "chromium", "ALTSOCK_CHROMIUM"),
+    ]
+    .into_iter()
+    .filter(|(bin, _, _)| !runs(bin))
+    .map(|(bin, deb, var)| format!("`{bin}` (Debian package {deb}, or set {var})"))
+    .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "browser tests need headless Chromium and chromedriver; missing: {}. \
+             Install them (scripts/test does: apt-get install chromium chromium-driver).",
+            missing.join(", ")
+        )
+    })
 }
 
 fn driver_path() -> String {
@@ -101,8 +121,12 @@ impl Browser {
         Browser::start_with_args(&[])
     }
 
-    /// Like [`Browser::start`], with extra Chromium arguments.
+    /// Like [`Browser::start`], with extra Chromium arguments. Without
+    /// Chromium or chromedriver, says which is missing and how to get it.
     pub fn start_with_args(extra: &[&str]) -> BrowserResult<Browser> {
+        if let Some(missing) = missing_binaries() {
+            return Err(missing);
+        }
         let profile = super::temp_dir("chromium");
         let port = free_port()?;
         let log = std::fs::File::create(profile.join("chromedriver.log"))

@@ -8,7 +8,7 @@ use super::cors;
 use super::notify;
 use super::topics::{Start, TopicKey};
 use super::Hub;
-use crate::server::{Job, Shared};
+use crate::server::{Job, ServerState};
 use crate::{Cx, Framing, Reply, Request, Response};
 
 /// The browser library.
@@ -18,7 +18,12 @@ const ALTSOCK_JS: &str = include_str!("altsock.js");
 type Refusal = Response;
 
 /// Answers one request the hub claimed.
-pub fn handle(hub: &mut Hub, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply {
+pub fn handle(
+    hub: &mut Hub,
+    req: Request,
+    shared: &mut ServerState,
+    cx: &mut Cx<'_, Job>,
+) -> Reply {
     let origin = cors::allowed_origin(&hub.cfg, &req);
     if req.method == "OPTIONS" {
         return Reply::Respond(cors::preflight(origin.as_deref()));
@@ -31,7 +36,7 @@ pub fn handle(hub: &mut Hub, req: Request, shared: &mut Shared, cx: &mut Cx<'_, 
 }
 
 /// Answers one request by method and path.
-fn route(hub: &mut Hub, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply {
+fn route(hub: &mut Hub, req: Request, shared: &mut ServerState, cx: &mut Cx<'_, Job>) -> Reply {
     let path = req.path().to_string();
     let result = match (req.method.as_str(), path.as_str()) {
         ("GET" | "HEAD", "/altsock.js") => Ok(script()),
@@ -58,7 +63,7 @@ fn script() -> Reply {
 fn subscribe(
     hub: &mut Hub,
     req: &Request,
-    shared: &Shared,
+    shared: &ServerState,
     cx: &mut Cx<'_, Job>,
 ) -> Result<Reply, Refusal> {
     let name = channel_name(hub, req, "/sub/")?;
@@ -77,7 +82,7 @@ fn subscribe(
 fn publish(
     hub: &mut Hub,
     req: Request,
-    shared: &Shared,
+    shared: &ServerState,
     cx: &mut Cx<'_, Job>,
 ) -> Result<Reply, Refusal> {
     authorize(&req, shared)?;
@@ -93,7 +98,7 @@ fn publish(
 fn post_notify(
     hub: &mut Hub,
     req: &Request,
-    shared: &Shared,
+    shared: &ServerState,
     cx: &mut Cx<'_, Job>,
 ) -> Result<Reply, Refusal> {
     authorize(req, shared)?;
@@ -117,7 +122,7 @@ fn post_notify(
 fn poll(
     hub: &mut Hub,
     req: &Request,
-    shared: &Shared,
+    shared: &ServerState,
     cx: &mut Cx<'_, Job>,
 ) -> Result<Reply, Refusal> {
     let client = req
@@ -151,7 +156,7 @@ const MAX_CHANNELS: usize = 64;
 fn channel_list(
     hub: &Hub,
     req: &Request,
-    shared: &Shared,
+    shared: &ServerState,
     list: &str,
 ) -> Result<Vec<(TopicKey, Start)>, Refusal> {
     let items: Vec<&str> = list.split(',').filter(|i| !i.is_empty()).collect();
@@ -180,7 +185,7 @@ fn channel_list(
 }
 
 /// `GET /hub/stats[?channel=NAME|client=ID]` (publisher token): counts as JSON.
-fn stats(hub: &Hub, req: &Request, shared: &Shared) -> Result<Reply, Refusal> {
+fn stats(hub: &Hub, req: &Request, shared: &ServerState) -> Result<Reply, Refusal> {
     authorize(req, shared)?;
     let c = hub.topics.counts();
     let mut body = serde_json::json!({
@@ -204,7 +209,12 @@ fn stats(hub: &Hub, req: &Request, shared: &Shared) -> Result<Reply, Refusal> {
 }
 
 /// Refuses a private channel to a request without a session.
-fn check_private(hub: &Hub, req: &Request, shared: &Shared, name: &str) -> Result<(), Refusal> {
+fn check_private(
+    hub: &Hub,
+    req: &Request,
+    shared: &ServerState,
+    name: &str,
+) -> Result<(), Refusal> {
     let prefix = &hub.cfg.private_prefix;
     if !prefix.is_empty()
         && name.starts_with(prefix.as_str())
@@ -222,7 +232,7 @@ fn accepted(id: u64, reached: usize) -> Reply {
 
 /// Refuses unless the request carries `Authorization: Bearer TOKEN` with
 /// the configured publisher token (none configured refuses everyone).
-fn authorize(req: &Request, shared: &Shared) -> Result<(), Refusal> {
+fn authorize(req: &Request, shared: &ServerState) -> Result<(), Refusal> {
     let given = req
         .header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))

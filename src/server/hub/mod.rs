@@ -18,7 +18,7 @@ mod wire;
 
 use std::time::Duration;
 
-use super::{Job, Service, Shared};
+use super::{Job, ServerState, Service};
 use crate::{CloseReason, ConnId, Cx, Reply, Request};
 pub use buffer::{Buffer, Entry, Gap};
 pub use topics::{Counts, Start, TopicKey, Topics};
@@ -92,7 +92,7 @@ impl Service for Hub {
             || path.starts_with("/pub/")
     }
 
-    fn handle(&mut self, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply {
+    fn handle(&mut self, req: Request, shared: &mut ServerState, cx: &mut Cx<'_, Job>) -> Reply {
         handlers::handle(self, req, shared, cx)
     }
 

@@ -6,9 +6,12 @@
 
 use serde_json::json;
 
+use super::answers::{error, json};
+use super::caller::Caller;
+use super::ids::unix_now;
+use super::params::Params;
 use super::store::{self, Stored};
 use super::table::Mode;
-use super::web::{self, error, json, Caller, Params};
 use super::{busy, finish, Presence, MAX_CHAT};
 use crate::server::Job;
 use crate::{ConnId, Cx, Reply, Request, Response};
@@ -40,7 +43,7 @@ impl Presence {
         };
         if self.table.is_online(&to) {
             self.last_message += 1;
-            let (id, ts) = (self.last_message, web::unix_now());
+            let (id, ts) = (self.last_message, unix_now());
             self.db.log(&me.user, "chat", to.clone());
             let event = json!({ "id": id, "from": me.user, "to": to, "msg": msg, "ts": ts });
             self.emit(cx, &to, "chat", event);
@@ -148,7 +151,7 @@ impl Presence {
             from: from.to_string(),
             to: to.clone(),
             msg,
-            ts: web::unix_now(),
+            ts: unix_now(),
         };
         let row = stored.clone();
         let handle = cx.handle();

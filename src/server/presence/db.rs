@@ -313,7 +313,7 @@ impl Db {
             return;
         }
         p.log.push(LogLine {
-            ts: super::web::unix_now(),
+            ts: super::ids::unix_now(),
             user: user.to_string(),
             kind,
             detail,

@@ -8,11 +8,16 @@
 
 use serde_json::{json, Value};
 
+use super::accounts::{password_too_long, throttled};
+use super::answers::{error, hashing_busy, json};
+use super::caller::Caller;
 use super::db::Busy;
 use super::directory::{check_name, GroupRec, CONTACTS};
+use super::hashing::Argon;
+use super::ids;
+use super::params::Params;
 use super::table::Target;
-use super::web::{self, error, json, Caller, Params};
-use super::workers::{hash_password, verify_password};
+use super::throttle::Subject;
 use super::{busy, finish, store, Presence};
 use crate::server::Job;
 use crate::{ConnId, Cx, Reply, Request, Response};
@@ -85,18 +90,20 @@ impl Presence {
         if self.dir.taken(&name) || !self.pending_names.insert(name.clone()) {
             return Reply::Respond(error(409, "name taken"));
         }
-        let password = p
-            .get("password")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
+        let Ok(password) = p.password() else {
+            self.pending_names.remove(&name);
+            return Reply::Respond(password_too_long());
+        };
+        let password = Some(password).filter(|s| !s.is_empty());
+        let reserved = name.clone();
         let (handle, db, conn) = (cx.handle(), self.db.clone(), req.conn);
-        self.hasher.run(move || {
-            let hash = password.map(|pw| hash_password(&pw).unwrap_or_default());
+        let work = Box::new(move |argon: &mut Argon| {
+            let hash = password.map(|pw| argon.hash(&pw).unwrap_or_default());
             let (group, row_hash, creator) = (name.clone(), hash.clone(), me.user.clone());
             let (reply, refused) = (handle.clone(), name.clone());
             let queued = db.write(
                 move |c| {
-                    let now = web::unix_now();
+                    let now = ids::unix_now();
                     store::insert_group(c, &group, row_hash.as_deref(), &creator, now)?;
                     store::add_member(c, &group, &creator)
                 },
@@ -118,6 +125,14 @@ impl Presence {
                 }));
             }
         });
+        let release = reserved.clone();
+        let abandon = Box::new(move |p: &mut Presence| {
+            p.pending_names.remove(&release);
+        });
+        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
+            self.pending_names.remove(&reserved);
+            return Reply::Respond(hashing_busy());
+        }
         Reply::Defer
     }
     /// The end of a group creation: the creator joins.
@@ -203,19 +218,35 @@ impl Presence {
         let Some(hash) = rec.hash.clone() else {
             return self.join_group(cx, req.conn, group, &me.user);
         };
-        let password = p.get("password").unwrap_or("").to_string();
+        let Ok(password) = p.password() else {
+            return Reply::Respond(password_too_long());
+        };
+        let ip = req.peer.map(|a| a.ip());
+        if let Err(wait) = self.throttle.attempt(Subject::Group(group), ip, cx.now()) {
+            return Reply::Respond(throttled(wait));
+        }
         let (handle, conn, group) = (cx.handle(), req.conn, group.to_string());
-        self.hasher.run(move || {
-            let ok = verify_password(&password, &hash);
+        let refund = group.clone();
+        let work = Box::new(move |argon: &mut Argon| {
+            let ok = argon.verify(&password, &hash);
             handle.send(Job::new(move |r, cx| {
                 if !ok {
                     return finish(cx, conn, error(403, "wrong group password"));
                 }
+                r.presence.throttle.refund(Subject::Group(&group), ip);
                 if let Reply::Respond(now) = r.presence.join_group(cx, conn, &group, &me.user) {
                     finish(cx, conn, now);
                 }
             }));
         });
+        let abandon_group = refund.clone();
+        let abandon = Box::new(move |p: &mut Presence| {
+            p.throttle.refund(Subject::Group(&abandon_group), ip);
+        });
+        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
+            self.throttle.refund(Subject::Group(&refund), ip);
+            return Reply::Respond(hashing_busy());
+        }
         Reply::Defer
     }
 

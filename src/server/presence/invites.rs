@@ -4,9 +4,12 @@
 
 use serde_json::json;
 
-use super::web::{self, cookie_caller, error, esc, json, Caller, Params};
+use super::answers::{error, json};
+use super::caller::Caller;
+use super::html::{esc, script_json};
+use super::params::Params;
 use super::{forbidden, Invite, Presence};
-use crate::server::{Job, Shared};
+use crate::server::Job;
 use crate::{Cx, Reply, Request};
 
 /// Pending invitations kept per invitee.
@@ -19,15 +22,15 @@ impl Presence {
         &mut self,
         req: &Request,
         p: &Params,
-        shared: &mut Shared,
+        me: Caller,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
         // A GET must name its session: a cookie alone would let any site
         // send invitations through a link (a Lax cookie goes with it).
         let explicit = req.method != "GET" || p.get("id").is_some();
-        let Some(me) = web::caller(req, p, shared).filter(|_| explicit) else {
+        if !explicit {
             return forbidden();
-        };
+        }
         let to = p.nonempty("to").unwrap_or_default();
         if !self.reachable(&to) || to == me.user {
             return Reply::Respond(error(404, "no such user"));
@@ -52,14 +55,6 @@ impl Presence {
         self.db.log(&me.user, "invite", to.clone());
         let online = self.table.is_online(&to);
         Reply::Respond(json(200, json!({ "to": to, "online": online })))
-    }
-
-    /// The viewer of an HTML page when invitations wait for them.
-    pub fn invitee(&self, req: &Request, shared: &Shared) -> Option<Caller> {
-        if self.invites.is_empty() {
-            return None;
-        }
-        cookie_caller(req, shared).filter(|c| self.invites.contains_key(&c.user))
     }
 
     /// Content modification (seed `004`): adds the invitation windows waiting
@@ -107,11 +102,11 @@ fn invitation_html(viewer: &Caller, invites: &[Invite]) -> String {
             msg = esc(&invite.msg),
         ));
     }
-    let boot = json!({ "me": viewer.user, "id": viewer.sid });
+    let boot = json!({ "me": viewer.user });
     out.push_str(&format!(
         "<script type=\"application/json\" id=\"altsock-invite\">{}</script>\n\
 <script src=\"/altsock.js\"></script>\n<script src=\"/static/presence.js\"></script>\n",
-        web::script_json(&boot)
+        script_json(&boot)
     ));
     out
 }

@@ -5,13 +5,16 @@
 //!
 //! # Layout
 //!
-//! - [`web`]: parameters, the `Origin` check, callers, escaping.
+//! - [`params`], [`origin`], [`caller`], [`html`], [`answers`], [`ids`]:
+//!   request parameters, the `Origin` check, who a request speaks for,
+//!   escaping, JSON answers, random ids and the clock.
 //! - [`db`]: SQLite schema, migrations, start-up load, the database thread
 //!   with its bounded group-commit queue.
 //! - [`store`]: the SQL, run on the database thread.
 //! - [`directory`]: accounts, groups and address books in memory.
 //! - [`table`]: the UserTable, GroupTable, watch index and event queues.
-//! - [`workers`]: the password-hashing threads.
+//! - [`hashing`]: the password-hashing threads and their bounded queue.
+//! - [`throttle`]: the limit on password guesses.
 //! - `accounts`, `pipe`, `groups`, `chat`, `invites`, `pages`: the endpoints.
 //!
 //! Everything here runs on the engine thread and never blocks: hashing and
@@ -19,28 +22,66 @@
 //! promises storage waits for the commit of the transaction holding it.
 
 mod accounts;
+pub mod answers;
+pub mod caller;
 mod chat;
 pub mod db;
 pub mod directory;
 mod groups;
+mod guests;
+pub mod hashing;
+pub mod html;
+pub mod ids;
 mod invites;
+pub mod origin;
 mod pages;
+pub mod params;
 mod pipe;
 pub mod store;
 pub mod table;
-pub mod web;
-pub mod workers;
+pub mod throttle;
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
-use super::{Job, Service, Shared};
+use super::sessions::SessionLimits;
+use super::{Job, Seen, ServerState, Service};
+use crate::http::decode_path_segment;
 use crate::{CloseReason, ConnId, Cx, Handle, Reply, Request, Response};
-use accounts::Throttle;
+use answers::error;
+use caller::Caller;
 use db::{Busy, Db, StoreConfig};
 use directory::Directory;
+use guests::Guests;
+use hashing::HashQueue;
+use params::Params;
 use table::{Mailbox, UserTable};
-use web::{error, Caller, Params};
-use workers::Hasher;
+use throttle::Throttle;
+
+/// Settings of the presence server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresenceConfig {
+    /// Password-hashing threads (each keeps one 19 MiB argon2 block).
+    pub hash_threads: usize,
+    /// Password checks that may wait for a hashing thread; more get `503`.
+    pub hash_queue: usize,
+    /// Most guest sessions at once; the oldest guest is ended past it.
+    pub max_guests: usize,
+    /// How long sessions live.
+    pub sessions: SessionLimits,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        PresenceConfig {
+            hash_threads: 1,
+            hash_queue: 64,
+            max_guests: 10_000,
+            sessions: SessionLimits::default(),
+        }
+    }
+}
 
 /// Most events a user's queue holds before the oldest drop (and a `gap`).
 pub const QUEUE_CAP: usize = 256;
@@ -69,12 +110,16 @@ pub struct Presence {
     pending_names: HashSet<String>,
     invites: HashMap<String, Vec<Invite>>,
     throttle: Throttle,
-    hasher: Hasher,
+    hashing: HashQueue,
     node: String,
     last_message: i64,
-    guests: std::collections::VecDeque<String>,
-    /// (session id, group): protected group pages opened with the password.
-    unlocked: HashSet<(String, String)>,
+    /// Guest sessions, oldest first.
+    guests: Guests,
+    max_guests: usize,
+    /// Protected groups each session opened with the group's password.
+    unlocked: HashMap<String, HashSet<String>>,
+    /// When expired sessions are next swept out.
+    next_sweep: Instant,
     /// The limits on stored messages.
     limits: StoreConfig,
     /// Undelivered stored messages by recipient, and by sender.
@@ -101,6 +146,7 @@ impl Presence {
             dir.groups.len(),
             config.db_path.display()
         );
+        let p = &config.presence;
         Ok(Presence {
             db,
             dir,
@@ -110,11 +156,13 @@ impl Presence {
             pending_names: HashSet::new(),
             invites: HashMap::new(),
             throttle: Throttle::default(),
-            hasher: Hasher::start(2)?,
+            hashing: HashQueue::start(p.hash_threads, p.hash_queue)?,
             node: config.node_id.clone(),
             last_message: loaded.last_message,
-            guests: Default::default(),
-            unlocked: HashSet::new(),
+            guests: Guests::default(),
+            max_guests: p.max_guests.max(1),
+            unlocked: HashMap::new(),
+            next_sweep: Instant::now(),
             limits: config.store.clone(),
             stored_for: loaded.for_recipient,
             stored_by: loaded.by_sender,
@@ -129,56 +177,129 @@ impl Presence {
         self.table.is_online(user)
     }
 
-    /// Routes one request.
-    fn route(&mut self, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply {
+    /// Routes one request; a refusal (no session, or the wrong kind) is
+    /// decided once in [`Presence::dispatch`] rather than in every handler.
+    fn route(&mut self, req: Request, shared: &mut ServerState, cx: &mut Cx<'_, Job>) -> Reply {
         self.dispatch(req, shared, cx)
             .unwrap_or_else(|refusal| refusal)
     }
 
-    /// Routes one request; `Err` is a refusal (no or the wrong kind of
-    /// session), resolved once here rather than in every handler.
+    /// Routes one request; `Err` is a refusal.
     fn dispatch(
         &mut self,
         req: Request,
-        shared: &mut Shared,
+        shared: &mut ServerState,
         cx: &mut Cx<'_, Job>,
     ) -> Result<Reply, Reply> {
         let path = req.path().to_string();
         let method = req.method.clone();
         let p = Params::of(&req);
         let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let seg = |s: &str| decode_path_segment(s);
         Ok(match (method.as_str(), segs.as_slice()) {
             ("GET" | "HEAD", [""]) => self.index_page(&req, shared),
             ("GET" | "HEAD", ["home"]) => self.home_page(&req, shared),
             ("GET" | "HEAD", ["static", file]) => pages::asset(file),
             ("POST", ["register"]) => self.register(&req, &p, cx),
             ("POST", ["login"]) => self.login(&req, &p, cx),
-            ("POST", ["logout"]) => self.logout(caller(&req, &p, shared)?, shared, cx),
-            ("GET", ["jchat"]) => self.jchat(&req, &p, shared, cx),
-            ("GET" | "POST", ["initchat"]) => self.initchat(&req, &p, shared, cx),
+            ("POST", ["logout"]) => {
+                let me = caller(&req, &p, shared)?;
+                self.logout(me, shared, cx)
+            }
+            ("GET", ["jchat"]) => {
+                let me = caller(&req, &p, shared)?;
+                self.jchat(&req, &p, me, cx)
+            }
+            ("GET" | "POST", ["initchat"]) => {
+                let me = caller(&req, &p, shared)?;
+                self.initchat(&req, &p, me, cx)
+            }
             ("POST", ["chat"]) => self.chat(caller(&req, &p, shared)?, &req, &p, cx),
             ("GET", ["messages"]) => self.list_messages(caller(&req, &p, shared)?, &req, cx),
             ("POST", ["messages"]) => self.leave_message(caller(&req, &p, shared)?, &req, &p, cx),
             ("GET", ["groups"]) => self.list_groups(member(&req, &p, shared)?),
             ("POST", ["groups"]) => self.create_group(member(&req, &p, shared)?, &req, &p, cx),
             ("POST", ["groups", name, action]) => {
-                let name = web::decode_segment(name);
                 let me = member(&req, &p, shared)?;
-                self.group_action(me, &req, &p, cx, &name, action)
+                self.group_action(me, &req, &p, cx, &seg(name), action)
             }
             ("POST", ["contacts"]) => self.add_contact(member(&req, &p, shared)?, &req, &p, cx),
             ("DELETE", ["contacts", name]) => {
-                let name = web::decode_segment(name);
-                self.remove_contact(member(&req, &p, shared)?, &req, cx, &name)
+                self.remove_contact(member(&req, &p, shared)?, &req, cx, &seg(name))
             }
             ("POST", ["active"]) => self.set_active(member(&req, &p, shared)?, &req, &p, cx),
             ("GET" | "HEAD" | "POST", ["call", name]) => {
-                let name = web::decode_segment(name);
-                self.call_page(&req, &p, shared, cx, &name)
+                self.call_page(&req, &p, shared, cx, &seg(name))
             }
-            ("GET" | "HEAD", [name]) => self.static_url(&web::decode_segment(name)),
+            ("GET" | "HEAD", [name]) => self.static_url(&seg(name)),
             _ => Reply::Respond(error(404, "not found")),
         })
+    }
+
+    /// Ends sessions past their idle or absolute limit (at most every
+    /// quarter of the shorter limit, and at least every 30 s). A session
+    /// whose pipe is held open is in use, so only the absolute limit ends it.
+    fn sweep_sessions(&mut self, shared: &mut ServerState, cx: &mut Cx<'_, Job>) {
+        let now = cx.now();
+        if now < self.next_sweep {
+            return;
+        }
+        let limits = shared.sessions.limits();
+        let every = (limits.idle.min(limits.absolute) / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(30));
+        self.next_sweep = now + every;
+        for (sid, why) in shared.sessions.expired(Instant::now()) {
+            let held = shared
+                .sessions
+                .get_even_expired(&sid)
+                .is_some_and(|s| self.table.get(&s.user).is_some_and(|r| r.sid == sid));
+            if held && why == super::sessions::Expiry::Idle {
+                shared.sessions.touch(&sid);
+                continue;
+            }
+            log::debug!("presence: session expired ({why:?})");
+            self.end_session(shared, cx, &sid, "session expired");
+        }
+    }
+
+    /// Appends the presence server's gauges and counters (Prometheus text).
+    fn write_metrics(&self, shared: &ServerState, out: &mut String) {
+        let invites: usize = self.invites.values().map(Vec::len).sum();
+        let unlocked: usize = self.unlocked.values().map(HashSet::len).sum();
+        let lines = [
+            (
+                "altsock_presence_sessions",
+                "gauge",
+                shared.sessions.len() as u64,
+            ),
+            ("altsock_presence_guests", "gauge", self.guests.len() as u64),
+            (
+                "altsock_presence_online",
+                "gauge",
+                self.table.users().count() as u64,
+            ),
+            ("altsock_presence_invitations", "gauge", invites as u64),
+            ("altsock_presence_unlocked_groups", "gauge", unlocked as u64),
+            (
+                "altsock_presence_hash_waiting",
+                "gauge",
+                self.hashing.waiting() as u64,
+            ),
+            (
+                "altsock_presence_hash_dropped_total",
+                "counter",
+                self.hashing.dropped(),
+            ),
+            (
+                "altsock_presence_throttle_entries",
+                "gauge",
+                self.throttle.len() as u64,
+            ),
+        ];
+        for (name, kind, value) in lines {
+            let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {value}");
+        }
+        self.store_metrics(out);
     }
 }
 
@@ -188,9 +309,9 @@ impl Service for Presence {
         true
     }
 
-    fn handle(&mut self, req: Request, shared: &mut Shared, cx: &mut Cx<'_, Job>) -> Reply {
-        let changes = web::is_state_changing(&req) || req.path() == "/initchat";
-        if changes && !web::origin_ok(&req) {
+    fn handle(&mut self, req: Request, shared: &mut ServerState, cx: &mut Cx<'_, Job>) -> Reply {
+        let changes = origin::is_state_changing(&req) || req.path() == "/initchat";
+        if changes && !origin::origin_ok(&req) {
             log::debug!(
                 "{}: presence: cross-origin {} refused",
                 req.conn,
@@ -201,7 +322,26 @@ impl Service for Presence {
         self.route(req, shared, cx)
     }
 
+    fn amend(&mut self, seen: &Seen, shared: &ServerState, reply: Reply) -> Reply {
+        // Chat invitation by content modification (seed `004`): any HTML
+        // page the invitee loads, whoever served it.
+        if self.invites.is_empty() {
+            return reply;
+        }
+        let viewer = seen
+            .session_cookie
+            .as_deref()
+            .and_then(|sid| caller::page_viewer_by_id(sid, &shared.sessions));
+        match viewer {
+            Some(viewer) if self.invites.contains_key(&viewer.user) => {
+                self.modify_page(&viewer, reply)
+            }
+            _ => reply,
+        }
+    }
+
     fn closed(&mut self, conn: ConnId, reason: CloseReason, cx: &mut Cx<'_, Job>) {
+        self.drop_hashing_of(conn);
         self.pipe_closed(conn, reason, cx);
     }
 
@@ -209,26 +349,35 @@ impl Service for Presence {
         self.poll_released(conn, cx);
     }
 
+    fn metrics(&self, shared: &ServerState, out: &mut String) {
+        self.write_metrics(shared, out);
+    }
+
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
         self.expire_polls(cx);
+        self.throttle.prune(cx.now());
+    }
+
+    fn sweep(&mut self, shared: &mut ServerState, cx: &mut Cx<'_, Job>) {
+        self.sweep_sessions(shared, cx);
     }
 }
 
-/// A `403` for a request without a valid session.
-/// The caller a request presents (session cookie, or `me` and `id`), or `403`.
-fn caller(req: &Request, p: &Params, shared: &Shared) -> Result<Caller, Reply> {
-    web::caller(req, p, shared).ok_or_else(forbidden)
+/// The caller a request presents (see [`caller`]), or `403`.
+fn caller(req: &Request, p: &Params, shared: &mut ServerState) -> Result<Caller, Reply> {
+    caller::authenticate(req, p, &mut shared.sessions).ok_or_else(forbidden)
 }
 
 /// A registered (non-guest) caller, or `403`.
-fn member(req: &Request, p: &Params, shared: &Shared) -> Result<Caller, Reply> {
-    match web::caller(req, p, shared) {
+fn member(req: &Request, p: &Params, shared: &mut ServerState) -> Result<Caller, Reply> {
+    match caller::authenticate(req, p, &mut shared.sessions) {
         Some(c) if !c.guest => Ok(c),
         Some(_) => Err(Reply::Respond(error(403, "guests have no groups"))),
         None => Err(forbidden()),
     }
 }
 
+/// `403` for a request without a valid session.
 fn forbidden() -> Reply {
     Reply::Respond(error(403, "no valid session"))
 }
@@ -287,10 +436,10 @@ impl Presence {
             .map_err(|Busy| busy())
     }
 
-    /// The presence server's counters (database queue, activity log, stored
-    /// messages) in the Prometheus text format, for `/metrics`.
-    pub fn metrics(&self) -> String {
-        let mut out = self.db.metrics();
+    /// The counters of the database queue, the activity log and stored
+    /// messages in the Prometheus text format, for `/metrics`.
+    fn store_metrics(&self, out: &mut String) {
+        out.push_str(&self.db.metrics());
         let stored: usize = self.stored_for.values().sum();
         out.push_str(&format!(
             "# HELP altsock_stored_messages Undelivered stored messages.\n\
@@ -305,6 +454,5 @@ impl Presence {
              # TYPE altsock_stored_pages_total counter\naltsock_stored_pages_total {}\n",
             self.refused[0], self.refused[1], self.stored_delivered.0, self.stored_delivered.1
         ));
-        out
     }
 }

@@ -3,16 +3,23 @@
 //! communications page of a user or group, for anyone), the static URLs
 //! `/NAME` (`301` to `/call/NAME`) and the `404` page, plus the script and
 //! style they load. Every user-supplied string is HTML-escaped here; the
-//! script renders live data with `textContent` only.
+//! script renders live data with `textContent` only. Pages know their viewer
+//! by the session cookie alone and never carry the session id.
 
 use serde_json::{json, Value};
 
-use super::accounts::{login_required, session_cookie};
+use super::accounts::{login_required, throttled};
+use super::answers::{error, hashing_busy};
+use super::caller::{page_viewer, Caller};
 use super::directory::{Named, CONTACTS};
-use super::web::{self, cookie_caller, encode_segment, esc, Caller, Params};
-use super::workers::verify_password;
+use super::hashing::Argon;
+use super::html::{esc, script_json};
+use super::params::Params;
+use super::throttle::Subject;
 use super::{finish, Presence};
-use crate::server::{Job, ServerRouter, Shared};
+use crate::http::encode_path_segment as encode_segment;
+use crate::server::sessions::set_session_cookie;
+use crate::server::{Job, ServerRouter, ServerState};
 use crate::{Cx, Reply, Request, Response};
 
 const SCRIPT: &str = include_str!("assets/presence.js");
@@ -24,7 +31,7 @@ pub fn asset(file: &str) -> Reply {
     let (kind, body) = match file {
         "presence.js" => ("text/javascript; charset=utf-8", SCRIPT),
         "altsock.css" => ("text/css; charset=utf-8", STYLE),
-        _ => return Reply::Respond(web::error(404, "not found")),
+        _ => return Reply::Respond(error(404, "not found")),
     };
     Reply::Respond(
         Response::new(200)
@@ -43,7 +50,7 @@ fn page(status: u16, title: &str, body: &str, boot: &Value) -> Response {
 <div id=\"chats\"></div>\n<script type=\"application/json\" id=\"altsock-boot\">{boot}</script>\n\
 <script src=\"/altsock.js\"></script>\n<script src=\"/static/presence.js\"></script>\n</body></html>\n",
         title = esc(title),
-        boot = web::script_json(boot),
+        boot = script_json(boot),
     );
     Response::html(status, html)
         .header("Content-Security-Policy", CSP)
@@ -96,8 +103,8 @@ const INDEX_FORMS: &str = "<section><h2>Register</h2><form id=\"register\">\
 
 impl Presence {
     /// `GET /`: register and log in.
-    pub(super) fn index_page(&mut self, req: &Request, shared: &Shared) -> Reply {
-        let who = match cookie_caller(req, shared).filter(|c| !c.guest) {
+    pub(super) fn index_page(&mut self, req: &Request, shared: &ServerState) -> Reply {
+        let who = match page_viewer(req, &shared.sessions).filter(|c| !c.guest) {
             Some(c) => format!(
                 "<p>Logged in as <b>{}</b>: <a href=\"/home\">your page</a></p>",
                 esc(&c.user)
@@ -109,8 +116,8 @@ impl Presence {
     }
 
     /// `GET /home`: my active group with live presence.
-    pub(super) fn home_page(&mut self, req: &Request, shared: &Shared) -> Reply {
-        let Some(me) = cookie_caller(req, shared).filter(|c| !c.guest) else {
+    pub(super) fn home_page(&mut self, req: &Request, shared: &ServerState) -> Reply {
+        let Some(me) = page_viewer(req, &shared.sessions).filter(|c| !c.guest) else {
             return Reply::Respond(login_required());
         };
         let active = self.dir.active_of(&me.user);
@@ -133,7 +140,7 @@ impl Presence {
             table = member_table(&members),
             forms = HOME_FORMS,
         );
-        let boot = json!({ "page": "home", "me": me.user, "id": me.sid, "active": active });
+        let boot = json!({ "page": "home", "me": me.user, "active": active });
         Reply::Respond(page(200, "altsock: home", &body, &boot))
     }
 
@@ -156,46 +163,88 @@ impl Presence {
         &mut self,
         req: &Request,
         p: &Params,
-        shared: &mut Shared,
+        shared: &mut ServerState,
         cx: &mut Cx<'_, Job>,
         name: &str,
     ) -> Reply {
         let Some(named) = self.dir.resolve(name) else {
             return Reply::Respond(not_found(name));
         };
-        let (viewer, fresh) = match cookie_caller(req, shared) {
+        let (viewer, fresh) = match page_viewer(req, &shared.sessions) {
             Some(c) => (c, false),
-            None => match self.new_guest(shared) {
+            None => match self.new_guest(shared, cx) {
                 Some(c) => (c, true),
-                None => return Reply::Respond(web::error(500, "no randomness")),
+                None => return Reply::Respond(error(500, "no randomness")),
             },
         };
-        let cookie = fresh.then(|| session_cookie(&viewer.sid));
-        let with_cookie = move |r: Response| match &cookie {
-            Some(c) => r.header("Set-Cookie", c.clone()),
-            None => r,
-        };
+        let max_age = shared.sessions.limits().absolute;
+        let cookie = fresh.then(|| set_session_cookie(&viewer.sid, max_age));
         let group_hash = match &named {
             Named::Group(g) => self.dir.groups.get(g).and_then(|r| r.hash.clone()),
             Named::User(_) => None,
         };
         let unlocked = self
             .unlocked
-            .contains(&(viewer.sid.clone(), name.to_string()));
-        let Some(hash) = group_hash.filter(|_| !unlocked) else {
-            return Reply::Respond(with_cookie(self.call_body(&named, &viewer)));
+            .get(&viewer.sid)
+            .is_some_and(|groups| groups.contains(name));
+        let reply = match (group_hash.filter(|_| !unlocked), p.get("password")) {
+            (None, _) => Reply::Respond(self.call_body(&named, &viewer)),
+            (Some(_), None) => Reply::Respond(password_page(name)),
+            (Some(hash), Some(password)) => {
+                let check = PasswordCheck {
+                    password: password.to_string(),
+                    hash,
+                    cookie: cookie.clone(),
+                };
+                self.check_group_password(req, cx, named, viewer, check)
+            }
         };
-        let Some(password) = p.get("password").map(str::to_string) else {
-            return Reply::Respond(with_cookie(password_page(name)));
+        match reply {
+            Reply::Respond(r) => Reply::Respond(with_cookie(r, &cookie)),
+            other => other,
+        }
+    }
+
+    /// Checks a protected group's password on a hashing thread (throttled
+    /// like logins) and answers with the group page or `403` later.
+    fn check_group_password(
+        &mut self,
+        req: &Request,
+        cx: &mut Cx<'_, Job>,
+        named: Named,
+        viewer: Caller,
+        check: PasswordCheck,
+    ) -> Reply {
+        if check.password.len() > super::params::MAX_PASSWORD {
+            let body = "<main><h1>Bad request</h1><p>That password is too long.</p></main>";
+            return Reply::Respond(page(400, "Bad request", body, &json!({ "page": "error" })));
+        }
+        let Named::Group(group) = named.clone() else {
+            return Reply::Respond(self.call_body(&named, &viewer));
         };
-        let (handle, conn) = (cx.handle(), req.conn);
-        self.hasher.run(move || {
-            let ok = verify_password(&password, &hash);
+        let ip = req.peer.map(|a| a.ip());
+        if let Err(wait) = self.throttle.attempt(Subject::Group(&group), ip, cx.now()) {
+            return Reply::Respond(throttled(wait));
+        }
+        let (handle, conn, refund) = (cx.handle(), req.conn, group.clone());
+        let work = Box::new(move |argon: &mut Argon| {
+            let ok = argon.verify(&check.password, &check.hash);
             handle.send(Job::new(move |r: &mut ServerRouter, cx| {
+                if ok {
+                    r.presence.throttle.refund(Subject::Group(&group), ip);
+                }
                 let response = r.presence.unlocked_page(ok, &named, &viewer);
-                finish(cx, conn, with_cookie(response));
+                finish(cx, conn, with_cookie(response, &check.cookie));
             }));
         });
+        let abandon_group = refund.clone();
+        let abandon = Box::new(move |p: &mut Presence| {
+            p.throttle.refund(Subject::Group(&abandon_group), ip);
+        });
+        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
+            self.throttle.refund(Subject::Group(&refund), ip);
+            return Reply::Respond(hashing_busy());
+        }
         Reply::Defer
     }
 
@@ -211,7 +260,10 @@ impl Presence {
             );
             return page(403, "Forbidden", &body, &json!({ "page": "forbidden" }));
         }
-        self.unlocked.insert((viewer.sid.clone(), g.clone()));
+        self.unlocked
+            .entry(viewer.sid.clone())
+            .or_default()
+            .insert(g.clone());
         self.call_body(named, viewer)
     }
 
@@ -236,7 +288,7 @@ impl Presence {
             guest = if viewer.guest { " (guest)" } else { "" },
             table = member_table(&rows),
         );
-        let boot = json!({ "page": "call", "me": viewer.user, "id": viewer.sid, "watch": name });
+        let boot = json!({ "page": "call", "me": viewer.user, "watch": name });
         page(200, &format!("altsock: {name}"), &body, &boot)
     }
 }
@@ -251,7 +303,22 @@ const HOME_FORMS: &str = "<section><h2>Address book and groups</h2>\
 <form id=\"remove-contact\"><input name=\"name\" placeholder=\"user name\" required><button>Remove contact</button></form>\
 <p id=\"status\" role=\"status\"></p></section>";
 
-/// The form asking for a group's password.
+/// A group password to check, and the cookie a fresh guest gets.
+struct PasswordCheck {
+    password: String,
+    hash: String,
+    cookie: Option<String>,
+}
+
+/// `response` with the `Set-Cookie` of a fresh guest session, if any.
+fn with_cookie(response: Response, cookie: &Option<String>) -> Response {
+    match cookie {
+        Some(c) => response.header("Set-Cookie", c.clone()),
+        None => response,
+    }
+}
+
+/// The page asking for a group's password.
 fn password_page(name: &str) -> Response {
     let body = format!(
         "<main><h1>group {n}</h1><p>This group's page needs its password.</p>\

@@ -2,17 +2,19 @@
 //! online (a UserTable row), a second one replaces the first, its close (or a
 //! failed write, a silent peer, logout) makes the user offline, and every
 //! change reaches at once the online users whose active group contains the
-//! user (`update`). The long-poll form answers from the user's event queue.
+//! user (`update`). The long-poll transport answers from the user's event queue.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::caller::Caller;
 use super::directory::Named;
+use super::ids::unix_now;
+use super::params::Params;
 use super::table::{Event, Mode, Online, Target};
-use super::web::{self, Caller, Params};
-use super::{forbidden, Presence};
-use crate::server::{Job, Shared};
+use super::Presence;
+use crate::server::Job;
 use crate::{CloseReason, ConnId, Cx, Framing, Hold, Reply, Request, Response};
 
 /// The long-poll wait when the client names none.
@@ -76,7 +78,8 @@ impl Presence {
             || rec.members.contains(&caller.user)
             || self
                 .unlocked
-                .contains(&(caller.sid.clone(), group.to_string()))
+                .get(&caller.sid)
+                .is_some_and(|groups| groups.contains(group))
     }
 
     /// Makes `caller` online on `conn`, replacing another pipe of theirs.
@@ -96,7 +99,7 @@ impl Presence {
             sid: caller.sid.clone(),
             groups: groups.clone(),
             target,
-            since: web::unix_now(),
+            since: unix_now(),
             guest: caller.guest,
         };
         let old = self.table.insert(user, row, &groups);
@@ -155,12 +158,9 @@ impl Presence {
         &mut self,
         req: &Request,
         p: &Params,
-        shared: &mut Shared,
+        caller: Caller,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
-        let Some(caller) = web::caller(req, p, shared) else {
-            return forbidden();
-        };
         let since = p
             .get("since")
             .or_else(|| req.header("last-event-id"))

@@ -1,11 +1,15 @@
 // altsock presence pages: forms, live presence rows and chat boxes over the
-// held /jchat pipe, which the hub library (/altsock.js) shares across tabs. Live data is always written with textContent, never as HTML.
+// held /jchat pipe, which the hub library (/altsock.js) shares across tabs.
+// Live data is always written with textContent, never as HTML. Requests are
+// authenticated by the HttpOnly session cookie alone: the page never sees its
+// session id. Chat boxes are kept in a Map by user name, so any name (even
+// "constructor" or "__proto__") is just a key.
 (function () {
   'use strict';
   if (window.__altsock) { return; }
   window.__altsock = true;
 
-  var boot = {}, pipe = null, boxes = {};
+  var boot = {}, pipe = null, boxes = new Map();
 
   function $(sel, root) { return (root || document).querySelector(sel); }
   function el(tag, cls, text) {
@@ -20,7 +24,6 @@
     try { return JSON.parse(s.textContent); } catch (e) { return null; }
   }
   function say(text) { var s = $('#status'); if (s) { s.textContent = text; } }
-  function auth() { return { me: boot.me, id: boot.id }; }
   function send(method, url, data) {
     var opts = { method: method, headers: { 'Content-Type': 'application/json' }, credentials: 'same-origin' };
     if (data) { opts.body = JSON.stringify(data); }
@@ -78,7 +81,7 @@
   }
   function reloadMembers() {
     if (boot.page !== 'home') { location.reload(); return; }
-    send('GET', '/groups?me=' + encodeURIComponent(boot.me) + '&id=' + encodeURIComponent(boot.id)).then(function (r) {
+    send('GET', '/groups').then(function (r) {
       if (r.status !== 200) { return; }
       var active = r.body.active, members = r.body.contacts;
       (r.body.groups || []).forEach(function (g) { if (g.name === active) { members = g.members; } });
@@ -88,13 +91,13 @@
 
   // ---- chat boxes ----------------------------------------------------
   function wireBox(box, other) {
-    boxes[other] = box;
+    boxes.set(other, box);
     var form = $('form.reply', box);
     form.addEventListener('submit', function (ev) {
       ev.preventDefault();
       var input = $('input', form), text = input.value;
       if (!text) { return; }
-      var data = auth(); data.to = other; data.msg = text;
+      var data = { to: other, msg: text };
       send('POST', '/chat', data).then(function (r) {
         if (r.status === 202) { addLine(other, boot.me, text, 'mine'); input.value = ''; }
         else { addLine(other, '!', (r.body && r.body.error) || ('error ' + r.status), 'error'); }
@@ -102,7 +105,7 @@
     });
   }
   function openBox(other) {
-    if (boxes[other]) { return boxes[other]; }
+    if (boxes.has(other)) { return boxes.get(other); }
     var box = el('section', 'chatwin');
     box.dataset['with'] = other;
     box.appendChild(el('header', '', 'Chat with ' + other));
@@ -144,13 +147,12 @@
   // this browser holds /jchat for the others, reconnects with backoff and
   // resumes from the last seq, with long-poll where SSE fails.
   function openPipe() {
-    if (pipe || !boot.me || !boot.id || !window.Altsock) { return; }
-    var q = 'me=' + encodeURIComponent(boot.me) + '&id=' + encodeURIComponent(boot.id);
-    if (boot.watch) { q += '&watch=' + encodeURIComponent(boot.watch); }
+    if (pipe || !boot.me || !window.Altsock) { return; }
+    var q = boot.watch ? 'watch=' + encodeURIComponent(boot.watch) : '';
     pipe = window.Altsock.pipe({
       name: boot.me + '@' + (boot.watch || 'home'),
-      url: '/jchat?' + q,
-      pollUrl: '/jchat?mode=poll&' + q,
+      url: '/jchat' + (q ? '?' + q : ''),
+      pollUrl: '/jchat?mode=poll' + (q ? '&' + q : ''),
       events: Object.keys(handlers)
     });
     window.presencePipe = pipe;
@@ -178,23 +180,21 @@
     var a = $('#active');
     if (a) {
       a.addEventListener('change', function () {
-        var d = auth(); d.group = a.value;
+        var d = { group: a.value };
         send('POST', '/active', d).then(function (r) { if (r.status === 200) { showMembers(r.body.members); } });
       });
     }
     var lo = $('#logout');
-    if (lo) { lo.addEventListener('click', function () { send('POST', '/logout', auth()).then(function () { location.href = '/'; }); }); }
+    if (lo) { lo.addEventListener('click', function () { send('POST', '/logout', {}).then(function () { location.href = '/'; }); }); }
     function act(url, d, ok) {
-      var data = auth(); Object.keys(d).forEach(function (k) { data[k] = d[k]; });
-      send('POST', url, data).then(function (r) {
+      send('POST', url, d).then(function (r) {
         say(r.status < 300 ? ok : 'Failed: ' + (r.body.error || r.status));
         if (r.status < 300) { reloadMembers(); }
       });
     }
     onSubmit('add-contact', function (d) { act('/contacts', d, 'Contact added.'); });
     function reloadOnSuccess(url, d) {
-      var data = auth(); Object.keys(d).forEach(function (k) { data[k] = d[k]; });
-      send('POST', url, data).then(function (r) {
+      send('POST', url, d).then(function (r) {
         if (r.status < 300) { location.reload(); } else { say('Failed: ' + (r.body.error || r.status)); }
       });
     }
@@ -202,8 +202,7 @@
     onSubmit('join-group', function (d) { reloadOnSuccess('/groups/' + encodeURIComponent(d.name) + '/join', d); });
     onSubmit('leave-group', function (d) { reloadOnSuccess('/groups/' + encodeURIComponent(d.name) + '/leave', {}); });
     onSubmit('remove-contact', function (d) {
-      var q = '?me=' + encodeURIComponent(boot.me) + '&id=' + encodeURIComponent(boot.id);
-      send('DELETE', '/contacts/' + encodeURIComponent(d.name) + q).then(function (r) {
+      send('DELETE', '/contacts/' + encodeURIComponent(d.name)).then(function (r) {
         say(r.status < 300 ? 'Contact removed.' : 'Failed: ' + (r.body.error || r.status));
         if (r.status < 300) { reloadMembers(); }
       });
@@ -211,7 +210,7 @@
     var lm = $('#load-messages');
     if (lm) {
       lm.addEventListener('click', function () {
-        send('GET', '/messages?me=' + encodeURIComponent(boot.me) + '&id=' + encodeURIComponent(boot.id)).then(function (r) {
+        send('GET', '/messages').then(function (r) {
           var ul = $('#messages'); if (!ul || r.status !== 200) { return; }
           while (ul.firstChild) { ul.removeChild(ul.firstChild); }
           r.body.messages.forEach(function (m) { ul.appendChild(el('li', '', m.from + ': ' + m.msg)); });
@@ -226,11 +225,11 @@
       var other = b.dataset.user;
       if (b.classList.contains('chat')) {
         openBox(other);
-        send('GET', '/initchat?me=' + encodeURIComponent(boot.me) + '&to=' + encodeURIComponent(other) + '&id=' + encodeURIComponent(boot.id));
+        send('POST', '/initchat', { to: other });
       } else if (b.classList.contains('leave')) {
         var text = window.prompt('Message for ' + other);
         if (text) {
-          var d = auth(); d.to = other; d.msg = text;
+          var d = { to: other, msg: text };
           send('POST', '/messages', d).then(function (r) { say(r.status === 202 ? 'Message left.' : 'Failed: ' + (r.body.error || r.status)); });
         }
       }
@@ -238,7 +237,7 @@
   }
   function wireInvites() {
     var inv = readJson('altsock-invite');
-    if (inv && !boot.me) { boot.me = inv.me; boot.id = inv.id; }
+    if (inv && !boot.me) { boot.me = inv.me; }
     var wins = document.querySelectorAll('.chatwin.invite');
     Array.prototype.forEach.call(wins, function (w) { wireBox(w, w.dataset['with']); });
     if (wins.length) { openPipe(); }
