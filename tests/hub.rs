@@ -44,6 +44,21 @@ fn get(s: &Server, target: &str) -> Resp {
     request(s.addr, &format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n"))
 }
 
+/// `client=ID&key=KEY` for hub client `id`, its key minted with the
+/// publisher token (`POST /hub/client`).
+fn client(s: &Server, id: &str) -> String {
+    let r = post(
+        s,
+        "/hub/client",
+        Some(TOKEN),
+        &format!(r#"{{"client":"{id}"}}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+    let key = v["key"].as_str().expect("a key");
+    format!("client={id}&key={key}")
+}
+
 /// Opens `GET target` with extra header lines and reads the stream head.
 fn open(s: &Server, target: &str, headers: &str) -> (Client, String) {
     let mut c = send_get(s, target, headers);
@@ -157,7 +172,7 @@ fn private_channels_need_a_session() {
 }
 
 #[test]
-fn private_channel_with_a_session_streams() {
+fn a_users_own_private_channel_streams_to_their_session() {
     let builder = Engine::builder().poll_interval(Duration::from_millis(10));
     let mut config = ServerConfig {
         db_path: util::temp_dir("db").join("altsock.db"),
@@ -173,13 +188,13 @@ fn private_channel_with_a_session_streams() {
     router.shared.sessions.insert("sid1".into(), session);
     let s = util::spawn(builder, router);
     let cookie = "Cookie: altsock_session=sid1\r\n";
-    let (mut by_cookie, head) = open(&s, "/sub/private-room", cookie);
+    let (mut by_cookie, head) = open(&s, "/sub/private-user-ann", cookie);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let (mut by_param, head) = open(&s, "/sub/private-room?me=ann&id=sid1", "");
+    let (mut by_param, head) = open(&s, "/sub/private-user-ann?me=ann&id=sid1", "");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let (_, head) = open(&s, "/sub/private-room?me=bob&id=sid1", "");
+    let (_, head) = open(&s, "/sub/private-user-ann?me=bob&id=sid1", "");
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");
-    let raw = format!("POST /pub/private-room HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 2\r\n\r\nhi");
+    let raw = format!("POST /pub/private-user-ann HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 2\r\n\r\nhi");
     assert_eq!(request(s.addr, &raw).status, 202);
     let position = "id: 0\nevent: position\ndata: \n\n";
     assert_eq!(by_cookie.read_through("\n\n"), position);
@@ -288,7 +303,7 @@ fn longpoll_times_out_with_204() {
         "{:?}",
         started.elapsed()
     );
-    let r = get(&s, "/poll?client=nobody");
+    let r = get(&s, &format!("/poll?{}", client(&s, "nobody")));
     assert_eq!(r.status, 204);
     assert_eq!(r.header("X-Altsock-Last"), Some("0"));
     let s = server(|c| c.hub.longpoll_timeout = Duration::from_millis(50));
@@ -356,18 +371,19 @@ fn notify_and_poll_serve_several_apps_per_client() {
     note("browser1", "mail", r#"{"unread":3}"#);
     note("browser1", "calendar", r#""meeting at 3""#);
     note("browser2", "mail", r#"{"unread":1}"#);
-    let r = get(&s, "/poll?client=browser1");
+    let (b1, b2) = (client(&s, "browser1"), client(&s, "browser2"));
+    let r = get(&s, &format!("/poll?{b1}"));
     assert_eq!(r.status, 200);
     assert_eq!(
         r.text(),
         "{\"id\":1,\"app\":\"mail\",\"data\":{\"unread\":3}}\n{\"id\":2,\"app\":\"calendar\",\"data\":\"meeting at 3\"}\n"
     );
-    let r = get(&s, "/poll?client=browser2&since=0");
+    let r = get(&s, &format!("/poll?{b2}&since=0"));
     assert_eq!(
         r.text(),
         "{\"id\":1,\"app\":\"mail\",\"data\":{\"unread\":1}}\n"
     );
-    let mut held = send_get(&s, "/poll?client=browser1&since=2", "");
+    let mut held = send_get(&s, &format!("/poll?{b1}&since=2"), "");
     util::wait_for("poll held", || {
         let raw = format!("GET /hub/stats?client=browser1 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
         request(s.addr, &raw).text().contains("\"subscribers\":1")
@@ -380,7 +396,7 @@ fn notify_and_poll_serve_several_apps_per_client() {
     );
     let (mut sse, _) = open(
         &s,
-        "/poll?client=browser1&since=1",
+        &format!("/poll?{b1}&since=1"),
         "Accept: text/event-stream\r\n",
     );
     let event = sse.read_through("\n\n");
@@ -419,7 +435,8 @@ fn poll_with_channels_carries_the_mailbox_and_channels_on_one_connection() {
     publish(&s, "news", "n1");
     let note = r#"{"client":"c1","app":"mail","data":{"unread":1}}"#;
     assert_eq!(post(&s, "/notify", Some(TOKEN), note).status, 202);
-    let r = get(&s, "/poll?client=c1&channels=news@0,sports");
+    let c1 = client(&s, "c1");
+    let r = get(&s, &format!("/poll?{c1}&channels=news@0,sports"));
     assert_eq!(
         r.text(),
         concat!(
@@ -428,7 +445,8 @@ fn poll_with_channels_carries_the_mailbox_and_channels_on_one_connection() {
             "{\"event\":\"position\",\"id\":0,\"channel\":\"sports\"}\n",
         )
     );
-    let mut held = send_get(&s, "/poll?client=c1&since=1&channels=news@1,sports@0", "");
+    let target = format!("/poll?{c1}&since=1&channels=news@1,sports@0");
+    let mut held = send_get(&s, &target, "");
     util::wait_for("held", || subscribers(&s, "sports") == 1);
     assert_eq!(subscribers(&s, "news"), 1);
     publish(&s, "sports", "s1");
@@ -439,8 +457,8 @@ fn poll_with_channels_carries_the_mailbox_and_channels_on_one_connection() {
     );
     util::wait_for("released", || subscribers(&s, "news") == 0);
 
-    let target = "/poll?client=c1&since=1&channels=news@1,sports@1";
-    let (mut sse, head) = open(&s, target, "Accept: text/event-stream\r\n");
+    let target = format!("/poll?{c1}&since=1&channels=news@1,sports@1");
+    let (mut sse, head) = open(&s, &target, "Accept: text/event-stream\r\n");
     assert!(head.contains("text/event-stream"), "{head}");
     util::wait_for("sse", || subscribers(&s, "sports") == 1);
     publish(&s, "news", "n2");
@@ -460,11 +478,12 @@ fn poll_with_channels_carries_the_mailbox_and_channels_on_one_connection() {
     });
 
     let many: Vec<String> = (0..65).map(|i| format!("c{i}")).collect();
-    let too_many = format!("/poll?client=c1&channels={}", many.join(","));
+    let too_many = format!("/poll?{c1}&channels={}", many.join(","));
     assert_eq!(get(&s, &too_many).status, 400);
-    assert_eq!(get(&s, "/poll?client=c1&channels=a%20b").status, 400);
-    assert_eq!(get(&s, "/poll?client=c1&channels=news@x").status, 400);
-    assert_eq!(get(&s, "/poll?client=c1&channels=private-x").status, 403);
+    assert_eq!(get(&s, &format!("/poll?{c1}&channels=a%20b")).status, 400);
+    assert_eq!(get(&s, &format!("/poll?{c1}&channels=news@x")).status, 400);
+    let private = get(&s, &format!("/poll?{c1}&channels=private-x"));
+    assert_eq!(private.status, 403);
 }
 
 /// The hub's count of channels in its table.
@@ -516,9 +535,18 @@ fn a_table_at_its_cap_refuses_new_topics_with_503() {
     publish(&s, "a", "1");
     publish(&s, "b", "1");
     let r = post(&s, "/pub/c", Some(TOKEN), "1");
+    assert_eq!(
+        r.status,
+        202,
+        "publishers may make twice the cap: {}",
+        r.text()
+    );
+    let r = post(&s, "/pub/c2", Some(TOKEN), "1");
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = post(&s, "/pub/c3", Some(TOKEN), "1");
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(get(&s, "/sub/d").status, 503);
-    assert_eq!(get(&s, "/poll?client=z").status, 503);
+    assert_eq!(get(&s, &format!("/poll?{}", client(&s, "z"))).status, 503);
     let r = post(
         &s,
         "/notify",
@@ -527,7 +555,7 @@ fn a_table_at_its_cap_refuses_new_topics_with_503() {
     );
     assert_eq!(r.status, 503, "{}", r.text());
     publish(&s, "a", "2");
-    assert_eq!(channel_count(&s), 2);
+    assert_eq!(channel_count(&s), 4);
 }
 
 #[test]

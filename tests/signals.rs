@@ -51,7 +51,7 @@ fn signal(child: &Child, name: &str) {
 fn exits_cleanly_on(name: &str) {
     let (mut child, addr) = serve();
     let mut sub = Client::connect(addr);
-    sub.send(b"GET /sub HTTP/1.1\r\nHost: t\r\n\r\n");
+    sub.send(b"GET /sub/signals HTTP/1.1\r\nHost: t\r\n\r\n");
     let head = sub.read_through("\r\n\r\n");
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     // Held and alive: keepalives arrive.

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use altsock::server::hub::HubSecret;
 use altsock::server::presence::db::{DbSync, StoreConfig};
 use altsock::server::{HubConfig, PresenceConfig, ServerConfig, ServerRouter, SessionLimits};
 use altsock::{parse_duration, Engine};
@@ -75,12 +76,27 @@ struct ServeArgs {
     /// Hub: how long a long-poll waits before answering 204.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     hub_longpoll_timeout: Duration,
-    /// Hub: channels with this name prefix need a session ("" disables).
+    /// Hub: channels with this name prefix are private: followed by their owner's
+    /// session (PREFIXuser-NAME), a member's (PREFIXgroup-GROUP) or a
+    /// subscription token ("" disables).
     #[arg(long, default_value = "private-")]
     hub_private_prefix: String,
-    /// Hub: most channels and client mailboxes at once (idle ones are evicted).
+    /// Hub: most channels and client mailboxes at once (idle ones are evicted);
+    /// strangers get 503 past it, publishers past twice it.
     #[arg(long, default_value_t = 100_000)]
     hub_max_topics: usize,
+    /// Hub: most topics one connection without the publisher token may make (429 past it).
+    #[arg(long, default_value_t = 32)]
+    hub_max_topics_per_conn: usize,
+    /// Hub: most topics one client address (IPv6: /64) without the publisher
+    /// token may make (429 past it).
+    #[arg(long, default_value_t = 1_000)]
+    hub_max_topics_per_addr: usize,
+    /// Hub: the server secret (at least 32 bytes) that signs mailbox keys and
+    /// subscription tokens (HS256); default: random at start, so keys and
+    /// tokens do not survive a restart.
+    #[arg(long, env = "ALTSOCK_HUB_SECRET", hide_env_values = true)]
+    hub_secret: Option<String>,
     /// Hub: a page origin allowed to use the hub across origins (`*`: any); repeatable.
     #[arg(long)]
     hub_allow_origin: Vec<String>,
@@ -118,15 +134,19 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         .keepalive_interval(args.keepalive)
         .max_connections(args.max_connections)
         .tcp_user_timeout(Some(args.tcp_user_timeout))
-        .build(ServerRouter::new(server_config(&args))?)?;
+        .build(ServerRouter::new(server_config(&args)?)?)?;
     let handle = engine.handle();
     ctrlc::set_handler(move || handle.shutdown()).map_err(std::io::Error::other)?;
     engine.run()
 }
 
-fn server_config(args: &ServeArgs) -> ServerConfig {
+fn server_config(args: &ServeArgs) -> std::io::Result<ServerConfig> {
     let node_id = args.node_id.clone().unwrap_or_else(host_name);
-    ServerConfig {
+    let secret = match &args.hub_secret {
+        Some(text) => Some(HubSecret::from_text(text).map_err(std::io::Error::other)?),
+        None => None,
+    };
+    Ok(ServerConfig {
         db_path: args.db.clone(),
         node_id,
         publish_token: args.publish_token.clone(),
@@ -138,6 +158,9 @@ fn server_config(args: &ServeArgs) -> ServerConfig {
             longpoll_timeout: args.hub_longpoll_timeout,
             private_prefix: args.hub_private_prefix.clone(),
             max_topics: args.hub_max_topics,
+            max_topics_per_conn: args.hub_max_topics_per_conn,
+            max_topics_per_addr: args.hub_max_topics_per_addr,
+            secret,
             allow_origins: args.hub_allow_origin.clone(),
         },
         presence: PresenceConfig {
@@ -155,7 +178,7 @@ fn server_config(args: &ServeArgs) -> ServerConfig {
             max_per_recipient: args.max_stored_per_recipient,
             max_per_sender: args.max_stored_per_sender,
         },
-    }
+    })
 }
 
 /// The host name from the kernel, or `local`.

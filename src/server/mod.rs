@@ -1,15 +1,17 @@
 //! What `altsock serve` runs above the engine: one [`ServerRouter`] that owns
-//! the services (the single pub/sub stream, the notification hub, and the
-//! presence server, asked in that order) and hands each request to the first
-//! service that claims it; every service may then amend the answer
-//! ([`Service::amend`]). `/metrics` it answers itself, with the engine's
-//! counters and the services' own. Services run on the engine thread; slow
-//! work (hashing, SQLite) runs on worker threads and comes back as a [`Job`]
-//! through the engine's handle.
+//! the services (the notification hub and the presence server, asked in that
+//! order) and hands each request to the first service that claims it; every
+//! service may then amend the answer ([`Service::amend`]). `/metrics` it
+//! answers itself, with the engine's counters and the services' own. (The
+//! single-stream `/sub` + `/pub` of `examples/pubsub.rs` is an embedding
+//! example, not part of the server: it had no publisher token, and the hub's
+//! channels do its job with one.)
+//!
+//! Services run on the engine thread; slow work (hashing, SQLite) runs on
+//! worker threads and comes back as a [`Job`] through the engine's handle.
 
 pub mod hub;
 pub mod presence;
-mod pubsub;
 pub mod sessions;
 
 use std::path::PathBuf;
@@ -17,7 +19,6 @@ use std::path::PathBuf;
 use crate::{CloseReason, ConnId, Cx, Reply, Request, Response, Router};
 pub use hub::{Hub, HubConfig};
 pub use presence::{Presence, PresenceConfig};
-pub use pubsub::PubSub;
 pub use sessions::{Session, SessionLimits, Sessions};
 
 /// Settings of the server beyond the engine's.
@@ -127,8 +128,6 @@ pub struct ServerState {
 pub struct ServerRouter {
     /// Settings and sessions.
     pub shared: ServerState,
-    /// `GET /sub` and `POST /pub`: one SSE stream for everyone.
-    pub pubsub: PubSub,
     /// Channels, addressed notifications and `/altsock.js`.
     pub hub: Hub,
     /// Presence, groups, chat and pages; the catch-all for static URLs.
@@ -139,24 +138,20 @@ impl ServerRouter {
     /// Builds the router and its services.
     pub fn new(config: ServerConfig) -> std::io::Result<Self> {
         let presence = Presence::open(&config)?;
-        let hub = Hub::new(config.hub.clone());
+        let hub = Hub::new(config.hub.clone())?;
         Ok(ServerRouter {
             shared: ServerState {
                 sessions: Sessions::new(config.presence.sessions),
                 config,
             },
-            pubsub: PubSub::default(),
             hub,
             presence,
         })
     }
 
     /// The shared state and the services, in the order they are asked.
-    fn parts(&mut self) -> (&mut ServerState, [&mut dyn Service; 3]) {
-        (
-            &mut self.shared,
-            [&mut self.pubsub, &mut self.hub, &mut self.presence],
-        )
+    fn parts(&mut self) -> (&mut ServerState, [&mut dyn Service; 2]) {
+        (&mut self.shared, [&mut self.hub, &mut self.presence])
     }
 }
 
@@ -179,11 +174,19 @@ impl Router for ServerRouter {
         let seen = Seen {
             session_cookie: sessions::read_session_cookie(&req),
         };
-        let (shared, mut services) = self.parts();
-        let mut reply = match services.iter_mut().find(|s| s.claims(&req)) {
-            Some(service) => service.handle(req, shared, cx),
-            None => Reply::Respond(Response::text(404, "not found\n")),
+        let mut reply = if self.hub.claims(&req) {
+            // The hub asks presence, through `hub::Groups` only, who is a
+            // member of which group (for `private-group-` channels).
+            self.hub
+                .handle_with_groups(req, &mut self.shared, &self.presence, cx)
+        } else {
+            let (shared, services) = self.parts();
+            match services.into_iter().find(|s| s.claims(&req)) {
+                Some(service) => service.handle(req, shared, cx),
+                None => Reply::Respond(Response::text(404, "not found\n")),
+            }
         };
+        let (shared, services) = self.parts();
         for service in services {
             reply = service.amend(&seen, shared, reply);
         }

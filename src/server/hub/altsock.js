@@ -1,7 +1,11 @@
 /*! altsock.js: the browser client of the altsock notification hub. No
- * dependencies. One tab per browser (the leader, elected with the Web Locks
- * API, or with heartbeats on a BroadcastChannel where locks are missing)
- * holds one connection, GET /poll?client=ID&channels=..., that carries the
+ * dependencies. The browser's hub client id and its mailbox key come from
+ * the server (POST /hub/client) and are kept in localStorage; the page tells
+ * its application server only the id (hub.ready resolves to it), and only
+ * the key reads the mailbox. One tab per browser (the leader, elected with
+ * the Web Locks API, or with heartbeats on a BroadcastChannel where locks
+ * are missing) holds one connection, GET /poll?client=ID&key=KEY&channels=...,
+ * that carries the
  * browser's notifications for every application and every channel its tabs
  * subscribe to; the other tabs of the same origin receive through a
  * BroadcastChannel, so many tabs never exhaust the browser's six connections
@@ -12,7 +16,9 @@
  * way (the presence pages use it for their /jchat pipe).
  *
  *   var hub = Altsock.connect({ url: "https://push.example" });
+ *   hub.ready.then(function (client) { ... });             // tell the app server
  *   hub.subscribe("news", function (data, msg) { ... });   // a channel
+ *   hub.subscribe("private-x", fn, { token: jwt });        // a private channel
  *   hub.app("mail", function (data, msg) { ... });         // POST /notify app "mail"
  *   hub.on("gap", function (msg) { ... });                 // a lost range
  */
@@ -30,19 +36,45 @@
     }).join("");
   }
 
-  /* The browser's communication client id, shared by its tabs. */
-  function clientId(given) {
-    if (given) return String(given);
+  /* ---- the browser's hub client: id and mailbox key from the server ---- */
+
+  function storeGet(name) {
     try {
-      var id = global.localStorage.getItem("altsock.client");
-      if (!id) {
-        id = randomId();
-        global.localStorage.setItem("altsock.client", id);
-      }
-      return id;
+      var v = JSON.parse(global.localStorage.getItem(name) || "null");
+      return v && v.client && v.key ? v : null;
     } catch (e) {
-      return randomId();
+      return null;
     }
+  }
+
+  function storeSet(name, creds) {
+    try {
+      if (creds) global.localStorage.setItem(name, JSON.stringify(creds));
+      else global.localStorage.removeItem(name);
+    } catch (e) { /* private mode: this tab alone keeps them */ }
+  }
+
+  /* The stored {client, key}, else new ones from POST /hub/client; with
+   * Web Locks one tab at a time asks, so all tabs share one client. */
+  function credentials(base, name, fresh) {
+    function get() {
+      var have = fresh ? null : storeGet(name);
+      fresh = false;
+      if (have) return Promise.resolve(have);
+      return global.fetch(base + "/hub/client", { method: "POST", cache: "no-store" })
+        .then(function (r) {
+          if (r.status !== 200) throw new Error("hub client: status " + r.status);
+          return r.json();
+        })
+        .then(function (creds) {
+          storeSet(name, { client: creds.client, key: creds.key });
+          return creds;
+        });
+    }
+    if (global.navigator && global.navigator.locks) {
+      return global.navigator.locks.request(name, get);
+    }
+    return get();
   }
 
   /* The stream key of a message envelope: "c:NAME" or "mailbox". */
@@ -68,9 +100,13 @@
       var since = hub.last[key];
       channels.push(key.slice(2) + (since != null ? "@" + since : ""));
     }
+    var tokens = [];
+    for (var name in hub.tokens) if (hub.wants["c:" + name]) tokens.push(hub.tokens[name]);
     var mailbox = hub.last.mailbox;
     return hub.base + "/poll?client=" + encodeURIComponent(hub.client) +
+      "&key=" + encodeURIComponent(hub.key) +
       "&channels=" + channels.join(",") + "&transport=" + transport +
+      (tokens.length ? "&token=" + tokens.join(",") : "") +
       (mailbox != null ? "&since=" + mailbox : "");
   };
 
@@ -107,12 +143,19 @@
     global.fetch(this.url("longpoll"), { cache: "no-store", signal: abort && abort.signal })
       .then(function (r) {
         if (r.status === 204) return "";
+        if (r.status === 401 && !self.renewed) {
+          // The key is unknown here (the server's secret changed): a new client.
+          self.renewed = true;
+          if (gen === self.generation) self.hub.renew();
+          return null;
+        }
         if (r.status !== 200) throw new Error("status " + r.status);
         return r.text();
       })
       .then(function (text) {
-        if (gen !== self.generation) return;
+        if (text == null || gen !== self.generation) return;
         self.failures = 0;
+        self.renewed = false;
         text.split("\n").forEach(function (line) { if (line) self.take(line); });
         if (!self.closed) self.poll();
       })
@@ -155,19 +198,58 @@
   function Hub(options) {
     this.options = options;
     this.base = (options.url || "").replace(/\/$/, "");
-    this.client = clientId(options.client);
-    this.handlers = {};       // "c:NAME" | "a:APP" | "gap" | "state" -> [fn]
+    this.client = null;       // the hub client id, once known
+    this.key = null;          // its mailbox key
+    this.handlers = {};       // "c:NAME" | "a:APP" | "gap" | "state" | "client" -> [fn]
     this.wants = {};          // "c:NAME" | "mailbox" this tab (leader: any tab) needs
+    this.tokens = {};         // channel -> subscription token
     this.stream = null;       // the leader's connection
     this.last = {};           // key -> last id seen
     this.leader = false;
     this.id = randomId();
     var name = "altsock:" + (this.base || global.location.origin);
+    this.storeName = "altsock.hubclient:" + (this.base || global.location.origin);
     this.bus = options.share !== false && global.BroadcastChannel
       ? new global.BroadcastChannel(name) : null;
     if (this.bus) this.bus.onmessage = this.onBus.bind(this);
+    /** Resolves to this browser's hub client id (for the application server). */
+    this.ready = this.identify(false);
     this.elect(name);
   }
+
+  /* Gets the client id and key (given, stored, or issued; asking again
+   * with backoff while the server cannot be reached), then connects. */
+  Hub.prototype.identify = function (fresh) {
+    var self = this, opts = this.options, delay = opts.retryDelay;
+    function attempt() {
+      if (opts.client && opts.key && !fresh) {
+        return Promise.resolve({ client: String(opts.client), key: String(opts.key) });
+      }
+      return credentials(self.base, self.storeName, fresh).catch(function () {
+        if (self.closed) throw new Error("closed");
+        self.state("retry");
+        var wait = delay * (0.5 + Math.random() / 2);
+        delay = Math.min(MAX_DELAY, delay * 2);
+        return new Promise(function (resolve) { setTimeout(resolve, wait); }).then(attempt);
+      });
+    }
+    return attempt().then(function (creds) {
+      var changed = self.client != null && self.client !== creds.client;
+      self.client = creds.client;
+      self.key = creds.key;
+      if (changed) { self.last = {}; self.emit("client", [creds.client]); }
+      self.connect();
+      return creds.client;
+    });
+  };
+
+  /* The server refused the key: forget it and get a new client. */
+  Hub.prototype.renew = function () {
+    var self = this;
+    if (this.options.client) return this.state("refused");
+    this.ready = this.identify(true);
+    this.ready.catch(function () { if (self.stream) self.stream.retry(); });
+  };
 
   Hub.prototype.elect = function (name) {
     var self = this;
@@ -204,24 +286,31 @@
 
   /* The leader's connection follows every wanted stream. */
   Hub.prototype.connect = function () {
-    if (!this.leader || Object.keys(this.wants).length === 0) return;
+    if (!this.leader || !this.key || Object.keys(this.wants).length === 0) return;
     if (this.stream) return this.stream.restart();
     this.stream = new Stream(this);
     this.stream.start();
   };
 
-  Hub.prototype.want = function (key) {
+  Hub.prototype.want = function (key, token) {
+    var name = key.slice(2);
+    if (token && key.slice(0, 2) === "c:" && this.tokens[name] !== token) {
+      this.tokens[name] = token;
+      delete this.wants[key];
+    }
     if (this.wants[key]) return;
     this.wants[key] = true;
-    if (this.leader) this.connect(); else this.post({ t: "want", key: key });
+    if (this.leader) this.connect(); else this.post({ t: "want", key: key, token: token });
   };
 
   Hub.prototype.onBus = function (e) {
     var m = e.data || {};
     if (m.t === "msg") return this.dispatch(m.key, m.msg);
-    if (m.t === "want" && this.leader) return this.want(m.key);
+    if (m.t === "want" && this.leader) return this.want(m.key, m.token);
     if (m.t === "who" && !this.leader) {
-      for (var key in this.wants) this.post({ t: "want", key: key });
+      for (var key in this.wants) {
+        this.post({ t: "want", key: key, token: this.tokens[key.slice(2)] });
+      }
       for (var k in this.last) this.post({ t: "last", key: k, id: this.last[k] });
       return;
     }
@@ -276,18 +365,26 @@
     this.emit("state", [what]);
   };
 
-  /** Calls fn for "gap" (a lost range) or "state" ("leader", "follower",
-   *  "open", "retry"). */
+  /** Calls fn for "gap" (a lost range), "state" ("leader", "follower",
+   *  "open", "retry", "refused") or "client" (a new client id, after the
+   *  server refused the old key: tell the application server). */
   Hub.prototype.on = function (name, fn) {
     (this.handlers[name] = this.handlers[name] || []).push(fn);
     return this;
   };
 
-  /** Calls fn(data, msg) for each message of channel `name`. */
-  Hub.prototype.subscribe = function (name, fn) {
+  /** Calls fn(data, msg) for each message of channel `name`. A private
+   *  channel needs options.token (a subscription token from the application
+   *  server or POST /hub/auth) unless the session owns it. */
+  Hub.prototype.subscribe = function (name, fn, options) {
     this.on("c:" + name, fn);
-    this.want("c:" + name);
+    this.want("c:" + name, options && options.token);
     return this;
+  };
+
+  /** This browser's hub client id, or null until hub.ready resolves. */
+  Hub.prototype.clientId = function () {
+    return this.client;
   };
 
   /** Calls fn(data, msg) for each notification addressed to this browser's
@@ -459,9 +556,11 @@
     },
 
     /** Connects to the hub at options.url (default: this page's origin).
-     *  Options: client (id; default one per browser in localStorage),
-     *  transport ("sse" | "longpoll"), retryDelay (ms, default 500),
-     *  share (false: no sharing across tabs). */
+     *  Options: client and key (both, minted by the application server
+     *  with POST /hub/client and the publisher token; default: issued to
+     *  this browser and kept in localStorage), transport ("sse" |
+     *  "longpoll"), retryDelay (ms, default 500), share (false: no sharing
+     *  across tabs). */
     connect: function (options) {
       options = options || {};
       if (options.retryDelay == null) options.retryDelay = 500;

@@ -1,4 +1,4 @@
-//! The message buffer of one topic (a channel or a client's mailbox): the
+//! The message buffer of one topic (a channel or a hub client's mailbox): the
 //! latest messages, bounded by count and age, each with an id that increases
 //! by one within the topic. It answers "what came after id N", including the
 //! range that was lost when N is older than what the buffer still holds. Pure
@@ -7,17 +7,32 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use serde_json::value::RawValue;
+
 /// One buffered message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Entry {
     /// The id, increasing by one within the topic from 1.
     pub id: u64,
     /// When it was published.
     pub at: Instant,
-    /// The application it is addressed to (mailboxes only).
-    pub app: Option<String>,
-    /// The payload: the published body (channels) or JSON text (mailboxes).
-    pub data: Vec<u8>,
+    /// What was published.
+    pub body: Body,
+}
+
+/// What a message carries.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// A channel message: the published bytes.
+    Channel(Vec<u8>),
+    /// A notification in a mailbox: the application it is for, and its data
+    /// as JSON checked when it was posted.
+    Notification {
+        /// The application whose handler in the browser receives it.
+        app: String,
+        /// The payload.
+        data: Box<RawValue>,
+    },
 }
 
 /// Ids `from..=to` left the buffer before the subscriber read them.
@@ -60,19 +75,12 @@ impl Buffer {
     }
 
     /// Appends a message, drops the oldest beyond `max_len`, and returns it.
-    pub fn push(
-        &mut self,
-        now: Instant,
-        app: Option<String>,
-        data: Vec<u8>,
-        max_len: usize,
-    ) -> &Entry {
+    pub fn push(&mut self, now: Instant, body: Body, max_len: usize) -> &Entry {
         self.last_id += 1;
         self.entries.push_back(Entry {
             id: self.last_id,
             at: now,
-            app,
-            data,
+            body,
         });
         while self.entries.len() > max_len.max(1) {
             self.drop_oldest();
@@ -131,7 +139,7 @@ mod tests {
         let now = Instant::now();
         let mut buf = Buffer::default();
         for i in 0..5u8 {
-            buf.push(now, None, vec![i], 3);
+            buf.push(now, Body::Channel(vec![i]), 3);
         }
         assert_eq!(ids(&buf, 4), (None, vec![5]));
         assert_eq!(ids(&buf, 2), (None, vec![3, 4, 5]));
@@ -143,7 +151,7 @@ mod tests {
     fn a_buffer_made_after_eviction_reports_the_earlier_ids_as_lost() {
         let now = Instant::now();
         let mut buf = Buffer::starting_after(7);
-        assert_eq!(buf.push(now, None, vec![], 10).id, 8);
+        assert_eq!(buf.push(now, Body::Channel(vec![]), 10).id, 8);
         assert_eq!(ids(&buf, 3), (Some(Gap { from: 4, to: 7 }), vec![8]));
         assert_eq!(ids(&buf, 7), (None, vec![8]));
     }
@@ -152,8 +160,8 @@ mod tests {
     fn expires_by_age() {
         let start = Instant::now();
         let mut buf = Buffer::default();
-        buf.push(start, None, vec![], 10);
-        buf.push(start + Duration::from_secs(5), None, vec![], 10);
+        buf.push(start, Body::Channel(vec![]), 10);
+        buf.push(start + Duration::from_secs(5), Body::Channel(vec![]), 10);
         buf.expire(start + Duration::from_secs(8), Duration::from_secs(4));
         assert_eq!(ids(&buf, 0), (Some(Gap { from: 1, to: 1 }), vec![2]));
         assert_eq!(buf.last_id(), 2);

@@ -303,6 +303,16 @@ impl Presence {
     }
 }
 
+/// Group membership for the hub's `private-group-` channels.
+impl crate::server::hub::Groups for Presence {
+    fn is_member(&self, group: &str, user: &str) -> bool {
+        self.dir
+            .groups
+            .get(group)
+            .is_some_and(|g| g.members.contains(user))
+    }
+}
+
 impl Service for Presence {
     fn claims(&self, _req: &Request) -> bool {
         // The catch-all: static URLs are any top-level name.
