@@ -84,5 +84,32 @@ fn bench_slow_upload(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_parse, bench_slow_upload);
+/// A head of about 4 KiB arriving a byte per read, fed the way the engine feeds it.
+fn bench_slow_head(c: &mut Criterion) {
+    let limits = Limits::default();
+    let mut raw = b"GET /slow HTTP/1.1\r\nHost: h\r\n".to_vec();
+    for i in 0..60 {
+        raw.extend_from_slice(format!("X-Header-{i}: {}\r\n", "v".repeat(50)).as_bytes());
+    }
+    raw.extend_from_slice(b"\r\n");
+    let mut group = c.benchmark_group("slow_head");
+    group.throughput(Throughput::Bytes(raw.len() as u64));
+    group.bench_function("byte_per_read", |b| {
+        b.iter(|| {
+            let mut parser = RequestParser::new();
+            for end in 1..=raw.len() {
+                let step = parser
+                    .advance(black_box(&raw[..end]), &limits)
+                    .expect("valid");
+                if let Progress::Complete(parsed) = step.progress {
+                    return parsed.head.headers.len();
+                }
+            }
+            unreachable!("incomplete head")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_parse, bench_slow_upload, bench_slow_head);
 criterion_main!(benches);

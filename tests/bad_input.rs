@@ -353,23 +353,20 @@ fn slowloris_gets_408_then_close() {
     let mut client = server.connect();
     let started = Instant::now();
     let raw = b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    // One byte every 20 ms: the head never completes in time.
+    // One byte per read attempt (at most one per 50 ms): the head would take
+    // seconds to finish and never does; the 408 comes while bytes still trickle.
     let mut sent = 0;
     while client.buf.is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(3), "no 408");
-        if sent < raw.len() {
-            let _ = std::io::Write::write_all(&mut client.stream, &raw[sent..sent + 1]);
-            sent += 1;
-        }
+        assert!(sent < raw.len(), "no 408 while the head was still arriving");
+        let _ = std::io::Write::write_all(&mut client.stream, &raw[sent..sent + 1]);
+        sent += 1;
         client.fill();
     }
     let text = client.read_to_clean_close();
     let took = started.elapsed();
     assert_eq!(text, timeout_answer());
-    assert!(
-        took >= Duration::from_millis(290) && took < Duration::from_millis(1500),
-        "{took:?}"
-    );
+    // Not before the header timeout (300 ms), though bytes kept coming.
+    assert!(took >= Duration::from_millis(290), "{took:?}");
     drop(client);
     util::wait_for("counted", || {
         server
@@ -479,7 +476,8 @@ fn endless_chunk_extension_is_rejected() {
         b'a',
     );
     assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    // By the cap, not by the 10 s header timeout.
+    assert!(started.elapsed() < Duration::from_secs(8));
 }
 
 #[test]

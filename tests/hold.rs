@@ -399,8 +399,9 @@ fn longpoll_times_out_with_204() {
     let answer = client.read_through("\r\n\r\n");
     let waited = started.elapsed();
     assert_eq!(answer, NO_CONTENT);
+    // At its timeout, not at once; the upper bound only catches "never".
     assert!(
-        waited >= Duration::from_millis(80) && waited < Duration::from_millis(1000),
+        waited >= Duration::from_millis(80) && waited < Duration::from_secs(5),
         "{waited:?}"
     );
     log.wait_for("released", |e| (*e == Ev::Released(conn)).then_some(()));
@@ -463,7 +464,7 @@ fn pipelined_request_behind_a_longpoll_waits_for_its_answer() {
 
 #[test]
 fn keepalives_arrive_at_the_configured_interval() {
-    let interval = Duration::from_millis(100);
+    let interval = Duration::from_millis(200);
     let (server, log) = start(builder().keepalive_interval(interval));
     // The hold starts after this, so keepalive i cannot come before (i + 1) intervals.
     let sent = Instant::now();
@@ -476,11 +477,10 @@ fn keepalives_arrive_at_the_configured_interval() {
     for (i, at) in arrivals.iter().enumerate() {
         assert!(*at >= interval * (i as u32 + 1), "early: {arrivals:?}");
     }
-    // And not a tick late each time: four keepalives within four intervals and some slack.
-    assert!(
-        arrivals[3] < interval * 4 + Duration::from_millis(300),
-        "late: {arrivals:?}"
-    );
+    // And not an interval late each time: every keepalive at twice the
+    // interval would put the fourth at 8 intervals. The slack (three
+    // intervals, 600 ms) is for a loaded machine, not for the engine.
+    assert!(arrivals[3] < interval * 7, "late: {arrivals:?}");
     // The counter moves just after the write the client already saw.
     wait_for("counted", || server.handle.metrics().keepalives >= 4);
 }
@@ -489,14 +489,24 @@ fn keepalives_arrive_at_the_configured_interval() {
 fn a_push_postpones_the_next_keepalive() {
     let (server, log) = start(builder().keepalive_interval(Duration::from_millis(200)));
     let (mut client, conn, _) = open(&server, &log, "/raw");
-    std::thread::sleep(Duration::from_millis(120));
+    // Aim the push at mid-interval. Where it really lands does not matter:
+    // without the postponement the next keepalive would come less than an
+    // interval after the push wherever it landed (keepalives that came
+    // before it are skipped below).
+    std::thread::sleep(Duration::from_millis(100));
     server
         .handle
         .push(conn, Message::data("m"))
         .wait()
         .expect("pushed");
     let pushed = Instant::now();
-    assert_eq!(client.read_exact_n(1), b"m");
+    loop {
+        match client.read_exact_n(1).as_slice() {
+            b"m" => break,
+            b"\n" => continue, // a keepalive before the push
+            other => panic!("unexpected {other:?}"),
+        }
+    }
     assert_eq!(client.read_exact_n(1), b"\n");
     let waited = pushed.elapsed();
     assert!(waited >= Duration::from_millis(180), "{waited:?}");
@@ -534,7 +544,7 @@ fn a_client_close_reaches_closed_at_once() {
     // Long intervals: only the FIN itself can wake the engine in time.
     let (server, log) = start(
         Engine::builder()
-            .poll_interval(Duration::from_secs(10))
+            .poll_interval(Duration::from_secs(60))
             .keepalive_interval(Duration::from_secs(60)),
     );
     let (client, conn, _) = open(&server, &log, "/sse");
@@ -542,8 +552,9 @@ fn a_client_close_reaches_closed_at_once() {
     let dropped = Instant::now();
     drop(client);
     assert_eq!(closed_reason(&log, conn), CloseReason::PeerClosed);
+    // Far sooner than the first tick (60 s): the FIN woke the engine.
     assert!(
-        dropped.elapsed() < Duration::from_millis(500),
+        dropped.elapsed() < Duration::from_secs(10),
         "{:?}",
         dropped.elapsed()
     );
@@ -556,7 +567,7 @@ fn a_client_close_reaches_closed_at_once() {
 fn a_client_reset_reaches_closed_at_once() {
     let (server, log) = start(
         Engine::builder()
-            .poll_interval(Duration::from_secs(10))
+            .poll_interval(Duration::from_secs(60))
             .keepalive_interval(Duration::from_secs(60)),
     );
     let (client, conn, _) = open(&server, &log, "/chunked");
@@ -566,7 +577,8 @@ fn a_client_reset_reaches_closed_at_once() {
     let dropped = Instant::now();
     drop(client);
     assert_eq!(closed_reason(&log, conn), CloseReason::PeerReset);
-    assert!(dropped.elapsed() < Duration::from_millis(500));
+    // Far sooner than the first tick (60 s): the RST woke the engine.
+    assert!(dropped.elapsed() < Duration::from_secs(10));
 }
 
 #[test]
@@ -803,7 +815,9 @@ fn metrics_count_and_render() {
 
 #[test]
 fn graceful_shutdown_ends_every_stream() {
-    let grace = Duration::from_millis(600);
+    // Long: `run` must return because every connection ended, not because
+    // the grace ran out.
+    let grace = Duration::from_secs(20);
     let (mut server, log) = start(builder().shutdown_grace(grace));
     let (mut chunked, c1, _) = open(&server, &log, "/chunked");
     let (mut sse, c2, _) = open(&server, &log, "/sse");
@@ -845,7 +859,7 @@ fn shutdown_returns_within_the_grace_when_a_client_never_leaves() {
     assert!(server.stop().is_ok());
     let took = started.elapsed();
     assert!(
-        took >= Duration::from_millis(250) && took < grace + Duration::from_millis(500),
+        took >= Duration::from_millis(250) && took < grace + Duration::from_secs(5),
         "{took:?}"
     );
     assert_eq!(closed_reason(&log, c1), CloseReason::Shutdown);

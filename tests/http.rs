@@ -351,8 +351,9 @@ fn idle_kept_alive_connection_times_out() {
     let answered = Instant::now();
     assert_eq!(client.read_to_clean_close(), "");
     let waited = answered.elapsed();
+    // At the idle timeout, not at once; the upper bound only catches "never".
     assert!(
-        waited >= Duration::from_millis(140) && waited < Duration::from_millis(1000),
+        waited >= Duration::from_millis(140) && waited < Duration::from_secs(5),
         "{waited:?}"
     );
     let conn = conn_of(&log, "/echo");

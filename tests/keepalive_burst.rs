@@ -1,9 +1,14 @@
 //! A keepalive burst: when more held connections come due in one tick than
 //! the engine fires between two polls, none is skipped: the rest are fired in
 //! the following slices, and every stream still takes a broadcast afterwards.
+//!
+//! Client and server share this process, so it needs two descriptors per
+//! connection: the test raises its soft `RLIMIT_NOFILE` (with `prlimit`) when
+//! that is too low, and skips, saying why, when the hard limit is.
 
 mod util;
 
+use std::process::Command;
 use std::time::Duration;
 
 use altsock::{ConnId, Cx, Engine, Hold, Message, Reply, Request, Response, Router};
@@ -28,9 +33,54 @@ impl Router for Streams {
     }
 }
 
+const N: usize = 2500; // more than two slices of 1024
+/// A client and a server socket per connection, and room for the rest.
+const DESCRIPTORS: u64 = 2 * N as u64 + 256;
+
+/// This process's soft and hard `RLIMIT_NOFILE`.
+fn nofile_limits() -> (u64, u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("nofile line");
+    let value = |i: usize| {
+        let field = line.split_whitespace().nth(i).expect("limit");
+        field.parse().unwrap_or(u64::MAX) // "unlimited"
+    };
+    (value(3), value(4))
+}
+
+/// Makes sure `DESCRIPTORS` descriptors can be open; false if the hard limit forbids it.
+fn enough_descriptors() -> bool {
+    let (soft, hard) = nofile_limits();
+    if soft >= DESCRIPTORS {
+        return true;
+    }
+    if hard < DESCRIPTORS {
+        return false;
+    }
+    let status = Command::new("prlimit")
+        .arg(format!("--pid={}", std::process::id()))
+        .arg(format!("--nofile={DESCRIPTORS}:"))
+        .status()
+        .expect("run prlimit (util-linux)");
+    assert!(status.success(), "prlimit failed");
+    let (soft, _) = nofile_limits();
+    assert!(soft >= DESCRIPTORS, "soft limit still {soft}");
+    true
+}
+
 #[test]
 fn every_connection_of_a_burst_larger_than_a_slice_gets_its_keepalive() {
-    const N: usize = 2500; // more than two slices of 1024
+    if !enough_descriptors() {
+        let (soft, hard) = nofile_limits();
+        eprintln!(
+            "keepalive_burst skipped: it needs {DESCRIPTORS} open files, and RLIMIT_NOFILE \
+             is {soft} soft, {hard} hard (raise the hard limit, e.g. ulimit -Hn)"
+        );
+        return;
+    }
     let builder = Engine::builder()
         .poll_interval(Duration::from_millis(20))
         .keepalive_interval(Duration::from_millis(300));

@@ -389,8 +389,9 @@ fn slow_chunked_body_is_parsed_once() {
     let (parsed, shown) = feed_byte_by_byte(raw.as_bytes());
     assert_eq!(parsed.body, vec![b'x'; 2000]);
     assert_eq!(parsed.consumed, raw.len());
-    // The head is re-parsed while it is incomplete (it is bounded by
-    // max_head); the body's 12,005 bytes are each shown once.
+    // The incomplete head stays in the buffer, shown again on each read (the
+    // parser looks only at what is new; it is bounded by max_head); the body's
+    // 12,005 bytes are each shown once.
     let head_work: usize = (1..=head.len()).sum();
     let body_len = raw.len() - head.len();
     assert_eq!(shown, head_work + body_len);

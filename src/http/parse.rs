@@ -118,10 +118,13 @@ enum Delimiter {
 }
 
 /// Parses the requests of one connection, one after another, keeping its
-/// place inside a body between calls. Idle, it costs one pointer.
+/// place between calls: how much of an incomplete head it has already looked
+/// at, or where it is inside a body. Idle, it costs two words.
 #[derive(Debug, Default)]
 pub struct RequestParser {
     body: Option<Box<BodyInProgress>>,
+    /// Bytes of an incomplete head already looked at by earlier calls.
+    head_seen: usize,
 }
 
 impl RequestParser {
@@ -138,14 +141,17 @@ impl RequestParser {
 
     /// Parses what `buf` holds: the bytes after those consumed by earlier calls.
     ///
-    /// Until the head is complete nothing is consumed (the head is parsed whole,
-    /// at most `max_head` bytes); from then on every body byte is consumed as
-    /// it arrives. After an error the parser must not be used again.
+    /// Until the head is complete nothing is consumed: each call looks only at
+    /// the bytes added since the last one (for line endings and the blank line
+    /// that ends the head), and the head is parsed whole when it has arrived,
+    /// on the first look (so garbage is refused at once), or once it is over
+    /// `max_head`. From then on every body byte is consumed as it arrives.
+    /// After an error the parser must not be used again.
     pub fn advance(&mut self, buf: &[u8], limits: &Limits) -> Result<Advanced, ParseError> {
         let mut consumed = 0;
         let mut state = match self.body.take() {
             Some(state) => state,
-            None => match parse_head(buf, limits)? {
+            None => match self.look_for_head(buf, limits)? {
                 HeadStep::Partial => {
                     return Ok(Advanced {
                         consumed: 0,
@@ -197,6 +203,31 @@ impl RequestParser {
     }
 }
 
+impl RequestParser {
+    /// Looks at the bytes of an incomplete head added since the last call and
+    /// parses the head when it can be complete or must be refused.
+    fn look_for_head(&mut self, buf: &[u8], limits: &Limits) -> Result<HeadStep, ParseError> {
+        let seen = self.head_seen.min(buf.len());
+        // The blank line may straddle the bytes already seen and the new ones.
+        let from = seen.saturating_sub(3);
+        let end = buf[from..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|at| from + at + 4);
+        let ended = end.is_some();
+        // Line endings of the head only: the body may hold any bytes.
+        check_line_endings_from(&buf[..end.unwrap_or(buf.len())], seen)?;
+        if seen == 0 || ended || buf.len() > limits.max_head {
+            if let step @ HeadStep::Done(..) = parse_head(buf, limits)? {
+                self.head_seen = 0;
+                return Ok(step);
+            }
+        }
+        self.head_seen = buf.len();
+        Ok(HeadStep::Partial)
+    }
+}
+
 /// Parses the request at the start of `buf` (one call of a fresh [`RequestParser`]).
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Progress, ParseError> {
     RequestParser::new()
@@ -213,6 +244,8 @@ enum HeadStep {
 
 /// Parses the head at the start of `buf` and decides how its body is delimited.
 fn parse_head(buf: &[u8], limits: &Limits) -> Result<HeadStep, ParseError> {
+    #[cfg(test)]
+    tests::HEAD_PARSES.with(|n| n.set(n.get() + 1));
     let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
     let slots = &mut slots[..limits.max_headers.clamp(1, HEADER_SLOTS)];
     let mut req = httparse::Request::new(slots);
@@ -259,7 +292,13 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<HeadStep, ParseError> {
 
 /// Rejects bare LF line endings and obs-fold continuation lines.
 fn check_line_endings(head: &[u8]) -> Result<(), ParseError> {
-    for (i, &b) in head.iter().enumerate() {
+    check_line_endings_from(head, 0)
+}
+
+/// [`check_line_endings`] for the line feeds at or after `from`, and the one
+/// just before it, whose next byte may have arrived only now.
+fn check_line_endings_from(head: &[u8], from: usize) -> Result<(), ParseError> {
+    for (i, &b) in head.iter().enumerate().skip(from.saturating_sub(1)) {
         if b != b'\n' {
             continue;
         }
@@ -376,4 +415,79 @@ fn chunked_encoding_cap(limits: &Limits) -> usize {
         .max_body
         .saturating_mul(2)
         .saturating_add(limits.max_head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// How often this thread ran the whole-head parse.
+        pub(super) static HEAD_PARSES: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// A head that trickles in a byte per read is parsed whole twice (on
+    /// the first look and once it has ended), not once per read; and it is
+    /// the same request as parsed from one buffer.
+    #[test]
+    fn slow_head_is_parsed_whole_only_when_it_can_be_complete() {
+        let mut raw = b"GET /slow HTTP/1.1\r\nHost: a\r\n".to_vec();
+        for i in 0..60 {
+            let value = "v".repeat(60);
+            raw.extend_from_slice(format!("X-Header-{i}: {value}\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        let limits = Limits::default();
+        let whole = parse_request(&raw, &limits).unwrap();
+        HEAD_PARSES.with(|n| n.set(0));
+        let mut parser = RequestParser::new();
+        let mut got = None;
+        for end in 1..=raw.len() {
+            let step = parser.advance(&raw[..end], &limits).unwrap();
+            if let Progress::Complete(_) = step.progress {
+                assert_eq!(end, raw.len());
+                got = Some(step.progress);
+            }
+        }
+        assert_eq!(got, Some(whole));
+        assert_eq!(HEAD_PARSES.with(Cell::get), 2);
+    }
+
+    /// Errors in a head that trickles in a byte per read: a bare LF and
+    /// obs-fold as soon as their bytes arrive, a malformed line once the head
+    /// has ended (or it is over `max_head`), the same errors as from one buffer.
+    #[test]
+    fn errors_in_a_slow_head() {
+        let limits = Limits::default();
+        for (raw, error, found_at) in [
+            (
+                &b"GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n"[..],
+                "bare LF line ending",
+                24,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\n z\r\n\r\n",
+                "obsolete line folding",
+                26,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost a\r\nX: y\r\n\r\n",
+                "bad request line or header",
+                32,
+            ),
+        ] {
+            assert_eq!(
+                parse_request(raw, &limits),
+                Err(ParseError::Malformed(error))
+            );
+            let mut parser = RequestParser::new();
+            let failed = (1..=raw.len())
+                .find_map(|end| parser.advance(&raw[..end], &limits).err().map(|e| (e, end)));
+            assert_eq!(failed, Some((ParseError::Malformed(error), found_at)));
+        }
+        // Garbage is refused on the first look.
+        let mut parser = RequestParser::new();
+        assert!(parser.advance(b"\x16\x03\x01", &limits).is_err());
+    }
 }

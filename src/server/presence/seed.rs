@@ -24,7 +24,7 @@ pub fn seed_bench(
     let err = |e: rusqlite::Error| std::io::Error::other(format!("{}: {e}", path.display()));
     // The schema is the server's own: open it as the server does, then let
     // that database thread go.
-    drop(super::db::open(path)?);
+    drop(super::db::open(path, &super::db::StoreConfig::default())?);
     let hash = weak_hash(password)?;
     let mut conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
