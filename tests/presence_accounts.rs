@@ -71,12 +71,7 @@ fn login_gives_a_random_session_and_a_safe_cookie() {
     let server = server();
     let a = server.addr;
     register(a, "alice");
-    let r = post(
-        a,
-        "/login",
-        &json!({"username": "alice", "password": "correct horse"}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
+    let r = login_response(a, "alice");
     let b = body(&r);
     assert_eq!(b["user"], "alice");
     let sid = b["session"].as_str().unwrap();

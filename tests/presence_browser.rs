@@ -56,6 +56,17 @@ fn submit_login(browser: &Browser, name: &str) {
         .expect("submit login");
 }
 
+/// Adds `name` to the address book through the page's form.
+fn add_contact(browser: &Browser, name: &str) {
+    browser
+        .execute(
+            "const f = document.getElementById('add-contact');
+             f.name.value = arguments[0]; f.requestSubmit();",
+            json!([name]),
+        )
+        .expect("add contact");
+}
+
 /// Waits for `/home` with its pipe connected.
 fn wait_connected(browser: &Browser) {
     browser
@@ -127,12 +138,7 @@ fn two_users_see_each_other_and_chat_in_chromium() {
     let mut bob_browser = Browser::start().expect("chromium");
     log_in(&alice_browser, a, "alice");
     // Alice adds Bob through her page; the row appears without a reload.
-    alice_browser
-        .execute(
-            "const f = document.getElementById('add-contact'); f.name.value = 'bob'; f.requestSubmit();",
-            json!([]),
-        )
-        .expect("add contact");
+    add_contact(&alice_browser, "bob");
     wait_status(&alice_browser, "bob", "offline", SHOWN);
     alice_browser
         .execute("window.notReloaded = true;", json!([]))
@@ -222,13 +228,7 @@ fn an_invitation_window_appears_on_the_next_page_and_replies_work() {
         (Some("bob"), Some("on my way"))
     );
     // The window opened Bob's pipe: Alice's answer shows up in it.
-    act(
-        a,
-        "/chat",
-        "alice",
-        &alice,
-        json!({"to": "bob", "msg": "see you"}),
-    );
+    send_chat(a, "alice", &alice, "bob", "see you");
     wait_line(&browser, "alice", "see you");
 }
 
@@ -302,16 +302,6 @@ fn the_home_page_manages_groups_and_follows_refresh() {
         .expect("left");
 }
 
-/// The engine's count of held connections.
-fn held_connections(addr: std::net::SocketAddr) -> String {
-    let metrics = get(addr, "/metrics").text();
-    metrics
-        .lines()
-        .find(|l| l.starts_with("altsock_held_connections "))
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[test]
 fn two_tabs_of_one_user_share_one_pipe_and_the_other_takes_over() {
     let _turn = my_turn();
@@ -321,12 +311,7 @@ fn two_tabs_of_one_user_share_one_pipe_and_the_other_takes_over() {
     let bob = user(a, "bob");
     let mut browser = Browser::start().expect("chromium");
     log_in(&browser, a, "alice");
-    browser
-        .execute(
-            "const f = document.getElementById('add-contact'); f.name.value = 'bob'; f.requestSubmit();",
-            json!([]),
-        )
-        .expect("add contact");
+    add_contact(&browser, "bob");
     wait_status(&browser, "bob", "offline", SHOWN);
     let first = browser.current_window().unwrap();
     let second = browser.new_tab().unwrap();
@@ -340,8 +325,8 @@ fn two_tabs_of_one_user_share_one_pipe_and_the_other_takes_over() {
         )
         .expect("follower");
     assert_eq!(
-        held_connections(a),
-        "altsock_held_connections 1",
+        metric(a, "altsock_held_connections"),
+        1,
         "one /jchat for two tabs"
     );
 
@@ -362,7 +347,7 @@ fn two_tabs_of_one_user_share_one_pipe_and_the_other_takes_over() {
         .expect("leader");
     drop(bob_pipe);
     wait_status(&browser, "bob", "offline", SHOWN);
-    assert_eq!(held_connections(a), "altsock_held_connections 1");
+    assert_eq!(metric(a, "altsock_held_connections"), 1);
     browser.quit();
 }
 
@@ -385,7 +370,7 @@ fn chat_boxes_work_for_users_named_like_object_properties() {
     log_in(&browser, a, "alice");
     for ((name, sid), pipe) in names.iter().zip(&sids).zip(&mut pipes) {
         let text = format!("hello from {name}");
-        let r = act(a, "/chat", name, sid, json!({"to": "alice", "msg": text}));
+        let r = send_chat(a, name, sid, "alice", &text);
         assert_eq!(r.status, 202, "{}", r.text());
         wait_line(&browser, name, &text);
         say(&browser, name, "hello back");

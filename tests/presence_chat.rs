@@ -45,26 +45,14 @@ fn chat_is_relayed_both_ways() {
     let mut alice_pipe = Pipe::open(a, "alice", &alice, false);
     let mut bob_pipe = Pipe::open(a, "bob", &bob, false);
     let text = "hello <b>bob</b> & \"friends\"\nsecond line";
-    let sent = act(
-        a,
-        "/chat",
-        "alice",
-        &alice,
-        json!({"to": "bob", "msg": text}),
-    );
+    let sent = send_chat(a, "alice", &alice, "bob", text);
     assert_eq!(sent.status, 202, "{}", sent.text());
     let id = body(&sent)["id"].as_i64().unwrap();
     let ev = bob_pipe.next_of("chat");
     assert_eq!(ev.data["msg"], text, "text arrives exactly as sent");
     assert_eq!(ev.data["from"], "alice");
     assert_eq!(ev.data["id"], id);
-    let reply = act(
-        a,
-        "/chat",
-        "bob",
-        &bob,
-        json!({"to": "alice", "msg": "hi alice"}),
-    );
+    let reply = send_chat(a, "bob", &bob, "alice", "hi alice");
     assert_eq!(reply.status, 202);
     assert!(body(&reply)["id"].as_i64().unwrap() > id);
     assert_eq!(alice_pipe.next_of("chat").data["msg"], "hi alice");
@@ -97,41 +85,12 @@ fn chat_limits_and_sessions() {
     let alice = user(a, "alice");
     register(a, "bob");
     let big = "x".repeat(4097);
-    let r = act(
-        a,
-        "/chat",
-        "alice",
-        &alice,
-        json!({"to": "bob", "msg": big}),
-    );
+    let r = send_chat(a, "alice", &alice, "bob", &big);
     assert_eq!(r.status, 413);
     let exact = "y".repeat(4096);
-    assert_eq!(
-        act(
-            a,
-            "/chat",
-            "alice",
-            &alice,
-            json!({"to": "bob", "msg": exact})
-        )
-        .status,
-        202
-    );
-    assert_eq!(
-        act(
-            a,
-            "/chat",
-            "alice",
-            &alice,
-            json!({"to": "nobody", "msg": "x"})
-        )
-        .status,
-        404
-    );
-    assert_eq!(
-        act(a, "/chat", "alice", "bad", json!({"to": "bob", "msg": "x"})).status,
-        403
-    );
+    assert_eq!(send_chat(a, "alice", &alice, "bob", &exact).status, 202);
+    assert_eq!(send_chat(a, "alice", &alice, "nobody", "x").status, 404);
+    assert_eq!(send_chat(a, "alice", "bad", "bob", "x").status, 403);
 }
 
 #[test]
@@ -140,13 +99,7 @@ fn offline_messages_are_stored_listed_and_delivered_at_next_login() {
     let a = server.addr;
     let alice = user(a, "alice");
     register(a, "bob");
-    let sent = act(
-        a,
-        "/chat",
-        "alice",
-        &alice,
-        json!({"to": "bob", "msg": "call me"}),
-    );
+    let sent = send_chat(a, "alice", &alice, "bob", "call me");
     assert_eq!(sent.status, 202);
     assert_eq!(body(&sent)["stored"], true);
     let left = act(
@@ -211,13 +164,7 @@ fn chats_and_invitations_are_logged() {
         let alice = user(a, "alice");
         register(a, "bob");
         get(a, &format!("/initchat?me=alice&to=bob&id={alice}"));
-        act(
-            a,
-            "/chat",
-            "alice",
-            &alice,
-            json!({"to": "bob", "msg": "x"}),
-        );
+        send_chat(a, "alice", &alice, "bob", "x");
     }
     let conn = rusqlite::Connection::open(&db).unwrap();
     let rows: Vec<(String, String)> = conn

@@ -6,7 +6,7 @@
 mod presence_support;
 mod util;
 
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -14,48 +14,11 @@ use presence_support::*;
 use serde_json::json;
 use util::Client;
 
-/// A client whose connection comes from `source` (any 127.0.0.0/8 address).
-fn connect_from(source: &str, addr: SocketAddr) -> Client {
-    let socket = socket2::Socket::new(
-        socket2::Domain::IPV4,
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )
-    .expect("socket");
-    let ip: IpAddr = source.parse().expect("address");
-    socket
-        .bind(&SocketAddr::new(ip, 0).into())
-        .expect("bind the source address");
-    socket.connect(&addr.into()).expect("connect");
-    let stream: TcpStream = socket.into();
-    stream
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .expect("timeout");
-    Client {
-        stream,
-        buf: Vec::new(),
-    }
-}
-
-/// A JSON POST from `source`.
+/// A JSON POST from `source` (any 127.0.0.0/8 address).
 fn post_from(source: &str, addr: SocketAddr, path: &str, body: &serde_json::Value) -> util::Resp {
-    let mut client = connect_from(source, addr);
-    let body = body.to_string();
-    let raw = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    client.send(raw.as_bytes());
+    let mut client = Client::connect_from(source, addr);
+    client.send(json_post(addr, path, body).as_bytes());
     client.read_response()
-}
-
-/// A value of `/metrics`.
-fn metric(addr: SocketAddr, name: &str) -> u64 {
-    let text = get(addr, "/metrics").text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
 }
 
 /// Sends every request at once (each on its own connection, released
@@ -68,11 +31,7 @@ fn all_at_once(addr: SocketAddr, bodies: Vec<(String, serde_json::Value)>) -> Ve
             let barrier = Arc::clone(&barrier);
             std::thread::spawn(move || {
                 let mut client = Client::connect(addr);
-                let body = body.to_string();
-                let raw = format!(
-                    "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                );
+                let raw = json_post(addr, &path, &body);
                 barrier.wait();
                 client.send(raw.as_bytes());
                 // Answers may wait behind many hashes on a loaded machine.
@@ -147,13 +106,7 @@ fn group_passwords_are_throttled_too() {
     let server = server();
     let a = server.addr;
     let alice = user(a, "alice");
-    let made = act(
-        a,
-        "/groups",
-        "alice",
-        &alice,
-        json!({"name": "club", "password": "sesame"}),
-    );
+    let made = group_with_password(a, "alice", &alice, "club", "sesame");
     assert_eq!(made.status, 201, "{}", made.text());
     for _ in 0..5 {
         assert_eq!(get(a, "/call/club?password=wrong").status, 403);
@@ -172,7 +125,7 @@ fn group_passwords_are_throttled_too() {
     );
     assert_eq!(join.status, 429, "{}", join.text());
     // Another address is not locked out.
-    let mut c = connect_from("127.0.0.3", a);
+    let mut c = Client::connect_from("127.0.0.3", a);
     c.send(format!("GET /call/club?password=sesame HTTP/1.1\r\nHost: {a}\r\n\r\n").as_bytes());
     assert_eq!(c.read_response().status, 200);
 }
@@ -182,13 +135,7 @@ fn groups_unlocked_by_a_session_are_forgotten_when_it_ends() {
     let server = server();
     let a = server.addr;
     let alice = user(a, "alice");
-    act(
-        a,
-        "/groups",
-        "alice",
-        &alice,
-        json!({"name": "club", "password": "sesame"}),
-    );
+    group_with_password(a, "alice", &alice, "club", "sesame");
     let bob = user(a, "bob");
     let page = get_with_cookie(a, "/call/club?password=sesame", &bob);
     assert_eq!(page.status, 200);
@@ -216,21 +163,9 @@ fn passwords_over_1_kib_get_400_before_any_hashing() {
         &json!({"username": "bob", "password": long}),
     );
     assert_eq!(r.status, 400);
-    let r = act(
-        a,
-        "/groups",
-        "alice",
-        &alice,
-        json!({"name": "club", "password": long}),
-    );
+    let r = group_with_password(a, "alice", &alice, "club", &long);
     assert_eq!(r.status, 400, "{}", r.text());
-    act(
-        a,
-        "/groups",
-        "alice",
-        &alice,
-        json!({"name": "club2", "password": "sesame"}),
-    );
+    group_with_password(a, "alice", &alice, "club2", "sesame");
     let r = get(a, &format!("/call/club2?password={long}"));
     assert_eq!(r.status, 400);
     let r = act(
@@ -277,15 +212,8 @@ fn queued_work_of_a_closed_connection_is_dropped() {
     let mut ahead: Vec<Client> = (0..3)
         .map(|i| {
             let mut c = Client::connect(a);
-            let body = json!({"username": format!("early{i}"), "password": "correct horse"})
-                .to_string();
-            c.send(
-                format!(
-                    "POST /register HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                )
-                .as_bytes(),
-            );
+            let body = json!({"username": format!("early{i}"), "password": "correct horse"});
+            c.send(json_post(a, "/register", &body).as_bytes());
             c
         })
         .collect();
@@ -294,14 +222,8 @@ fn queued_work_of_a_closed_connection_is_dropped() {
     });
     // A fourth waits behind them, and its client leaves.
     let mut ghost = Client::connect(a);
-    let body = json!({"username": "ghost", "password": "correct horse"}).to_string();
-    ghost.send(
-        format!(
-            "POST /register HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    );
+    let body = json!({"username": "ghost", "password": "correct horse"});
+    ghost.send(json_post(a, "/register", &body).as_bytes());
     util::wait_for("three registrations waiting", || {
         metric(a, "altsock_presence_hash_waiting") == 3
     });
@@ -414,17 +336,8 @@ fn a_session_ends_at_its_absolute_limit_even_with_a_held_pipe() {
     });
     let a = server.addr;
     let started = Instant::now();
-    let r = post(
-        a,
-        "/register",
-        &json!({"username": "alice", "password": "correct horse"}),
-    );
-    assert_eq!(r.status, 201);
-    let r = post(
-        a,
-        "/login",
-        &json!({"username": "alice", "password": "correct horse"}),
-    );
+    register(a, "alice");
+    let r = login_response(a, "alice");
     let sid = body(&r)["session"].as_str().unwrap().to_string();
     let cookie = r.header("set-cookie").unwrap().to_string();
     assert!(cookie.contains("Max-Age=1"), "{cookie}");
@@ -440,11 +353,7 @@ fn the_default_cookie_lasts_as_long_as_the_session() {
     let server = server();
     let a = server.addr;
     register(a, "alice");
-    let r = post(
-        a,
-        "/login",
-        &json!({"username": "alice", "password": "correct horse"}),
-    );
+    let r = login_response(a, "alice");
     let cookie = r.header("set-cookie").unwrap();
     assert!(cookie.contains("Max-Age=2592000"), "30 days: {cookie}");
 }
@@ -513,13 +422,7 @@ fn a_guest_evicted_while_online_is_ended() {
         "invitations to a departed guest are pruned"
     );
     // The ended guest cannot be reached any more.
-    let r = act(
-        a,
-        "/chat",
-        "alice",
-        &alice,
-        json!({"to": first, "msg": "hi"}),
-    );
+    let r = send_chat(a, "alice", &alice, &first, "hi");
     assert_eq!(r.status, 404);
 }
 
@@ -555,13 +458,7 @@ fn guests_without_a_pipe_are_evicted_before_online_ones() {
     assert_eq!(messages(&idle, &idle_sid), 403, "the idle guest went");
     assert_eq!(metric(a, "altsock_presence_guests"), 2);
     // The online guest's held pipe still carries events.
-    let r = act(
-        a,
-        "/chat",
-        "alice",
-        &alice,
-        json!({"to": online, "msg": "still here?"}),
-    );
+    let r = send_chat(a, "alice", &alice, &online, "still here?");
     assert_eq!(r.status, 202, "{}", r.text());
     assert_eq!(pipe.next_of("chat").data["msg"], "still here?");
 }

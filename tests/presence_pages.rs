@@ -98,22 +98,10 @@ fn a_guest_gets_a_session_a_pipe_and_can_chat() {
     let r = get(a, &format!("/initchat?me={guest}&to=alice&id={gsid}"));
     assert_eq!(r.status, 200);
     assert_eq!(alice_pipe.next_of("initChat").data["with"], guest.as_str());
-    let r = act(
-        a,
-        "/chat",
-        &guest,
-        &gsid,
-        json!({"to": "alice", "msg": "hello from a guest"}),
-    );
+    let r = send_chat(a, &guest, &gsid, "alice", "hello from a guest");
     assert_eq!(r.status, 202);
     assert_eq!(alice_pipe.next_of("chat").data["msg"], "hello from a guest");
-    let r = act(
-        a,
-        "/chat",
-        "alice",
-        &alice,
-        json!({"to": guest, "msg": "welcome"}),
-    );
+    let r = send_chat(a, "alice", &alice, &guest, "welcome");
     assert_eq!(r.status, 202);
     assert_eq!(guest_pipe.next_of("chat").data["msg"], "welcome");
     // The guest watches Alice's presence: she goes offline, the guest hears.
@@ -135,13 +123,7 @@ fn a_protected_group_page_asks_for_its_password() {
     let server = server();
     let a = server.addr;
     let alice = user(a, "alice");
-    act(
-        a,
-        "/groups",
-        "alice",
-        &alice,
-        json!({"name": "club", "password": "sesame"}),
-    );
+    group_with_password(a, "alice", &alice, "club", "sesame");
     let ask = get(a, "/call/club");
     assert_eq!(ask.status, 200);
     assert!(ask.text().contains("type=\"password\""));
@@ -254,13 +236,7 @@ fn a_call_page_pipe_watches_the_page_it_shows() {
         (Some("alice"), Some(true))
     );
     // A protected group is watched only by members or after its password.
-    act(
-        a,
-        "/groups",
-        "alice",
-        &alice,
-        json!({"name": "club", "password": "sesame"}),
-    );
+    group_with_password(a, "alice", &alice, "club", "sesame");
     let bob = user(a, "bob");
     let mut peeker = Pipe::open_query(a, &format!("me=carol&id={carol}&watch=club"), false);
     let _bob_pipe = Pipe::open(a, "bob", &bob, false);

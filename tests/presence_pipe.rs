@@ -176,13 +176,7 @@ fn group_passwords_are_checked_on_join() {
     let a = server.addr;
     let alice = user(a, "alice");
     let bob = user(a, "bob");
-    let made = act(
-        a,
-        "/groups",
-        "alice",
-        &alice,
-        json!({"name": "club", "password": "sesame"}),
-    );
+    let made = group_with_password(a, "alice", &alice, "club", "sesame");
     assert_eq!(made.status, 201);
     assert_eq!(
         act(a, "/groups", "bob", &bob, json!({"name": "club"})).status,

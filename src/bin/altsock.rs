@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use altsock::server::hub::HubSecret;
+use altsock::server::presence::db::{DbSync, StoreConfig};
 use altsock::server::{HubConfig, PresenceConfig, ServerConfig, ServerRouter, SessionLimits};
 use altsock::{parse_duration, Engine};
 use clap::{Parser, Subcommand};
@@ -53,6 +54,19 @@ struct ServeArgs {
     /// The SQLite database file.
     #[arg(long, default_value = "altsock.db")]
     db: std::path::PathBuf,
+    /// How commits reach the disk: `normal` (WAL, survives a process crash
+    /// such as kill -9) or `full` (also fsyncs each commit: survives power loss).
+    #[arg(long, default_value = "normal")]
+    db_sync: DbSync,
+    /// Most writes waiting for the database; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = 4096)]
+    db_queue: usize,
+    /// Most undelivered stored messages per recipient; more get 507.
+    #[arg(long, default_value_t = 10_000)]
+    max_stored_per_recipient: usize,
+    /// Most undelivered stored messages per sender; more get 429.
+    #[arg(long, default_value_t = 5_000)]
+    max_stored_per_sender: usize,
     /// This node's id (the patent's host box identifier); default: the host name.
     #[arg(long)]
     node_id: Option<String>,
@@ -172,6 +186,12 @@ fn server_config(args: &ServeArgs) -> std::io::Result<ServerConfig> {
                 idle: args.session_idle,
                 absolute: args.session_max_age,
             },
+        },
+        store: StoreConfig {
+            sync: args.db_sync,
+            queue: args.db_queue,
+            max_per_recipient: args.max_stored_per_recipient,
+            max_per_sender: args.max_stored_per_sender,
         },
     })
 }

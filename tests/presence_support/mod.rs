@@ -37,26 +37,48 @@ pub fn server_at(db: Option<std::path::PathBuf>) -> TestServer<Job> {
     })
 }
 
-/// Sends `method path` with extra header lines and a body; reads the answer.
-pub fn call(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &str) -> Resp {
-    let mut client = Client::connect(addr);
-    let raw = format!(
+/// The bytes of `method path` with extra header lines and a body.
+pub fn request_text(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> String {
+    format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
         body.len()
-    );
-    client.send(raw.as_bytes());
-    client.read_response()
+    )
 }
 
-/// A JSON POST.
-pub fn post(addr: SocketAddr, path: &str, body: &Value) -> Resp {
-    call(
+/// Sends `method path` with extra header lines and a body; reads the answer.
+pub fn call(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &str) -> Resp {
+    crate::util::request(addr, &request_text(addr, method, path, headers, body))
+}
+
+/// The bytes of a JSON POST.
+pub fn json_post(addr: SocketAddr, path: &str, body: &Value) -> String {
+    request_text(
         addr,
         "POST",
         path,
         "Content-Type: application/json\r\n",
         &body.to_string(),
     )
+}
+
+/// A JSON POST.
+pub fn post(addr: SocketAddr, path: &str, body: &Value) -> Resp {
+    crate::util::request(addr, &json_post(addr, path, body))
+}
+
+/// A value of `/metrics`; panics when it is missing.
+pub fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let text = get(addr, "/metrics").text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
 }
 
 /// A GET.
@@ -99,14 +121,20 @@ pub fn register(addr: SocketAddr, name: &str) {
     assert_eq!(r.status, 201, "register {name}: {}", r.text());
 }
 
-/// Logs `name` in; returns the session id.
-pub fn login(addr: SocketAddr, name: &str) -> String {
+/// Logs `name` in; returns the `200` answer (session id and cookie).
+pub fn login_response(addr: SocketAddr, name: &str) -> Resp {
     let r = post(
         addr,
         "/login",
         &serde_json::json!({ "username": name, "password": "correct horse" }),
     );
     assert_eq!(r.status, 200, "login {name}: {}", r.text());
+    r
+}
+
+/// Logs `name` in; returns the session id.
+pub fn login(addr: SocketAddr, name: &str) -> String {
+    let r = login_response(addr, name);
     body(&r)["session"].as_str().expect("session").to_string()
 }
 
@@ -121,6 +149,29 @@ pub fn act(addr: SocketAddr, path: &str, me: &str, sid: &str, mut fields: Value)
     fields["me"] = Value::from(me);
     fields["id"] = Value::from(sid);
     post(addr, path, &fields)
+}
+
+/// `from` (session `sid`) sends chat text `msg` to `to` by `POST /chat`.
+pub fn send_chat(addr: SocketAddr, from: &str, sid: &str, to: &str, msg: &str) -> Resp {
+    act(
+        addr,
+        "/chat",
+        from,
+        sid,
+        serde_json::json!({ "to": to, "msg": msg }),
+    )
+}
+
+/// `owner` (session `sid`) creates group `name` with `password`.
+pub fn group_with_password(
+    addr: SocketAddr,
+    owner: &str,
+    sid: &str,
+    name: &str,
+    password: &str,
+) -> Resp {
+    let fields = serde_json::json!({ "name": name, "password": password });
+    act(addr, "/groups", owner, sid, fields)
 }
 
 /// One event read from a pipe.

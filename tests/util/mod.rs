@@ -124,7 +124,11 @@ impl Resp {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
+        Client::over(TcpStream::connect(addr).expect("connect"))
+    }
+
+    /// Wraps a connected stream; its reads give up after 50 ms.
+    fn over(stream: TcpStream) -> Client {
         stream
             .set_read_timeout(Some(Duration::from_millis(50)))
             .expect("timeout");
@@ -267,22 +271,36 @@ impl Client {
     /// Connects with a small receive buffer (`SO_RCVBUF` set before connecting,
     /// so the window stays small), for slow-consumer tests.
     pub fn connect_small_rcvbuf(addr: SocketAddr, bytes: usize) -> Client {
-        let socket = socket2::Socket::new(
+        let socket = Client::ipv4_socket();
+        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        Client::connect_socket(socket, addr)
+    }
+
+    /// Connects from `source` (any 127.0.0.0/8 address), for tests that
+    /// need requests from more than one client address.
+    pub fn connect_from(source: &str, addr: SocketAddr) -> Client {
+        let socket = Client::ipv4_socket();
+        let ip: std::net::IpAddr = source.parse().expect("address");
+        socket
+            .bind(&SocketAddr::new(ip, 0).into())
+            .expect("bind the source address");
+        Client::connect_socket(socket, addr)
+    }
+
+    /// A fresh IPv4 TCP socket, for options that must be set before connecting.
+    fn ipv4_socket() -> socket2::Socket {
+        socket2::Socket::new(
             socket2::Domain::IPV4,
             socket2::Type::STREAM,
             Some(socket2::Protocol::TCP),
         )
-        .expect("socket");
-        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        .expect("socket")
+    }
+
+    /// Connects `socket` to `addr`.
+    fn connect_socket(socket: socket2::Socket, addr: SocketAddr) -> Client {
         socket.connect(&addr.into()).expect("connect");
-        let stream: TcpStream = socket.into();
-        stream
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .expect("timeout");
-        Client {
-            stream,
-            buf: Vec::new(),
-        }
+        Client::over(socket.into())
     }
 
     /// Reads until the server ends the connection; returns what arrived and

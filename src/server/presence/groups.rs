@@ -1,22 +1,27 @@
 //! Groups and address books: `POST /contacts`, `DELETE /contacts/NAME`,
 //! `POST /groups`, `POST /groups/NAME/join|leave`, `POST /active`, `GET
-//! /groups`. Membership persists in SQLite (written on the database thread);
-//! a join or leave sends `refresh` to the users whose active group it is.
+//! /groups`. Membership persists in SQLite (written on the database thread):
+//! a change is made in memory when its write is queued and answered once
+//! that write is committed (`503` when the database queue is full, nothing
+//! changed). A join or leave sends `refresh` to the users whose active group
+//! it is.
 
 use serde_json::{json, Value};
 
 use super::accounts::{password_too_long, throttled};
 use super::answers::{error, hashing_busy, json};
 use super::caller::Caller;
+use super::db::Busy;
 use super::directory::{check_name, GroupRec, CONTACTS};
 use super::hashing::Argon;
 use super::ids;
 use super::params::Params;
 use super::table::Target;
 use super::throttle::Subject;
-use super::{finish, Presence};
+use super::{busy, finish, store, Presence};
 use crate::server::Job;
-use crate::{ConnId, Cx, Reply, Request};
+use crate::{ConnId, Cx, Reply, Request, Response};
+use rusqlite::Connection;
 
 impl Presence {
     /// The members of `owner`'s group `active`, each with their presence.
@@ -69,7 +74,8 @@ impl Presence {
         }
     }
 
-    /// `POST /groups` (`name`, optional `password`): creates and joins.
+    /// `POST /groups` (`name`, optional `password`): creates and joins;
+    /// `201` once both are committed.
     pub(super) fn create_group(
         &mut self,
         me: Caller,
@@ -93,16 +99,31 @@ impl Presence {
         let (handle, db, conn) = (cx.handle(), self.db.clone(), req.conn);
         let work = Box::new(move |argon: &mut Argon| {
             let hash = password.map(|pw| argon.hash(&pw).unwrap_or_default());
-            db.run(move |c| {
-                let done = c.execute(
-                    "INSERT INTO groups (name, hash, creator, created) VALUES (?1, ?2, ?3, ?4)",
-                    rusqlite::params![name, hash, me.user, ids::unix_now()],
-                );
-                let ok = done.is_ok();
+            let (group, row_hash, creator) = (name.clone(), hash.clone(), me.user.clone());
+            let (reply, refused) = (handle.clone(), name.clone());
+            let queued = db.write(
+                move |c| {
+                    let now = ids::unix_now();
+                    store::insert_group(c, &group, row_hash.as_deref(), &creator, now)?;
+                    store::add_member(c, &group, &creator)
+                },
+                move |stored| {
+                    let result = stored.map_err(|e| {
+                        log::warn!("presence: create group: {e}");
+                        error(500, "could not store the group")
+                    });
+                    reply.send(Job::new(move |r, cx| {
+                        r.presence
+                            .group_created(cx, conn, name, hash, &me.user, result)
+                    }));
+                },
+            );
+            if let Err(Busy) = queued {
                 handle.send(Job::new(move |r, cx| {
-                    r.presence.group_created(cx, conn, name, hash, &me.user, ok)
+                    r.presence.pending_names.remove(&refused);
+                    finish(cx, conn, busy());
                 }));
-            });
+            }
         });
         let release = reserved.clone();
         let abandon = Box::new(move |p: &mut Presence| {
@@ -114,7 +135,6 @@ impl Presence {
         }
         Reply::Defer
     }
-
     /// The end of a group creation: the creator joins.
     fn group_created(
         &mut self,
@@ -123,11 +143,11 @@ impl Presence {
         name: String,
         hash: Option<String>,
         creator: &str,
-        ok: bool,
+        stored: Result<(), Response>,
     ) {
         self.pending_names.remove(&name);
-        if !ok {
-            return finish(cx, conn, error(500, "could not store the group"));
+        if let Err(refusal) = stored {
+            return finish(cx, conn, refusal);
         }
         let protected = hash.is_some();
         self.dir.groups.insert(
@@ -137,7 +157,7 @@ impl Presence {
                 ..GroupRec::default()
             },
         );
-        self.add_member(cx, &name, creator);
+        self.member_joined(cx, &name, creator);
         self.db.log(creator, "create group", name.clone());
         finish(
             cx,
@@ -146,17 +166,35 @@ impl Presence {
         );
     }
 
-    /// Adds `user` to `group` in memory, in SQLite and in the GroupTable.
-    fn add_member(&mut self, cx: &mut Cx<'_, Job>, group: &str, user: &str) {
+    /// Adds `user` to `group` in memory and in the GroupTable (stored already
+    /// or being stored), and tells those watching the group.
+    fn member_joined(&mut self, cx: &mut Cx<'_, Job>, group: &str, user: &str) {
         if !self.dir.join(group, user) {
             return;
         }
-        self.db.exec(
-            "INSERT OR IGNORE INTO members (grp, user) VALUES (?1, ?2)",
-            vec![group.to_string().into(), user.to_string().into()],
-        );
         self.table.group_member(group, user, true);
         self.refresh(cx, &Target::Group(group.to_string()), group, user, true);
+    }
+
+    /// Joins `user` to `group`: `200` at once for a member already, else
+    /// once the membership is committed.
+    fn join_group(&mut self, cx: &mut Cx<'_, Job>, conn: ConnId, group: &str, user: &str) -> Reply {
+        let joined = json(200, json!({ "group": group, "joined": true }));
+        let member = self
+            .dir
+            .groups
+            .get(group)
+            .is_some_and(|g| g.members.contains(user));
+        if member {
+            return Reply::Respond(joined);
+        }
+        let (g, u) = (group.to_string(), user.to_string());
+        let apply = move |c: &Connection| store::add_member(c, &g, &u);
+        if let Err(refusal) = self.write_then_answer(cx, conn, apply, joined) {
+            return Reply::Respond(refusal);
+        }
+        self.member_joined(cx, group, user);
+        Reply::Defer
     }
 
     /// `POST /groups/NAME/join` (`password` where set) and `.../leave`.
@@ -174,12 +212,11 @@ impl Presence {
         };
         match action {
             "join" => {}
-            "leave" => return self.leave_group(cx, group, &me.user),
+            "leave" => return self.leave_group(cx, req.conn, group, &me.user),
             _ => return Reply::Respond(error(404, "not found")),
         }
         let Some(hash) = rec.hash.clone() else {
-            self.add_member(cx, group, &me.user);
-            return Reply::Respond(json(200, json!({ "group": group, "joined": true })));
+            return self.join_group(cx, req.conn, group, &me.user);
         };
         let Ok(password) = p.password() else {
             return Reply::Respond(password_too_long());
@@ -197,12 +234,9 @@ impl Presence {
                     return finish(cx, conn, error(403, "wrong group password"));
                 }
                 r.presence.throttle.refund(Subject::Group(&group), ip);
-                r.presence.add_member(cx, &group, &me.user);
-                finish(
-                    cx,
-                    conn,
-                    json(200, json!({ "group": group, "joined": true })),
-                );
+                if let Reply::Respond(now) = r.presence.join_group(cx, conn, &group, &me.user) {
+                    finish(cx, conn, now);
+                }
             }));
         });
         let abandon_group = refund.clone();
@@ -217,66 +251,121 @@ impl Presence {
     }
 
     /// Leaves a group; an active group left falls back to the address book.
-    fn leave_group(&mut self, cx: &mut Cx<'_, Job>, group: &str, user: &str) -> Reply {
-        if !self.dir.leave(group, user) {
+    /// `200` once committed.
+    fn leave_group(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        conn: ConnId,
+        group: &str,
+        user: &str,
+    ) -> Reply {
+        let member = self
+            .dir
+            .groups
+            .get(group)
+            .is_some_and(|g| g.members.contains(user));
+        if !member {
             return Reply::Respond(error(404, "not a member"));
         }
-        self.db.exec(
-            "DELETE FROM members WHERE grp = ?1 AND user = ?2",
-            vec![group.to_string().into(), user.to_string().into()],
-        );
+        let fall_back = self.dir.active_of(user) == group;
+        let (g, u) = (group.to_string(), user.to_string());
+        let apply = move |c: &Connection| {
+            store::remove_member(c, &g, &u)?;
+            if fall_back {
+                store::set_active(c, &u, CONTACTS)?;
+            }
+            Ok(())
+        };
+        let left = json(200, json!({ "group": group, "joined": false }));
+        if let Err(refusal) = self.write_then_answer(cx, conn, apply, left) {
+            return Reply::Respond(refusal);
+        }
+        self.dir.leave(group, user);
         self.table.group_member(group, user, false);
-        if self.dir.active_of(user) == group {
+        if fall_back {
             self.activate(user, CONTACTS);
         }
         self.refresh(cx, &Target::Group(group.to_string()), group, user, false);
-        Reply::Respond(json(200, json!({ "group": group, "joined": false })))
+        Reply::Defer
     }
 
-    /// `POST /contacts` (`name`): adds a user to my address book.
-    pub(super) fn add_contact(&mut self, me: Caller, p: &Params, cx: &mut Cx<'_, Job>) -> Reply {
+    /// True when `name` is in `owner`'s address book.
+    fn is_contact(&self, owner: &str, name: &str) -> bool {
+        self.dir
+            .contacts
+            .get(owner)
+            .is_some_and(|set| set.contains(name))
+    }
+
+    /// `POST /contacts` (`name`): adds a user to my address book; `201` once
+    /// committed.
+    pub(super) fn add_contact(
+        &mut self,
+        me: Caller,
+        req: &Request,
+        p: &Params,
+        cx: &mut Cx<'_, Job>,
+    ) -> Reply {
         let name = p.nonempty("name").unwrap_or_default();
         if !self.dir.users.contains_key(&name) || name == me.user {
             return Reply::Respond(error(404, "no such user"));
         }
-        if self.dir.add_contact(&me.user, &name) {
-            self.db.exec(
-                "INSERT OR IGNORE INTO contacts (owner, contact) VALUES (?1, ?2)",
-                vec![me.user.clone().into(), name.clone().into()],
-            );
-            self.refresh(cx, &Target::Book(me.user.clone()), CONTACTS, &name, true);
-        }
         let online = self.table.is_online(&name);
-        Reply::Respond(json(201, json!({ "contact": name, "online": online })))
+        let added = json(201, json!({ "contact": name, "online": online }));
+        if self.is_contact(&me.user, &name) {
+            return Reply::Respond(added);
+        }
+        let (owner, contact) = (me.user.clone(), name.clone());
+        let apply = move |c: &Connection| store::add_contact(c, &owner, &contact);
+        if let Err(refusal) = self.write_then_answer(cx, req.conn, apply, added) {
+            return Reply::Respond(refusal);
+        }
+        self.dir.add_contact(&me.user, &name);
+        self.refresh(cx, &Target::Book(me.user.clone()), CONTACTS, &name, true);
+        Reply::Defer
     }
 
-    /// `DELETE /contacts/NAME`: removes a user from my address book.
-    pub(super) fn remove_contact(&mut self, me: Caller, cx: &mut Cx<'_, Job>, name: &str) -> Reply {
-        if !self.dir.remove_contact(&me.user, name) {
+    /// `DELETE /contacts/NAME`: removes a user from my address book; `200`
+    /// once committed.
+    pub(super) fn remove_contact(
+        &mut self,
+        me: Caller,
+        req: &Request,
+        cx: &mut Cx<'_, Job>,
+        name: &str,
+    ) -> Reply {
+        if !self.is_contact(&me.user, name) {
             return Reply::Respond(error(404, "not in the address book"));
         }
-        self.db.exec(
-            "DELETE FROM contacts WHERE owner = ?1 AND contact = ?2",
-            vec![me.user.clone().into(), name.to_string().into()],
-        );
+        let (owner, contact) = (me.user.clone(), name.to_string());
+        let apply = move |c: &Connection| store::remove_contact(c, &owner, &contact);
+        let removed = json(200, json!({ "contact": name, "removed": true }));
+        if let Err(refusal) = self.write_then_answer(cx, req.conn, apply, removed) {
+            return Reply::Respond(refusal);
+        }
+        self.dir.remove_contact(&me.user, name);
         self.refresh(cx, &Target::Book(me.user.clone()), CONTACTS, name, false);
-        Reply::Respond(json(200, json!({ "contact": name, "removed": true })))
+        Reply::Defer
     }
 
-    /// Makes `group` the active group of `user` (memory, SQLite, watch index).
+    /// Makes `group` the active group of `user` in memory and the watch
+    /// index (the caller stores it).
     fn activate(&mut self, user: &str, group: &str) {
         if let Some(rec) = self.dir.users.get_mut(user) {
             rec.active = group.to_string();
         }
-        self.db.exec(
-            "UPDATE users SET active = ?1 WHERE name = ?2",
-            vec![group.to_string().into(), user.to_string().into()],
-        );
         self.table.retarget(user, Target::of_active(user, group));
     }
 
-    /// `POST /active` (`group`: a group of mine or `contacts`).
-    pub(super) fn set_active(&mut self, me: Caller, p: &Params, _cx: &mut Cx<'_, Job>) -> Reply {
+    /// `POST /active` (`group`: a group of mine or `contacts`); `200` once
+    /// committed.
+    pub(super) fn set_active(
+        &mut self,
+        me: Caller,
+        req: &Request,
+        p: &Params,
+        cx: &mut Cx<'_, Job>,
+    ) -> Reply {
         let group = p.nonempty("group").unwrap_or_else(|| CONTACTS.into());
         let mine = group == CONTACTS
             || self
@@ -287,8 +376,14 @@ impl Presence {
         if !mine {
             return Reply::Respond(error(404, "not a group of yours"));
         }
-        self.activate(&me.user, &group);
         let members = self.members_json(&me.user, &group);
-        Reply::Respond(json(200, json!({ "active": group, "members": members })))
+        let answer = json(200, json!({ "active": group, "members": members }));
+        let (u, g) = (me.user.clone(), group.clone());
+        let apply = move |c: &Connection| store::set_active(c, &u, &g);
+        if let Err(refusal) = self.write_then_answer(cx, req.conn, apply, answer) {
+            return Reply::Respond(refusal);
+        }
+        self.activate(&me.user, &group);
+        Reply::Defer
     }
 }

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::password_hash::{Output, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use super::Presence;
@@ -217,6 +217,22 @@ impl Argon {
         &mut self.blocks[..count]
     }
 
+    /// Runs `argon` over `password` and the decoded `salt` into `out`, in
+    /// this hasher's reused memory (grown to the cost `argon` asks for).
+    fn run(
+        &mut self,
+        argon: &Argon2<'_>,
+        password: &str,
+        salt: Salt<'_>,
+        out: &mut [u8],
+    ) -> Result<(), argon2::password_hash::Error> {
+        let mut raw_salt = [0u8; 64];
+        let raw_salt = salt.decode_b64(&mut raw_salt)?;
+        let memory = self.memory(argon.params().block_count());
+        argon.hash_password_into_with_memory(password.as_bytes(), raw_salt, out, memory)?;
+        Ok(())
+    }
+
     /// Hashes `password` with argon2id (default cost) and a fresh salt from
     /// the OS; returns the PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
     pub fn hash(&mut self, password: &str) -> Result<String, String> {
@@ -225,16 +241,8 @@ impl Argon {
         let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
         let params = Params::default();
         let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-        let mut raw_salt = [0u8; 64];
-        let raw_salt = salt.decode_b64(&mut raw_salt).map_err(|e| e.to_string())?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        argon
-            .hash_password_into_with_memory(
-                password.as_bytes(),
-                raw_salt,
-                &mut out,
-                self.memory(params.block_count()),
-            )
+        self.run(&argon, password, salt.as_salt(), &mut out)
             .map_err(|e| e.to_string())?;
         let phc = PasswordHash {
             algorithm: Algorithm::Argon2id.ident(),
@@ -263,18 +271,9 @@ impl Argon {
             .map_or(Some(Version::default()), |v| Version::try_from(v).ok())?;
         let params = Params::try_from(&parsed).ok()?;
         let expected = parsed.hash?;
-        let mut raw_salt = [0u8; 64];
-        let raw_salt = parsed.salt?.decode_b64(&mut raw_salt).ok()?;
         let mut out = vec![0u8; expected.len()];
-        let argon = Argon2::new(algorithm, version, params.clone());
-        argon
-            .hash_password_into_with_memory(
-                password.as_bytes(),
-                raw_salt,
-                &mut out,
-                self.memory(params.block_count()),
-            )
-            .ok()?;
+        let argon = Argon2::new(algorithm, version, params);
+        self.run(&argon, password, parsed.salt?, &mut out).ok()?;
         // `Output`'s equality is constant-time.
         Some(Output::new(&out).ok()? == expected)
     }

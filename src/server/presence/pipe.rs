@@ -228,6 +228,8 @@ impl Presence {
         };
         self.go_online(cx, caller, req, mode);
         if !ready {
+            // Caught up: the next page of stored messages, if one waits.
+            self.deliver_stored(cx, &caller.user);
             let hold = Hold::new(Framing::LongPoll).with_timeout(timeout);
             return Reply::Hold(
                 hold.with_header("X-Altsock-Since", since.unwrap_or(0).to_string()),
@@ -305,22 +307,6 @@ impl Presence {
         for user in gone {
             self.go_offline(cx, &user, "poll timeout");
         }
-    }
-
-    /// Delivers, as `message` events, what was stored for `user` while away.
-    fn deliver_stored(&mut self, cx: &mut Cx<'_, Job>, user: &str) {
-        let (handle, user) = (cx.handle(), user.to_string());
-        self.db.run(move |c| {
-            let rows = super::chat::take_undelivered(c, &user);
-            if rows.is_empty() {
-                return;
-            }
-            handle.send(Job::new(move |r, cx| {
-                for row in rows {
-                    r.presence.emit(cx, &user, "message", row);
-                }
-            }));
-        });
     }
 }
 
