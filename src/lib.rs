@@ -51,3 +51,7 @@ pub use router::{Cx, Gone, Hold, Reply, Router};
 
 #[cfg(feature = "server")]
 pub mod server;
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
