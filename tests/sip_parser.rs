@@ -488,3 +488,15 @@ fn message_request_keeps_under_1300_bytes_on_udp() {
     bad.content_type = "text/plain\r\nX: y".into();
     assert!(bad.build().is_err());
 }
+
+#[test]
+fn a_tag_without_a_token_value_is_refused() {
+    let message = String::from_utf8(torture("valid", "lwsdisp")).unwrap();
+    for bad in [";tag\r\n", ";tag=\"q\"\r\n", ";tag=\r\n"] {
+        let text = message.replace(";tag=323\r\n", bad);
+        assert!(
+            matches!(udp(text.as_bytes()), Err(SipError::Header { ref name, .. }) if name == "From"),
+            "{bad:?}"
+        );
+    }
+}

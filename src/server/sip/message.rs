@@ -259,6 +259,12 @@ impl NameAddr {
         }
         let uri = Uri::parse(uri_text).ok_or(bad("bad URI"))?;
         let params = parse_params(after).ok_or(bad("bad parameter"))?;
+        let bad_tag = |p: &Param| {
+            p.name.eq_ignore_ascii_case("tag") && !p.value.as_deref().is_some_and(is_token)
+        };
+        if params.iter().any(bad_tag) {
+            return Err(bad("tag is not tag=token"));
+        }
         Ok(NameAddr {
             display_name,
             uri,
