@@ -62,6 +62,33 @@ fn every_target_has_a_corpus_and_a_fuzz_target() {
     }
 }
 
+#[test]
+fn request_split_corpus() {
+    replay("request_split");
+}
+
+#[test]
+fn chunked_corpus() {
+    replay("chunked");
+}
+
+#[test]
+fn urlencoded_corpus() {
+    replay("urlencoded");
+}
+
+#[cfg(feature = "server")]
+#[test]
+fn cookie_corpus() {
+    replay("cookie");
+}
+
+#[cfg(feature = "server")]
+#[test]
+fn hub_json_corpus() {
+    replay("hub_json");
+}
+
 #[cfg(feature = "server")]
 #[test]
 fn sip_message_corpus() {

@@ -456,3 +456,38 @@ fn leniencies_a_proxy_may_read_differently_give_400() {
         assert_eq!(error(raw.as_bytes()).status(), 400);
     }
 }
+/// Found by the `request_split` and `chunked` fuzz targets: the status of a
+/// refusal depended on where the reads ended (the parser looked past the
+/// first fault, or past the limits, only when the bytes came at once).
+#[test]
+fn a_refusal_has_the_same_status_wherever_the_reads_end() {
+    use altsock::fuzzing::request::{check_stream, End};
+    let small = Limits {
+        max_head: 64,
+        max_headers: 4,
+        max_body: 8,
+    };
+    let chunked = "POST /c HTTP/1.1\r\nHost: f\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let ext = "a".repeat(100);
+    let cases: Vec<(String, Limits, u16)> = vec![
+        // A request line over max_head with a bad version in it: 431, not 505.
+        (format!("{} T HTTP/a\r\n\r\n", "V".repeat(80)), small, 431),
+        // A bare LF before a bad version: 400, not 505.
+        ("\n!1!! !!!! !!!!\r\n\r\n".into(), limits(), 400),
+        // A bad version before a bare LF: 505, not 400, also when the head
+        // trickles in and its line endings are checked as they arrive.
+        ("GET / HTTP/9.9\r\nA: b\nC: d\r\n\r\n".into(), limits(), 505),
+        // Chunk framing over its cap (2 x max_body + max_head) in a body
+        // that completes: 413, not accepted.
+        (format!("{chunked}1;{ext}\r\nx\r\n0\r\n\r\n"), small, 413),
+        // ... and before a malformed chunk: 413, not 400.
+        (format!("{chunked}1;{ext}\r\nxyz\r\n0\r\n\r\n"), small, 413),
+    ];
+    for (stream, limits, status) in cases {
+        let stream = stream.as_bytes();
+        for split in 0..=stream.len() {
+            let outcome = check_stream(stream, &[split], &limits);
+            assert_eq!(outcome.end, End::Refused(status), "{stream:?}");
+        }
+    }
+}

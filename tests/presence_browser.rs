@@ -351,6 +351,95 @@ fn two_tabs_of_one_user_share_one_pipe_and_the_other_takes_over() {
     browser.quit();
 }
 
+/// What the roster of the current page shows: counts, page info, and the
+/// names and states of the rows.
+const ROSTER: &str = "return {
+       online: document.getElementById('online-count').textContent,
+       total: document.getElementById('member-count').textContent,
+       info: document.getElementById('page-info').textContent,
+       rows: [...document.querySelectorAll('#members tr')].map(tr =>
+         [tr.dataset.user, tr.querySelector('.status').textContent]),
+     };";
+
+/// Waits until the roster satisfies `check` (a JS expression over `r`).
+fn wait_roster(browser: &Browser, what: &str, check: &str) -> serde_json::Value {
+    let script = format!("const r = (function () {{ {ROSTER} }})(); return ({check}) ? r : null;");
+    if let Err(e) = browser.wait_until(what, &script, Duration::from_secs(10)) {
+        let shown = browser.execute(ROSTER, json!([]));
+        panic!("{e}; the page shows {shown:?}");
+    }
+    browser.execute(ROSTER, json!([])).expect("roster")
+}
+
+#[test]
+fn the_page_of_a_ten_thousand_member_group_counts_searches_and_pages() {
+    let _turn = my_turn();
+    let db = util::temp_dir("big-page").join("p.db");
+    let names: Vec<String> = (1..=10_000).map(|i| format!("m{i}")).collect();
+    altsock::server::presence::seed::seed_bench(&db, "big", &names, "correct horse").unwrap();
+    let server = server_at(Some(db));
+    let a = server.addr;
+    // 150 members online before the page opens.
+    let pipes: Vec<Pipe> = (2..=151)
+        .map(|i| {
+            let name = format!("m{i}");
+            let sid = login(a, &name);
+            Pipe::open_query(a, &format!("me={name}&id={sid}"), false)
+        })
+        .collect();
+    let mut browser = Browser::start().expect("chromium");
+    log_in(&browser, a, "m1");
+    let first = wait_roster(
+        &browser,
+        "the first page with the counts",
+        "r.online === '151' && r.total === '10000' && r.rows.length === 100",
+    );
+    assert_eq!(first["info"], "page 1 of 100");
+    let rows = first["rows"].as_array().unwrap();
+    assert!(
+        rows.iter().all(|r| r[1] == "online"),
+        "online members first: {rows:?}"
+    );
+    // Page 2: the other 51 online members, then the offline ones by name.
+    browser
+        .execute("document.getElementById('next').click();", json!([]))
+        .unwrap();
+    let second = wait_roster(&browser, "page 2", "r.info === 'page 2 of 100'");
+    let rows = second["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 100);
+    let online = rows.iter().filter(|r| r[1] == "online").count();
+    assert_eq!(online, 51, "{rows:?}");
+    assert_eq!(rows[51][1], "offline");
+    // Search narrows the list to one offline member ...
+    browser
+        .execute(
+            "const s = document.getElementById('search'); s.value = 'm9999';
+             s.dispatchEvent(new Event('input'));",
+            json!([]),
+        )
+        .unwrap();
+    let found = wait_roster(&browser, "the search result", "r.rows.length === 1");
+    assert_eq!(found["rows"], json!([["m9999", "offline"]]));
+    assert_eq!(found["info"], "page 1 of 1 (1 matching)");
+    browser
+        .execute("window.notReloaded = true;", json!([]))
+        .unwrap();
+    // ... whose row turns online live when they come online, with the count.
+    let sid = login(a, "m9999");
+    let late = Pipe::open_query(a, &format!("me=m9999&id={sid}"), false);
+    wait_status(&browser, "m9999", "online", Duration::from_secs(5));
+    wait_roster(&browser, "152 online", "r.online === '152'");
+    drop(late);
+    wait_status(&browser, "m9999", "offline", Duration::from_secs(5));
+    drop(pipes);
+    wait_roster(&browser, "only m1 online", "r.online === '1'");
+    let same = browser
+        .execute("return window.notReloaded === true;", json!([]))
+        .unwrap();
+    assert_eq!(same, true, "live updates, no reload");
+    browser.quit();
+}
+
 #[test]
 fn chat_boxes_work_for_users_named_like_object_properties() {
     let _turn = my_turn();

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use altsock::server::hub::HubSecret;
+use altsock::server::presence::db::{DbSync, StoreConfig};
 use altsock::server::{HubConfig, PresenceConfig, ServerConfig, ServerRouter, SessionLimits};
 use altsock::{parse_duration, Engine};
 use clap::{Parser, Subcommand};
@@ -18,7 +19,33 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Benchmarks only: writes N accounts in one group with a weak hash.
+    #[command(hide = true)]
+    SeedBench(SeedArgs),
+}
+
+/// `altsock seed-bench`: accounts for the presence benchmark, written straight
+/// into a throwaway database with an argon2id hash of the smallest cost, so
+/// that 10,000 members neither take minutes to create nor to log in. Never
+/// point it at a real database.
+#[derive(clap::Args)]
+struct SeedArgs {
+    /// The SQLite database file (created if missing).
+    #[arg(long)]
+    db: std::path::PathBuf,
+    /// The group every account joins and shows.
+    #[arg(long, default_value = "bench")]
+    group: String,
+    /// How many accounts.
+    #[arg(long, short = 'n')]
+    members: usize,
+    /// Account names are this prefix and a number from 1 (`m1`, `m2`, ...).
+    #[arg(long, default_value = "m")]
+    prefix: String,
+    /// Every account's password.
+    #[arg(long, default_value = "bench-password")]
+    password: String,
 }
 
 #[derive(clap::Args)]
@@ -53,6 +80,19 @@ struct ServeArgs {
     /// The SQLite database file.
     #[arg(long, default_value = "altsock.db")]
     db: std::path::PathBuf,
+    /// How commits reach the disk: `normal` (WAL, survives a process crash
+    /// such as kill -9) or `full` (also fsyncs each commit: survives power loss).
+    #[arg(long, default_value = "normal")]
+    db_sync: DbSync,
+    /// Most writes waiting for the database; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = 4096)]
+    db_queue: usize,
+    /// Most undelivered stored messages per recipient; more get 507.
+    #[arg(long, default_value_t = 10_000)]
+    max_stored_per_recipient: usize,
+    /// Most undelivered stored messages per sender; more get 429.
+    #[arg(long, default_value_t = 5_000)]
+    max_stored_per_sender: usize,
     /// This node's id (the patent's host box identifier); default: the host name.
     #[arg(long)]
     node_id: Option<String>,
@@ -83,6 +123,11 @@ struct ServeArgs {
     /// strangers get 503 past it, publishers past twice it.
     #[arg(long, default_value_t = 100_000)]
     hub_max_topics: usize,
+    /// Presence: the least time between two batches of presence changes to
+    /// one group; changes in between go out together, last state wins (0:
+    /// every change at once).
+    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+    presence_window: Duration,
     /// Hub: most topics one connection without the publisher token may make (429 past it).
     #[arg(long, default_value_t = 32)]
     hub_max_topics_per_conn: usize,
@@ -118,8 +163,11 @@ struct ServeArgs {
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
-    let Command::Serve(args) = cli.command;
-    if let Err(e) = serve(args) {
+    let result = match cli.command {
+        Command::Serve(args) => serve(*args),
+        Command::SeedBench(args) => seed(args),
+    };
+    if let Err(e) = result {
         eprintln!("altsock: {e}");
         std::process::exit(1);
     }
@@ -139,6 +187,20 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
     let handle = engine.handle();
     ctrlc::set_handler(move || handle.shutdown()).map_err(std::io::Error::other)?;
     engine.run()
+}
+
+fn seed(args: SeedArgs) -> std::io::Result<()> {
+    let names: Vec<String> = (1..=args.members)
+        .map(|i| format!("{}{i}", args.prefix))
+        .collect();
+    let added =
+        altsock::server::presence::seed::seed_bench(&args.db, &args.group, &names, &args.password)?;
+    println!(
+        "seeded {added} accounts in group {} of {}",
+        args.group,
+        args.db.display()
+    );
+    Ok(())
 }
 
 fn server_config(args: &ServeArgs) -> std::io::Result<ServerConfig> {
@@ -172,6 +234,13 @@ fn server_config(args: &ServeArgs) -> std::io::Result<ServerConfig> {
                 idle: args.session_idle,
                 absolute: args.session_max_age,
             },
+            window: args.presence_window,
+        },
+        store: StoreConfig {
+            sync: args.db_sync,
+            queue: args.db_queue,
+            max_per_recipient: args.max_stored_per_recipient,
+            max_per_sender: args.max_stored_per_sender,
         },
     })
 }

@@ -6,8 +6,15 @@
 //! choices from them with [`Choices`], and panics when the code under test
 //! breaks a rule: a panic here is a finding.
 
+pub mod chunked;
+#[cfg(feature = "server")]
+pub mod cookie;
+#[cfg(feature = "server")]
+pub mod hub_json;
+pub mod request;
 #[cfg(feature = "server")]
 pub mod sip_message;
+pub mod urlencoded;
 
 /// A property over the fuzzer's bytes; it panics on a finding.
 pub type Property = fn(&[u8]);
@@ -15,6 +22,13 @@ pub type Property = fn(&[u8]);
 /// Every target: its name (the directory under `fuzz/corpus/` and the file
 /// under `fuzz/fuzz_targets/`) and its property.
 pub const TARGETS: &[(&str, Property)] = &[
+    ("request_split", request::check),
+    ("chunked", chunked::check),
+    ("urlencoded", urlencoded::check),
+    #[cfg(feature = "server")]
+    ("cookie", cookie::check),
+    #[cfg(feature = "server")]
+    ("hub_json", hub_json::check),
     #[cfg(feature = "server")]
     ("sip_message", sip_message::check),
 ];

@@ -100,12 +100,17 @@ impl ChunkedDecoder {
     /// `input` starts where the previous call's `consumed` ended. After an
     /// error the decoder must not be used again.
     pub fn decode(&mut self, input: &[u8], body: &mut Vec<u8>) -> Result<Decoded, ParseError> {
+        // Look no further than the encoding may reach, so that the limit
+        // trips at the same byte (and not after a later fault) however the
+        // input is split into calls.
+        let room = self.max_encoded.saturating_sub(self.encoded);
+        let within = &input[..input.len().min(room)];
         let mut pos = 0;
-        while pos < input.len() && self.state != State::Done {
-            pos += self.step(&input[pos..], body)?;
+        while pos < within.len() && self.state != State::Done {
+            pos += self.step(&within[pos..], body)?;
         }
-        self.encoded = self.encoded.saturating_add(pos);
-        if self.encoded > self.max_encoded {
+        self.encoded += pos;
+        if self.state != State::Done && input.len() > room {
             return Err(ParseError::BodyTooLarge);
         }
         Ok(Decoded {

@@ -215,9 +215,11 @@ impl RequestParser {
             .position(|w| w == b"\r\n\r\n")
             .map(|at| from + at + 4);
         let ended = end.is_some();
-        // Line endings of the head only: the body may hold any bytes.
-        check_line_endings_from(&buf[..end.unwrap_or(buf.len())], seen)?;
-        if seen == 0 || ended || buf.len() > limits.max_head {
+        // Line endings of the head only: the body may hold any bytes. A bad
+        // one is refused at once, by the whole-head parse, which names the
+        // earliest fault (a bad version before it wins, as in one buffer).
+        let bad_ending = line_ending_fault(&buf[..end.unwrap_or(buf.len())], seen).is_some();
+        if seen == 0 || ended || bad_ending || buf.len() > limits.max_head {
             if let step @ HeadStep::Done(..) = parse_head(buf, limits)? {
                 self.head_seen = 0;
                 return Ok(step);
@@ -249,26 +251,9 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<HeadStep, ParseError> {
     let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
     let slots = &mut slots[..limits.max_headers.clamp(1, HEADER_SLOTS)];
     let mut req = httparse::Request::new(slots);
-    let head_len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            check_line_endings(buf)?;
-            if buf.len() > limits.max_head {
-                return Err(ParseError::HeadTooLarge);
-            }
-            return Ok(HeadStep::Partial);
-        }
-        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
-        Err(httparse::Error::Version) => return Err(ParseError::UnsupportedVersion),
-        Err(_) => {
-            check_line_endings(buf)?;
-            return Err(ParseError::Malformed("bad request line or header"));
-        }
+    let Some(head_len) = find_head(&mut req, buf, limits)? else {
+        return Ok(HeadStep::Partial);
     };
-    if head_len > limits.max_head {
-        return Err(ParseError::HeadTooLarge);
-    }
-    check_line_endings(&buf[..head_len])?;
     let head = copy_head(&req)?;
     let delimiter = match body_kind(&head, limits)? {
         BodyKind::Length(n) => Delimiter::Length(n),
@@ -290,27 +275,48 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<HeadStep, ParseError> {
     Ok(HeadStep::Done(Box::new(state), head_len))
 }
 
-/// Rejects bare LF line endings and obs-fold continuation lines.
-fn check_line_endings(head: &[u8]) -> Result<(), ParseError> {
-    check_line_endings_from(head, 0)
+/// Parses the head into `req`: its length once complete, `None` while more
+/// bytes are needed. Only the first `max_head` bytes are looked at, and only
+/// those before the first bad line ending, so the earliest fault decides and
+/// the answer is the same however the bytes were split into reads.
+fn find_head<'b>(
+    req: &mut httparse::Request<'_, 'b>,
+    buf: &'b [u8],
+    limits: &Limits,
+) -> Result<Option<usize>, ParseError> {
+    let view = &buf[..buf.len().min(limits.max_head)];
+    let fault = line_ending_fault(view, 0);
+    let scan = fault.map_or(view, |(at, _)| &view[..at]);
+    match req.parse(scan) {
+        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+        Ok(httparse::Status::Partial) => match fault {
+            Some((_, e)) => Err(e),
+            None if buf.len() > limits.max_head => Err(ParseError::HeadTooLarge),
+            None => Ok(None),
+        },
+        Err(httparse::Error::TooManyHeaders) => Err(ParseError::TooManyHeaders),
+        Err(httparse::Error::Version) => Err(ParseError::UnsupportedVersion),
+        Err(_) => Err(ParseError::Malformed("bad request line or header")),
+    }
 }
 
-/// [`check_line_endings`] for the line feeds at or after `from`, and the one
-/// just before it, whose next byte may have arrived only now.
-fn check_line_endings_from(head: &[u8], from: usize) -> Result<(), ParseError> {
+/// The first bare LF line ending or obs-fold continuation line in `head`
+/// among the line feeds at or after `from` and the one just before it (whose
+/// next byte may have arrived only now): the position of its offending byte
+/// and the error it gets.
+fn line_ending_fault(head: &[u8], from: usize) -> Option<(usize, ParseError)> {
     for (i, &b) in head.iter().enumerate().skip(from.saturating_sub(1)) {
         if b != b'\n' {
             continue;
         }
         if i == 0 || head[i - 1] != b'\r' {
-            return Err(ParseError::Malformed("bare LF line ending"));
+            return Some((i, ParseError::Malformed("bare LF line ending")));
         }
-        let next = head.get(i + 1).copied();
-        if matches!(next, Some(b' ') | Some(b'\t')) {
-            return Err(ParseError::Malformed("obsolete line folding"));
+        if matches!(head.get(i + 1), Some(b' ') | Some(b'\t')) {
+            return Some((i + 1, ParseError::Malformed("obsolete line folding")));
         }
     }
-    Ok(())
+    None
 }
 
 /// Copies the parsed head out of the borrowed input.

@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub hub: HubConfig,
     /// The presence server's settings (hashing, guests, session lifetimes).
     pub presence: PresenceConfig,
+    /// The database's durability, queue bound and stored-message limits.
+    pub store: presence::db::StoreConfig,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +47,7 @@ impl Default for ServerConfig {
             publish_token: None,
             hub: HubConfig::default(),
             presence: PresenceConfig::default(),
+            store: presence::db::StoreConfig::default(),
         }
     }
 }

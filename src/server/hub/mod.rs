@@ -28,7 +28,7 @@ mod makers;
 mod notify;
 mod secret;
 mod topics;
-mod wire;
+pub(crate) mod wire;
 
 use std::collections::HashMap;
 use std::time::Duration;

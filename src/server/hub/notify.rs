@@ -36,7 +36,10 @@ pub fn parse_notify(body: &[u8]) -> Result<Notification, String> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err("expected a JSON object".into());
     }
-    let fields: Fields = serde_json::from_slice(body).map_err(|e| format!("bad JSON: {e}"))?;
+    // JSON is UTF-8 (RFC 8259). Checked first: serde skips the fields it
+    // ignores without looking inside their strings.
+    let text = std::str::from_utf8(body).map_err(|_| "bad JSON: not UTF-8".to_string())?;
+    let fields: Fields = serde_json::from_str(text).map_err(|e| format!("bad JSON: {e}"))?;
     let client = match fields.client {
         Some(Value::String(s)) => s,
         Some(Value::Number(n)) => n.to_string(),
@@ -106,5 +109,14 @@ mod tests {
         let body = format!(r#"{{"client":1,"app":"a","data":[{sent}, 0.1, 1e-7]}}"#);
         let n = parse_notify(body.as_bytes()).expect("parses");
         assert_eq!(n.data.get(), format!("[{sent},0.1,1e-7]"));
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_refused() {
+        // Found by the hub_json fuzz target: an ignored field's string was
+        // never checked, so bytes that are not JSON were accepted.
+        let body = b"{\"client\":\"c\",\"app\":\"a\",\"x\":\"\xff\"}";
+        assert!(parse_notify(body).is_err());
+        assert!(parse_notify(br#"{"client":"c","app":"a","x":"\u00ff"}"#).is_ok());
     }
 }

@@ -5,7 +5,6 @@
 
 use std::net::IpAddr;
 
-use rusqlite::params;
 use serde_json::json;
 
 use super::answers::{error, hashing_busy, json};
@@ -14,9 +13,9 @@ use super::directory::{check_name, UserRec, CONTACTS};
 use super::hashing::{Argon, HashWork};
 use super::ids;
 use super::params::{Params, MAX_PASSWORD};
-use super::table::Mailbox;
+use super::table::EventQueue;
 use super::throttle::Subject;
-use super::{finish, Presence, QUEUE_CAP};
+use super::{busy, finish, store, Presence, QUEUE_CAP};
 use crate::server::sessions::{clear_session_cookie, set_session_cookie, Session};
 use crate::server::{Job, ServerRouter, ServerState};
 use crate::{ConnId, Cx, Reply, Request, Response};
@@ -55,22 +54,32 @@ impl NewAccount {
                 active: CONTACTS.into(),
             });
             let Ok(rec) = rec else {
+                let refusal = error(500, "could not store the account");
                 handle.send(Job::new(move |r, cx| {
-                    r.presence.registered(cx, conn, names, None)
+                    r.presence.registered(cx, conn, names, Err(refusal))
                 }));
                 return;
             };
-            db.run(move |c| {
-                let done = c.execute(
-                    "INSERT INTO users (name, hash, email, phone, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![names[0], rec.hash, rec.email, rec.phone, ids::unix_now()],
-                );
-                if let Err(e) = &done {
-                    log::warn!("presence: register {}: {e}", names[0]);
-                }
-                let rec = done.ok().map(|_| rec);
-                handle.send(Job::new(move |r, cx| r.presence.registered(cx, conn, names, rec)));
-            });
+            // The answer waits for the commit of the insert (issue 14).
+            let (row, user, reply, kept) =
+                (rec.clone(), names[0].clone(), handle.clone(), names.clone());
+            let queued = db.write(
+                move |c| store::insert_user(c, &user, &row, ids::unix_now()),
+                move |stored| {
+                    let rec = stored.map(|()| rec).map_err(|e| {
+                        log::warn!("presence: register: {e}");
+                        error(500, "could not store the account")
+                    });
+                    reply.send(Job::new(move |r, cx| {
+                        r.presence.registered(cx, conn, kept, rec)
+                    }));
+                },
+            );
+            if queued.is_err() {
+                handle.send(Job::new(move |r, cx| {
+                    r.presence.registered(cx, conn, names, Err(busy()))
+                }));
+            }
         })
     }
 }
@@ -173,13 +182,14 @@ impl Presence {
         cx: &mut Cx<'_, Job>,
         conn: ConnId,
         names: Vec<String>,
-        rec: Option<UserRec>,
+        rec: Result<UserRec, Response>,
     ) {
         for n in &names {
             self.pending_names.remove(n);
         }
-        let Some(rec) = rec else {
-            return finish(cx, conn, error(500, "could not store the account"));
+        let rec = match rec {
+            Ok(rec) => rec,
+            Err(refusal) => return finish(cx, conn, refusal),
         };
         let name = names[0].clone();
         self.dir.add_user(name.clone(), rec);
@@ -277,9 +287,9 @@ impl Presence {
             let oldest = sids[0].clone();
             self.end_session(shared, cx, &oldest, "too many sessions");
         }
-        self.boxes
+        self.queues
             .entry(user.to_string())
-            .or_insert_with(|| Mailbox::new(QUEUE_CAP));
+            .or_insert_with(|| EventQueue::new(QUEUE_CAP));
     }
 
     /// Ends a session wherever it ends (logout, expiry, eviction): a pipe
@@ -314,7 +324,7 @@ impl Presence {
         });
         if last {
             self.user_sessions.remove(&user);
-            self.boxes.remove(&user);
+            self.queues.remove(&user);
             if session.guest {
                 self.invites.remove(&user);
             }

@@ -1,82 +1,50 @@
-//! Type chat: `/initchat` (both sides get `initChat`, and the invitee's next
-//! HTML page is modified to hold an invitation window, seed `004`), `POST
-//! /chat` relayed as a `chat` event or stored for an offline recipient,
-//! `GET /messages` and `POST /messages` (leave a message).
+//! Type chat and stored messages: `POST /chat` relayed as a `chat` event or
+//! stored for an offline recipient, `POST /messages` (leave a message),
+//! `GET /messages`, the limits on what is stored, and the delivery of stored
+//! messages at login, a page at a time. A `stored` answer is sent only once
+//! the transaction holding the message committed; the SQL is in `store.rs`.
 
-use rusqlite::{params, Connection};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::answers::{error, json};
 use super::caller::Caller;
-use super::html::{esc, script_json};
 use super::ids::unix_now;
 use super::params::Params;
-use super::{finish, forbidden, Invite, Presence, MAX_CHAT};
+use super::store::{self, Stored};
+use super::table::Mode;
+use super::{busy, finish, Presence, MAX_CHAT};
 use crate::server::Job;
-use crate::{Cx, Reply, Request, Response};
+use crate::{ConnId, Cx, Reply, Request, Response};
 
-/// Pending invitations kept per invitee.
-const MAX_INVITES: usize = 8;
+/// Stored messages delivered per engine job at login.
+pub const PAGE: usize = 100;
+
+/// Most messages `GET /messages` lists.
+const LISTED: usize = 100;
 
 impl Presence {
     /// True when `name` can receive chat: a registered user or an online guest.
-    fn reachable(&self, name: &str) -> bool {
+    pub(super) fn reachable(&self, name: &str) -> bool {
         self.dir.users.contains_key(name) || self.table.is_online(name)
     }
 
-    /// `/initchat?me=..&to=..&id=..`: both sides get `initChat`; the
-    /// invitation waits for the invitee's next HTML page.
-    pub(super) fn initchat(
+    /// `POST /chat`: relayed as a `chat` event (`202` with its id), stored
+    /// for an offline user (`202` once committed), `413` over 4 KiB.
+    pub(super) fn chat(
         &mut self,
+        me: Caller,
         req: &Request,
         p: &Params,
-        me: Caller,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
-        // A GET must name its session: a cookie alone would let any site
-        // send invitations through a link (a Lax cookie goes with it).
-        let explicit = req.method != "GET" || p.get("id").is_some();
-        if !explicit {
-            return forbidden();
-        }
-        let to = p.nonempty("to").unwrap_or_default();
-        if !self.reachable(&to) || to == me.user {
-            return Reply::Respond(error(404, "no such user"));
-        }
-        let msg: String = p.get("msg").unwrap_or("").chars().take(500).collect();
-        let invite = json!({ "from": me.user, "to": to, "msg": msg });
-        let mut theirs = invite.clone();
-        theirs["with"] = json!(me.user);
-        let mut mine = invite;
-        mine["with"] = json!(to);
-        self.emit(cx, &to, "initChat", theirs);
-        self.emit(cx, &me.user, "initChat", mine);
-        let pending = self.invites.entry(to.clone()).or_default();
-        pending.retain(|i| i.from != me.user);
-        pending.push(Invite {
-            from: me.user.clone(),
-            msg,
-        });
-        if pending.len() > MAX_INVITES {
-            pending.remove(0);
-        }
-        self.db.log(&me.user, "invite", to.clone());
-        let online = self.table.is_online(&to);
-        Reply::Respond(json(200, json!({ "to": to, "online": online })))
-    }
-
-    /// `POST /chat`: relayed as a `chat` event (`202` with its id), stored
-    /// for an offline user, `413` over 4 KiB.
-    pub(super) fn chat(&mut self, me: Caller, p: &Params, cx: &mut Cx<'_, Job>) -> Reply {
         let (to, msg) = match self.chat_fields(p, &me) {
             Ok(pair) => pair,
             Err(response) => return Reply::Respond(response),
         };
-        self.last_message += 1;
-        let id = self.last_message;
-        let ts = unix_now();
-        self.db.log(&me.user, "chat", to.clone());
         if self.table.is_online(&to) {
+            self.last_message += 1;
+            let (id, ts) = (self.last_message, unix_now());
+            self.db.log(&me.user, "chat", to.clone());
             let event = json!({ "id": id, "from": me.user, "to": to, "msg": msg, "ts": ts });
             self.emit(cx, &to, "chat", event);
             return Reply::Respond(json(202, json!({ "id": id, "delivered": true })));
@@ -84,8 +52,17 @@ impl Presence {
         if !self.dir.users.contains_key(&to) {
             return Reply::Respond(error(404, "recipient is offline"));
         }
-        self.store(id, &me.user, &to, &msg, ts, false);
-        Reply::Respond(json(202, json!({ "id": id, "stored": true })))
+        let reply = self.store_message(cx, req.conn, &me.user, to.clone(), msg, false);
+        self.log_taken(&reply, &me.user, "chat", to);
+        reply
+    }
+
+    /// Logs a chat or message the store took (after its write, so a batch
+    /// never holds the line without the message); refused ones are not.
+    fn log_taken(&self, reply: &Reply, from: &str, kind: &'static str, to: String) {
+        if matches!(reply, Reply::Defer) {
+            self.db.log(from, kind, to);
+        }
     }
 
     /// The recipient and text of a chat or message, or the error answer.
@@ -104,25 +81,16 @@ impl Presence {
         Ok((to, msg))
     }
 
-    /// Writes a stored message.
-    fn store(&self, id: i64, from: &str, to: &str, msg: &str, ts: i64, delivered: bool) {
-        let args = vec![
-            id.into(),
-            from.to_string().into(),
-            to.to_string().into(),
-            msg.to_string().into(),
-            ts.into(),
-            i64::from(delivered).into(),
-        ];
-        self.db.exec(
-            "INSERT INTO messages (id, sender, recipient, body, ts, delivered) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            args,
-        );
-    }
-
-    /// `POST /messages` (`to`, `msg`): leaves a message for a registered user,
-    /// delivered now as a `message` event if they are online.
-    pub(super) fn leave_message(&mut self, me: Caller, p: &Params, cx: &mut Cx<'_, Job>) -> Reply {
+    /// `POST /messages` (`to`, `msg`): leaves a message for a registered user;
+    /// once stored it is answered, and sent as a `message` event if they are
+    /// online.
+    pub(super) fn leave_message(
+        &mut self,
+        me: Caller,
+        req: &Request,
+        p: &Params,
+        cx: &mut Cx<'_, Job>,
+    ) -> Reply {
         let (to, msg) = match self.chat_fields(p, &me) {
             Ok(pair) => pair,
             Err(response) => return Reply::Respond(response),
@@ -130,16 +98,115 @@ impl Presence {
         if !self.dir.users.contains_key(&to) {
             return Reply::Respond(error(404, "no such user"));
         }
-        self.last_message += 1;
-        let (id, ts) = (self.last_message, unix_now());
         let online = self.table.is_online(&to);
-        self.store(id, &me.user, &to, &msg, ts, online);
-        if online {
-            let event = json!({ "id": id, "from": me.user, "msg": msg, "ts": ts });
-            self.emit(cx, &to, "message", event);
+        let reply = self.store_message(cx, req.conn, &me.user, to.clone(), msg, online);
+        self.log_taken(&reply, &me.user, "message", to);
+        reply
+    }
+
+    /// The refusal when storing one more message from `from` for `to` would
+    /// pass a limit: `507` for the recipient's, `429` for the sender's.
+    fn over_limit(&mut self, from: &str, to: &str) -> Option<Response> {
+        let held =
+            |m: &std::collections::HashMap<String, usize>, k: &str| m.get(k).copied().unwrap_or(0);
+        if held(&self.stored_for, to) >= self.limits.max_per_recipient {
+            self.refused[0] += 1;
+            let body = json!({
+                "error": "the recipient has too many undelivered messages",
+                "limit": "max-stored-per-recipient",
+                "max": self.limits.max_per_recipient,
+            });
+            return Some(json(507, body));
         }
-        self.db.log(&me.user, "message", to);
-        Reply::Respond(json(202, json!({ "id": id, "stored": true })))
+        if held(&self.stored_by, from) >= self.limits.max_per_sender {
+            self.refused[1] += 1;
+            let body = json!({
+                "error": "you have too many undelivered messages",
+                "limit": "max-stored-per-sender",
+                "max": self.limits.max_per_sender,
+            });
+            return Some(json(429, body).header("Retry-After", "60"));
+        }
+        None
+    }
+
+    /// Stores a message (already `delivered` when the recipient is online)
+    /// and answers `202` once it is committed.
+    fn store_message(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        conn: ConnId,
+        from: &str,
+        to: String,
+        msg: String,
+        delivered: bool,
+    ) -> Reply {
+        if !delivered {
+            if let Some(refusal) = self.over_limit(from, &to) {
+                return Reply::Respond(refusal);
+            }
+        }
+        let stored = Stored {
+            id: self.last_message + 1,
+            from: from.to_string(),
+            to: to.clone(),
+            msg,
+            ts: unix_now(),
+        };
+        let row = stored.clone();
+        let handle = cx.handle();
+        let queued = self.db.write(
+            move |c| store::insert_message(c, &row, delivered),
+            move |result| {
+                handle.send(Job::new(move |r, cx| {
+                    r.presence
+                        .message_stored(cx, conn, stored, delivered, result)
+                }));
+            },
+        );
+        if queued.is_err() {
+            return Reply::Respond(busy());
+        }
+        self.last_message += 1;
+        if !delivered {
+            self.count_stored(from, &to, 1);
+        }
+        Reply::Defer
+    }
+
+    /// Adds `n` (or with a negative `n`, removes) undelivered messages from
+    /// `from` to `to` in the counts the limits check.
+    fn count_stored(&mut self, from: &str, to: &str, n: isize) {
+        for (map, key) in [(&mut self.stored_by, from), (&mut self.stored_for, to)] {
+            let count = map.entry(key.to_string()).or_default();
+            *count = count.saturating_add_signed(n);
+            if *count == 0 {
+                map.remove(key);
+            }
+        }
+    }
+
+    /// The end of a store: `202` once committed (and the event for an
+    /// online recipient), `500` (and the count given back) if it failed.
+    fn message_stored(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        conn: ConnId,
+        m: Stored,
+        delivered: bool,
+        result: Result<(), String>,
+    ) {
+        if let Err(e) = result {
+            log::warn!("presence: storing message {} failed: {e}", m.id);
+            if !delivered {
+                self.count_stored(&m.from, &m.to, -1);
+            }
+            return finish(cx, conn, error(500, "could not store the message"));
+        }
+        if delivered {
+            self.emit(cx, &m.to, "message", m.event());
+        }
+        finish(cx, conn, json(202, json!({ "id": m.id, "stored": true })));
     }
 
     /// `GET /messages`: the messages stored for me, newest first.
@@ -150,117 +217,96 @@ impl Presence {
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
         let (handle, conn) = (cx.handle(), req.conn);
-        self.db.run(move |c| {
-            let listed = list_stored(c, &me.user);
-            handle.send(Job::new(move |_, cx| {
+        let queued = self.db.write(
+            move |c| store::list_recent(c, &me.user, LISTED),
+            move |listed| {
                 let response = match listed {
                     Ok(rows) => json(200, json!({ "messages": rows })),
-                    Err(e) => error(500, &e.to_string()),
+                    Err(e) => error(500, &e),
                 };
-                finish(cx, conn, response);
-            }));
-        });
-        Reply::Defer
-    }
-
-    /// Content modification (seed `004`): adds the invitation windows waiting
-    /// for `viewer` to an HTML page, which then opens the viewer's pipe.
-    pub fn modify_page(&mut self, viewer: &Caller, reply: Reply) -> Reply {
-        let Reply::Respond(mut response) = reply else {
-            return reply;
-        };
-        let html = response
-            .headers
-            .iter()
-            .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v.starts_with("text/html"));
-        if !html {
-            return Reply::Respond(response);
+                handle.send(Job::new(move |_, cx| finish(cx, conn, response)));
+            },
+        );
+        match queued {
+            Ok(()) => Reply::Defer,
+            Err(_) => Reply::Respond(busy()),
         }
-        let Some(invites) = self.invites.remove(&viewer.user) else {
-            return Reply::Respond(response);
+    }
+
+    /// Delivers, as `message` events, what was stored for `user` while
+    /// away: a page of [`PAGE`] per engine job, each page marked delivered
+    /// after it was sent, the next read only then. A long-polling user gets
+    /// the next page when a poll of theirs waits (has fetched the last), so
+    /// their 256-event queue never overflows; this is also that resumption.
+    pub(super) fn deliver_stored(&mut self, cx: &mut Cx<'_, Job>, user: &str) {
+        let after = match self.delivering.get(user) {
+            Some(None) => return,
+            Some(Some(last)) => *last,
+            None if self.stored_for.contains_key(user) => 0,
+            None => return,
         };
-        let fragment = invitation_html(viewer, &invites);
-        let body = String::from_utf8_lossy(&response.body).into_owned();
-        let at = body.rfind("</body>").unwrap_or(body.len());
-        response.body = format!("{}{}{}", &body[..at], fragment, &body[at..]).into_bytes();
-        for invite in &invites {
-            self.db
-                .log(&viewer.user, "invitation shown", invite.from.clone());
+        self.delivering.insert(user.to_string(), None);
+        self.next_stored_page(cx, user.to_string(), after);
+    }
+
+    /// Reads the page of `user`'s stored messages after id `after`.
+    fn next_stored_page(&self, cx: &mut Cx<'_, Job>, user: String, after: i64) {
+        let (handle, name) = (cx.handle(), user.clone());
+        self.db.write_unbounded(
+            move |c| store::undelivered_page(c, &name, after, PAGE),
+            move |page| {
+                handle.send(Job::new(move |r, cx| {
+                    r.presence.stored_page(cx, user, page)
+                }));
+            },
+        );
+    }
+
+    /// Sends one page while `user` is online, marks it delivered and asks
+    /// for the next; what is left waits for their next login.
+    fn stored_page(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        user: String,
+        page: Result<Vec<Stored>, String>,
+    ) {
+        let rows = match page {
+            Ok(rows) if !rows.is_empty() && self.table.is_online(&user) => rows,
+            other => {
+                if let Err(e) = other {
+                    log::warn!("presence: stored messages of {user}: {e}");
+                }
+                self.delivering.remove(&user);
+                return;
+            }
+        };
+        self.stored_delivered.0 += rows.len() as u64;
+        self.stored_delivered.1 += 1;
+        for m in &rows {
+            self.emit(cx, &user, "message", m.event());
+            self.count_stored(&m.from, &user, -1);
         }
-        Reply::Respond(response)
+        let ids: Vec<i64> = rows.iter().map(|m| m.id).collect();
+        let last = ids.last().copied().unwrap_or(0);
+        let name = user.clone();
+        self.db.write_unbounded(
+            move |c| store::mark_delivered(c, &name, &ids),
+            |marked| {
+                if let Err(e) = marked {
+                    log::warn!("presence: marking messages delivered: {e}");
+                }
+            },
+        );
+        let polling = self
+            .table
+            .get(&user)
+            .is_some_and(|row| matches!(row.mode, Mode::Poll { .. }));
+        if rows.len() < PAGE {
+            self.delivering.remove(&user);
+        } else if polling {
+            self.delivering.insert(user, Some(last));
+        } else {
+            self.next_stored_page(cx, user, last);
+        }
     }
-}
-
-/// The invitation windows: header, who invites and their message, a reply
-/// field; the script opens the invitee's held connection.
-fn invitation_html(viewer: &Caller, invites: &[Invite]) -> String {
-    let mut out = String::new();
-    for invite in invites {
-        out.push_str(&format!(
-            "<section class=\"chatwin invite\" data-with=\"{from}\">\
-<header>Chat invitation</header>\
-<p class=\"invite-text\"><b class=\"invite-from\">{from}</b> invites you to chat: \
-<q class=\"invite-msg\">{msg}</q></p>\
-<div class=\"log\"></div>\
-<form class=\"reply\"><input name=\"msg\" maxlength=\"4096\" autocomplete=\"off\" placeholder=\"Reply to {from}\">\
-<button>Send</button></form></section>\n",
-            from = esc(&invite.from),
-            msg = esc(&invite.msg),
-        ));
-    }
-    let boot = json!({ "me": viewer.user });
-    out.push_str(&format!(
-        "<script type=\"application/json\" id=\"altsock-invite\">{}</script>\n\
-<script src=\"/altsock.js\"></script>\n<script src=\"/static/presence.js\"></script>\n",
-        script_json(&boot)
-    ));
-    out
-}
-
-/// The undelivered messages of `user`, marked delivered.
-pub fn take_undelivered(c: &mut Connection, user: &str) -> Vec<Value> {
-    let run = |c: &mut Connection| -> rusqlite::Result<Vec<Value>> {
-        let tx = c.transaction()?;
-        let rows = {
-            let mut stmt = tx.prepare(
-                "SELECT id, sender, body, ts FROM messages WHERE recipient = ?1 AND delivered = 0 ORDER BY id",
-            )?;
-            let rows = stmt.query_map(params![user], |r| {
-                Ok(json!({
-                    "id": r.get::<_, i64>(0)?,
-                    "from": r.get::<_, String>(1)?,
-                    "msg": r.get::<_, String>(2)?,
-                    "ts": r.get::<_, i64>(3)?,
-                }))
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
-        };
-        tx.execute(
-            "UPDATE messages SET delivered = 1 WHERE recipient = ?1 AND delivered = 0",
-            params![user],
-        )?;
-        tx.commit()?;
-        Ok(rows)
-    };
-    run(c).unwrap_or_else(|e| {
-        log::warn!("presence: stored messages of {user}: {e}");
-        Vec::new()
-    })
-}
-
-/// The last 100 messages stored for `user`, newest first.
-fn list_stored(c: &Connection, user: &str) -> rusqlite::Result<Vec<Value>> {
-    let mut stmt = c.prepare(
-        "SELECT id, sender, body, ts, delivered FROM messages WHERE recipient = ?1 ORDER BY id DESC LIMIT 100",
-    )?;
-    let rows = stmt.query_map(params![user], |r| {
-        Ok(json!({
-            "id": r.get::<_, i64>(0)?,
-            "from": r.get::<_, String>(1)?,
-            "msg": r.get::<_, String>(2)?,
-            "ts": r.get::<_, i64>(3)?,
-            "delivered": r.get::<_, i64>(4)? != 0,
-        }))
-    })?;
-    rows.collect()
 }

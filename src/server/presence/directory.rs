@@ -28,6 +28,7 @@ const RESERVED: &[&str] = &[
     "jchat",
     "login",
     "logout",
+    "members",
     "messages",
     "metrics",
     "notify",

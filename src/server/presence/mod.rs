@@ -8,20 +8,27 @@
 //! - [`params`], [`origin`], [`caller`], [`html`], [`answers`], [`ids`]:
 //!   request parameters, the `Origin` check, who a request speaks for,
 //!   escaping, JSON answers, random ids and the clock.
-//! - [`db`]: SQLite schema, migrations, start-up load, the database thread.
+//! - [`db`]: SQLite schema, migrations, start-up load, the database thread
+//!   with its bounded group-commit queue.
+//! - [`store`]: the SQL, run on the database thread.
 //! - [`directory`]: accounts, groups and address books in memory.
 //! - [`table`]: the UserTable, GroupTable, watch index and event queues.
 //! - [`hashing`]: the password-hashing threads and their bounded queue.
 //! - [`throttle`]: the limit on password guesses.
-//! - `accounts`, `pipe`, `groups`, `chat`, `pages`: the endpoints.
+//! - [`coalesce`]: presence changes batched per target, last state wins.
+//! - `propagate`: batches out to watchers (`updates`, `update`, `resync`).
+//! - [`seed`]: the benchmark's seeding path (`altsock seed-bench`).
+//! - `accounts`, `pipe`, `groups`, `chat`, `invites`, `pages`: the endpoints.
 //!
 //! Everything here runs on the engine thread and never blocks: hashing and
-//! SQLite run on worker threads and come back as [`Job`]s.
+//! SQLite run on worker threads and come back as [`Job`]s. An answer that
+//! promises storage waits for the commit of the transaction holding it.
 
 mod accounts;
 pub mod answers;
 pub mod caller;
 mod chat;
+pub mod coalesce;
 pub mod db;
 pub mod directory;
 mod groups;
@@ -29,10 +36,14 @@ mod guests;
 pub mod hashing;
 pub mod html;
 pub mod ids;
+mod invites;
 pub mod origin;
 mod pages;
 pub mod params;
 mod pipe;
+mod propagate;
+pub mod seed;
+pub mod store;
 pub mod table;
 pub mod throttle;
 
@@ -43,15 +54,16 @@ use std::time::{Duration, Instant};
 use super::sessions::SessionLimits;
 use super::{Job, Seen, ServerState, Service};
 use crate::http::decode_path_segment;
-use crate::{CloseReason, ConnId, Cx, Reply, Request, Response};
+use crate::{CloseReason, ConnId, Cx, Handle, Reply, Request, Response};
 use answers::error;
 use caller::Caller;
-use db::Db;
+use coalesce::Coalescer;
+use db::{Busy, Db, StoreConfig};
 use directory::Directory;
 use guests::Guests;
 use hashing::HashQueue;
 use params::Params;
-use table::{Mailbox, UserTable};
+use table::{EventQueue, UserTable};
 use throttle::Throttle;
 
 /// Settings of the presence server.
@@ -65,6 +77,10 @@ pub struct PresenceConfig {
     pub max_guests: usize,
     /// How long sessions live.
     pub sessions: SessionLimits,
+    /// The least time between two batches of presence changes to one group
+    /// (the changes in between are coalesced, last state wins; zero: every
+    /// change at once).
+    pub window: Duration,
 }
 
 impl Default for PresenceConfig {
@@ -74,6 +90,7 @@ impl Default for PresenceConfig {
             hash_queue: 64,
             max_guests: 10_000,
             sessions: SessionLimits::default(),
+            window: Duration::from_millis(50),
         }
     }
 }
@@ -98,7 +115,13 @@ pub struct Presence {
     db: Db,
     dir: Directory,
     table: UserTable,
-    boxes: HashMap<String, Mailbox>,
+    /// Each logged-in user's event queue.
+    queues: HashMap<String, EventQueue>,
+    /// Presence changes waiting to go out, per target.
+    coalescer: Coalescer,
+    alarm: Option<propagate::Alarm>,
+    /// When the alarm is set to ring.
+    alarm_at: Option<Instant>,
     /// Each user's session ids, oldest first.
     user_sessions: HashMap<String, Vec<String>>,
     /// Names being registered right now.
@@ -115,13 +138,26 @@ pub struct Presence {
     unlocked: HashMap<String, HashSet<String>>,
     /// When expired sessions are next swept out.
     next_sweep: Instant,
+    /// The limits on stored messages.
+    limits: StoreConfig,
+    /// Undelivered stored messages by recipient, and by sender.
+    stored_for: HashMap<String, usize>,
+    stored_by: HashMap<String, usize>,
+    /// Users whose stored messages are being delivered, page by page: `None`
+    /// while a page is being read, `Some(last id)` while a long-polling user
+    /// has not yet fetched the last page.
+    delivering: HashMap<String, Option<i64>>,
+    /// Stored messages refused: recipient full, sender full.
+    refused: [u64; 2],
+    /// Stored messages delivered at login, and the pages they came in.
+    stored_delivered: (u64, u64),
 }
 
 impl Presence {
     /// Opens the database (creating and migrating it) and loads the
     /// directory. Blocking: runs before the engine loop.
     pub fn open(config: &super::ServerConfig) -> std::io::Result<Self> {
-        let (db, dir, last_message) = db::open(&config.db_path)?;
+        let (db, dir, loaded) = db::open(&config.db_path, &config.store)?;
         log::info!(
             "presence: {} users, {} groups in {}",
             dir.users.len(),
@@ -133,18 +169,27 @@ impl Presence {
             db,
             dir,
             table: UserTable::default(),
-            boxes: HashMap::new(),
+            queues: HashMap::new(),
+            coalescer: Coalescer::new(p.window),
+            alarm: None,
+            alarm_at: None,
             user_sessions: HashMap::new(),
             pending_names: HashSet::new(),
             invites: HashMap::new(),
             throttle: Throttle::default(),
             hashing: HashQueue::start(p.hash_threads, p.hash_queue)?,
             node: config.node_id.clone(),
-            last_message,
+            last_message: loaded.last_message,
             guests: Guests::default(),
             max_guests: p.max_guests.max(1),
             unlocked: HashMap::new(),
             next_sweep: Instant::now(),
+            limits: config.store.clone(),
+            stored_for: loaded.for_recipient,
+            stored_by: loaded.by_sender,
+            delivering: HashMap::new(),
+            refused: [0; 2],
+            stored_delivered: (0, 0),
         })
     }
 
@@ -190,20 +235,21 @@ impl Presence {
                 let me = caller(&req, &p, shared)?;
                 self.initchat(&req, &p, me, cx)
             }
-            ("POST", ["chat"]) => self.chat(caller(&req, &p, shared)?, &p, cx),
+            ("POST", ["chat"]) => self.chat(caller(&req, &p, shared)?, &req, &p, cx),
             ("GET", ["messages"]) => self.list_messages(caller(&req, &p, shared)?, &req, cx),
-            ("POST", ["messages"]) => self.leave_message(caller(&req, &p, shared)?, &p, cx),
+            ("POST", ["messages"]) => self.leave_message(caller(&req, &p, shared)?, &req, &p, cx),
             ("GET", ["groups"]) => self.list_groups(member(&req, &p, shared)?),
+            ("GET", ["members"]) => self.list_members(caller(&req, &p, shared)?, &p),
             ("POST", ["groups"]) => self.create_group(member(&req, &p, shared)?, &req, &p, cx),
             ("POST", ["groups", name, action]) => {
                 let me = member(&req, &p, shared)?;
                 self.group_action(me, &req, &p, cx, &seg(name), action)
             }
-            ("POST", ["contacts"]) => self.add_contact(member(&req, &p, shared)?, &p, cx),
+            ("POST", ["contacts"]) => self.add_contact(member(&req, &p, shared)?, &req, &p, cx),
             ("DELETE", ["contacts", name]) => {
-                self.remove_contact(member(&req, &p, shared)?, cx, &seg(name))
+                self.remove_contact(member(&req, &p, shared)?, &req, cx, &seg(name))
             }
-            ("POST", ["active"]) => self.set_active(member(&req, &p, shared)?, &p, cx),
+            ("POST", ["active"]) => self.set_active(member(&req, &p, shared)?, &req, &p, cx),
             ("GET" | "HEAD" | "POST", ["call", name]) => {
                 self.call_page(&req, &p, shared, cx, &seg(name))
             }
@@ -275,6 +321,7 @@ impl Presence {
         for (name, kind, value) in lines {
             let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {value}");
         }
+        self.store_metrics(out);
     }
 }
 
@@ -375,15 +422,69 @@ fn finish(cx: &mut Cx<'_, Job>, conn: ConnId, response: Response) {
 }
 
 impl Drop for Presence {
-    /// Waits (briefly) for the database thread to finish the writes queued
+    /// Waits (briefly) for the database thread to commit the writes queued
     /// before the server stopped.
     fn drop(&mut self) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.db.run(move |_| {
-            let _ = tx.send(());
-        });
-        if rx.recv_timeout(std::time::Duration::from_secs(5)).is_err() {
+        if !self.db.flush(std::time::Duration::from_secs(5)) {
             log::warn!("presence: database writes did not finish in time");
         }
+    }
+}
+
+/// A `503` for a write the database queue has no room for.
+fn busy() -> Response {
+    error(503, "the database is busy; try again shortly").header("Retry-After", "1")
+}
+
+/// The continuation of a write whose answer waits for its commit: `ok`
+/// once committed, `500` if it failed; sent to the engine as a [`Job`].
+fn answer_when_committed(
+    handle: Handle<Job>,
+    conn: ConnId,
+    ok: Response,
+) -> impl FnOnce(Result<(), String>) + Send + 'static {
+    move |result| {
+        let response = result.map(|()| ok).unwrap_or_else(|e| {
+            log::warn!("{conn}: presence: write failed: {e}");
+            error(500, "could not store the change")
+        });
+        handle.send(Job::new(move |_, cx| finish(cx, conn, response)));
+    }
+}
+
+impl Presence {
+    /// Queues `apply` and answers `ok` on `conn` once the transaction
+    /// holding it committed. `Err` with the `503` when the queue is full:
+    /// nothing was queued, and the caller must change nothing.
+    fn write_then_answer(
+        &self,
+        cx: &Cx<'_, Job>,
+        conn: ConnId,
+        apply: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()> + Send + 'static,
+        ok: Response,
+    ) -> Result<(), Response> {
+        self.db
+            .write(apply, answer_when_committed(cx.handle(), conn, ok))
+            .map_err(|Busy| busy())
+    }
+
+    /// The counters of the database queue, the activity log and stored
+    /// messages in the Prometheus text format, for `/metrics`.
+    fn store_metrics(&self, out: &mut String) {
+        out.push_str(&self.db.metrics());
+        let stored: usize = self.stored_for.values().sum();
+        out.push_str(&format!(
+            "# HELP altsock_stored_messages Undelivered stored messages.\n\
+             # TYPE altsock_stored_messages gauge\naltsock_stored_messages {stored}\n\
+             # HELP altsock_stored_refused_total Stored messages refused at a limit.\n\
+             # TYPE altsock_stored_refused_total counter\n\
+             altsock_stored_refused_total{{limit=\"recipient\"}} {}\n\
+             altsock_stored_refused_total{{limit=\"sender\"}} {}\n\
+             # HELP altsock_stored_delivered_total Stored messages delivered at login.\n\
+             # TYPE altsock_stored_delivered_total counter\naltsock_stored_delivered_total {}\n\
+             # HELP altsock_stored_pages_total Pages (engine jobs) they were delivered in.\n\
+             # TYPE altsock_stored_pages_total counter\naltsock_stored_pages_total {}\n",
+            self.refused[0], self.refused[1], self.stored_delivered.0, self.stored_delivered.1
+        ));
     }
 }

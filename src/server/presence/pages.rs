@@ -12,6 +12,7 @@ use super::accounts::{login_required, throttled};
 use super::answers::{error, hashing_busy};
 use super::caller::{page_viewer, Caller};
 use super::directory::{Named, CONTACTS};
+use super::groups::PAGE_SIZE;
 use super::hashing::Argon;
 use super::html::{esc, script_json};
 use super::params::Params;
@@ -92,6 +93,26 @@ fn member_table(members: &[Value]) -> String {
     format!("<table id=\"members\"><tbody>{rows}</tbody></table>")
 }
 
+/// The counts, search box and pager over one page of a member list (a
+/// [`Presence::member_page`] answer), then the table of that page.
+fn roster(list: &Value) -> String {
+    let num = |k: &str| list[k].as_u64().unwrap_or(0);
+    let members = list["members"].as_array().cloned().unwrap_or_default();
+    format!(
+        "<div id=\"roster\"><p class=\"counts\"><span id=\"online-count\">{online}</span> online of \
+<span id=\"member-count\">{total}</span> members</p>\
+<p class=\"pager\"><input id=\"search\" type=\"search\" placeholder=\"search members\" autocomplete=\"off\"> \
+<button id=\"prev\" disabled>Previous</button> <span id=\"page-info\">page {page} of {pages}</span> \
+<button id=\"next\"{next}>Next</button></p></div>{table}",
+        online = num("online"),
+        total = num("total"),
+        page = num("page"),
+        pages = num("pages"),
+        next = if num("page") < num("pages") { "" } else { " disabled" },
+        table = member_table(&members),
+    )
+}
+
 const INDEX_FORMS: &str = "<section><h2>Register</h2><form id=\"register\">\
 <input name=\"username\" placeholder=\"user name\" required>\
 <input name=\"password\" type=\"password\" placeholder=\"password (8+)\" required>\
@@ -128,7 +149,7 @@ impl Presence {
                 format!("<option value=\"{0}\"{sel}>{0}</option>", esc(&g))
             })
             .collect();
-        let members = self.members_json(&me.user, &active);
+        let list = self.member_page(&me.user, &active, 1, PAGE_SIZE, None);
         let body = format!(
             "<main><header><h1>Hello, <span id=\"me\">{me}</span></h1>\
 <p>Your static URL: <a href=\"/{u}\">/{me}</a> <button id=\"logout\">Log out</button></p></header>\
@@ -137,10 +158,13 @@ impl Presence {
 <ul id=\"messages\"></ul></section></main>",
             me = esc(&me.user),
             u = esc(&encode_segment(&me.user)),
-            table = member_table(&members),
+            table = roster(&list),
             forms = HOME_FORMS,
         );
-        let boot = json!({ "page": "home", "me": me.user, "active": active });
+        let boot = json!({
+            "page": "home", "me": me.user, "active": active,
+            "per": PAGE_SIZE, "pages": list["pages"],
+        });
         Reply::Respond(page(200, "altsock: home", &body, &boot))
     }
 
@@ -269,26 +293,26 @@ impl Presence {
 
     /// The communications page proper.
     fn call_body(&self, named: &Named, viewer: &Caller) -> Response {
-        let (name, members, what) = match named {
-            Named::User(u) => (u, vec![u.clone()], "user"),
-            Named::Group(g) => (g, self.dir.members_of("", g), "group"),
+        let (name, table, what, pages) = match named {
+            Named::User(u) => (u, member_table(&[self.member_json(u)]), "user", 1),
+            Named::Group(g) => {
+                let list = self.member_page("", g, 1, PAGE_SIZE, None);
+                let pages = list["pages"].as_u64().unwrap_or(1);
+                (g, roster(&list), "group", pages)
+            }
         };
-        let rows: Vec<Value> = members
-            .iter()
-            .map(|m| {
-                let phone = self.dir.users.get(m).and_then(|u| u.phone.clone());
-                json!({ "name": m, "online": self.table.is_online(m), "phone": phone })
-            })
-            .collect();
         let body = format!(
             "<main><h1>{what} <span id=\"target\">{n}</span></h1>\
 <p>You are <b>{viewer}</b>{guest}. <span id=\"pipe\">connecting</span></p>{table}</main>",
             n = esc(name),
             viewer = esc(&viewer.user),
             guest = if viewer.guest { " (guest)" } else { "" },
-            table = member_table(&rows),
         );
-        let boot = json!({ "page": "call", "me": viewer.user, "watch": name });
+        let group = matches!(named, Named::Group(_)).then_some(name);
+        let boot = json!({
+            "page": "call", "me": viewer.user, "watch": name,
+            "group": group, "per": PAGE_SIZE, "pages": pages,
+        });
         page(200, &format!("altsock: {name}"), &body, &boot)
     }
 }

@@ -12,7 +12,7 @@ use super::caller::Caller;
 use super::directory::Named;
 use super::ids::unix_now;
 use super::params::Params;
-use super::table::{Event, Mode, Online, Target};
+use super::table::{Catchup, Event, Mode, Online, Target};
 use super::Presence;
 use crate::server::Job;
 use crate::{CloseReason, ConnId, Cx, Framing, Hold, Reply, Request, Response};
@@ -22,24 +22,19 @@ const POLL_TIMEOUT: Duration = Duration::from_secs(25);
 
 impl Presence {
     /// Queues an event for `user` and sends it down their pipe if one is open.
-    pub(super) fn emit(&mut self, cx: &mut Cx<'_, Job>, user: &str, kind: &str, payload: Value) {
-        let Some(mailbox) = self.boxes.get_mut(user) else {
+    pub(super) fn emit(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        user: &str,
+        kind: &'static str,
+        payload: Value,
+    ) {
+        let Some(queue) = self.queues.get_mut(user) else {
             return;
         };
-        let event = mailbox.push(kind, payload);
+        let event = queue.push(kind, payload);
         if let Some(row) = self.table.get(user) {
             send(cx, row, &event);
-        }
-    }
-
-    /// Tells everyone watching `user` that they came online or went offline.
-    fn propagate(&mut self, cx: &mut Cx<'_, Job>, user: &str) {
-        let payload = match self.table.get(user) {
-            Some(row) => row.public(user),
-            None => json!({ "user": user, "name": user, "online": false }),
-        };
-        for watcher in self.table.watchers_of(&self.dir, user) {
-            self.emit(cx, &watcher, "update", payload.clone());
         }
     }
 
@@ -48,7 +43,8 @@ impl Presence {
         let groups = self.dir.groups_of(user);
         if self.table.remove(user, &groups).is_some() {
             log::debug!("presence: {user} offline ({why})");
-            self.propagate(cx, user);
+            self.note_change(user, true);
+            self.flush_due(cx);
             self.db.log(user, "offline", why.to_string());
         }
     }
@@ -70,7 +66,7 @@ impl Presence {
     }
 
     /// True when `caller` may see who is online in `group`.
-    fn may_watch_group(&self, caller: &Caller, group: &str) -> bool {
+    pub(super) fn may_watch_group(&self, caller: &Caller, group: &str) -> bool {
         let Some(rec) = self.dir.groups.get(group) else {
             return false;
         };
@@ -82,7 +78,9 @@ impl Presence {
                 .is_some_and(|groups| groups.contains(group))
     }
 
-    /// Makes `caller` online on `conn`, replacing another pipe of theirs.
+    /// Makes `caller` online on `conn`, replacing another pipe of theirs,
+    /// and notes the change for their watchers (sent by the caller's
+    /// [`Presence::flush_due`]).
     fn go_online(&mut self, cx: &mut Cx<'_, Job>, caller: &Caller, req: &Request, mode: Mode) {
         let user = caller.user.as_str();
         if self.continue_poll(caller, req, mode) {
@@ -101,16 +99,15 @@ impl Presence {
             target,
             since: unix_now(),
             guest: caller.guest,
+            batched: batched(req),
         };
         let old = self.table.insert(user, row, &groups);
+        let was_online = old.is_some();
         match old {
             Some(old) if old.conn != req.conn => {
-                let last = self.boxes.get(user).map_or(0, |m| m.last());
-                let note = Event {
-                    seq: last,
-                    kind: "replaced".into(),
-                    json: json!({ "seq": last, "by": "a newer connection" }).to_string(),
-                };
+                let last = self.queues.get(user).map_or(0, |m| m.last());
+                let json = json!({ "seq": last, "by": "a newer connection" }).to_string();
+                let note = Event::own(last, "replaced", json);
                 send(cx, &old, &note);
                 cx.close(old.conn);
                 log::debug!(
@@ -125,7 +122,7 @@ impl Presence {
                 self.db.log(user, "online", self.node.clone());
             }
         }
-        self.propagate(cx, user);
+        self.note_change(user, was_online);
     }
 
     /// The next poll of a user already online by polling (on any
@@ -145,6 +142,7 @@ impl Presence {
         self.table.set_conn(&caller.user, req.conn);
         if let Some(row) = self.table.get_mut(&caller.user) {
             row.mode = mode;
+            row.batched = batched(req);
             row.sid = caller.sid.clone();
             row.ip = req.peer.map(|a| a.ip().to_string()).unwrap_or_default();
             row.port = req.peer.map_or(0, |a| a.port());
@@ -174,34 +172,44 @@ impl Presence {
             Framing::Chunked
         };
         let mut hold = Hold::new(framing);
+        self.go_online(cx, &caller, req, Mode::Stream(framing));
+        // What is due goes out first (queued for this pipe too), so that the
+        // first events below account for it.
+        self.flush_due(cx);
         let mut events = self.hello_or_catchup(&caller, None);
         if since.is_some() {
             events.extend(self.hello_or_catchup(&caller, since));
+        } else if batched(req) {
+            events.extend(self.resync(&caller.user));
         }
         for event in events {
             hold = hold.with_initial(event.message(framing));
         }
-        self.go_online(cx, &caller, req, Mode::Stream(framing));
         Reply::Hold(hold)
     }
 
     /// The `hello` event (when `since` is not given), or the queued events
-    /// after `since` (with a `gap` first when some were dropped).
-    fn hello_or_catchup(&self, caller: &Caller, since: Option<u64>) -> Vec<Event> {
-        let Some(mailbox) = self.boxes.get(&caller.user) else {
+    /// after `since`. When the queue dropped some: a `gap` first, or for a
+    /// batched pipe a `resync` of its view instead of the lost events.
+    fn hello_or_catchup(&mut self, caller: &Caller, since: Option<u64>) -> Vec<Event> {
+        let batched = self.table.get(&caller.user).is_some_and(|r| r.batched);
+        let Some(queue) = self.queues.get(&caller.user) else {
             return Vec::new();
         };
         if let Some(since) = since {
-            return catchup(mailbox, since);
+            let found = queue.after(since);
+            return match found.gap {
+                Some(_) if batched => self.resync(&caller.user),
+                _ => catchup(found),
+            };
         }
-        let last = mailbox.last();
-        let hello =
+        let last = queue.last();
+        let mut hello =
             json!({ "user": caller.user, "node": self.node, "guest": caller.guest, "seq": last });
-        vec![Event {
-            seq: last,
-            kind: "hello".into(),
-            json: hello.to_string(),
-        }]
+        if batched {
+            hello["v"] = json!(2);
+        }
+        vec![Event::own(last, "hello", hello.to_string())]
     }
 
     /// One long-poll: answers at once with the events after `since`, or
@@ -219,15 +227,29 @@ impl Presence {
             .and_then(|t| t.parse::<u64>().ok())
             .map_or(POLL_TIMEOUT, Duration::from_millis)
             .clamp(Duration::from_millis(50), Duration::from_secs(120));
-        let events = self.hello_or_catchup(caller, since);
-        let ready = since.is_none() || !events.is_empty();
+        let was_online = self.table.is_online(&caller.user);
         let mode = Mode::Poll {
-            pending: !ready,
+            pending: true,
             idle_since: cx.now(),
             grace: (timeout * 2).max(Duration::from_millis(200)),
         };
         self.go_online(cx, caller, req, mode);
+        self.flush_due(cx);
+        let mut events = self.hello_or_catchup(caller, since);
+        if since.is_none() && batched(req) && !was_online {
+            events.extend(self.resync(&caller.user));
+        }
+        let ready = since.is_none() || !events.is_empty();
+        if let (true, Some(row)) = (ready, self.table.get_mut(&caller.user)) {
+            row.mode = Mode::Poll {
+                pending: false,
+                idle_since: cx.now(),
+                grace: (timeout * 2).max(Duration::from_millis(200)),
+            };
+        }
         if !ready {
+            // Caught up: the next page of stored messages, if one waits.
+            self.deliver_stored(cx, &caller.user);
             let hold = Hold::new(Framing::LongPoll).with_timeout(timeout);
             return Reply::Hold(
                 hold.with_header("X-Altsock-Since", since.unwrap_or(0).to_string()),
@@ -306,26 +328,10 @@ impl Presence {
             self.go_offline(cx, &user, "poll timeout");
         }
     }
-
-    /// Delivers, as `message` events, what was stored for `user` while away.
-    fn deliver_stored(&mut self, cx: &mut Cx<'_, Job>, user: &str) {
-        let (handle, user) = (cx.handle(), user.to_string());
-        self.db.run(move |c| {
-            let rows = super::chat::take_undelivered(c, &user);
-            if rows.is_empty() {
-                return;
-            }
-            handle.send(Job::new(move |r, cx| {
-                for row in rows {
-                    r.presence.emit(cx, &user, "message", row);
-                }
-            }));
-        });
-    }
 }
 
 /// Sends one event down `row`'s pipe (a waiting poll takes it as its answer).
-fn send(cx: &mut Cx<'_, Job>, row: &Online, event: &Event) {
+pub(super) fn send(cx: &mut Cx<'_, Job>, row: &Online, event: &Event) {
     let framing = match row.mode {
         Mode::Stream(framing) => framing,
         Mode::Poll { pending: true, .. } => Framing::LongPoll,
@@ -337,17 +343,17 @@ fn send(cx: &mut Cx<'_, Job>, row: &Online, event: &Event) {
 }
 
 /// The events after `since`, a `gap` first if the queue dropped some.
-fn catchup(mailbox: &super::table::Mailbox, since: u64) -> Vec<Event> {
-    let found = mailbox.after(since);
+fn catchup(found: Catchup) -> Vec<Event> {
     let mut out = Vec::with_capacity(found.events.len() + 1);
     if let Some((from, to)) = found.gap {
         let json = json!({ "from": from, "to": to, "seq": to }).to_string();
-        out.push(Event {
-            seq: to,
-            kind: "gap".into(),
-            json,
-        });
+        out.push(Event::own(to, "gap", json));
     }
     out.extend(found.events);
     out
+}
+
+/// True when the pipe asks for batched `updates` and `resync` (`v=2`).
+fn batched(req: &Request) -> bool {
+    Params::of(req).get("v").is_some_and(|v| v.trim() == "2")
 }

@@ -5,6 +5,7 @@
 //! caller pushes what these decide.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -73,6 +74,9 @@ pub struct Online {
     pub since: i64,
     /// A guest (unregistered requestor).
     pub guest: bool,
+    /// The pipe takes batched `updates` and `resync` (`/jchat?v=2`) rather
+    /// than single `update` events.
+    pub batched: bool,
 }
 
 impl Online {
@@ -114,6 +118,11 @@ impl UserTable {
     /// True when `user` is online.
     pub fn is_online(&self, user: &str) -> bool {
         self.rows.contains_key(user)
+    }
+
+    /// `user`'s name as the table holds it, if online.
+    pub fn online_name(&self, user: &str) -> Option<&String> {
+        self.rows.get_key_value(user).map(|(name, _)| name)
     }
 
     /// The user whose pipe is `conn`.
@@ -213,10 +222,9 @@ impl UserTable {
         self.watching.get(target).into_iter().flatten()
     }
 
-    /// The online users whose displayed group contains `user`: owners of
-    /// address books that list them, members watching one of their groups,
-    /// and requestors on their page. Never `user` themself.
-    pub fn watchers_of(&self, dir: &Directory, user: &str) -> BTreeSet<String> {
+    /// The targets, watched by someone, whose watchers hear of `user`: the
+    /// address books that list them, their groups, and their own page.
+    pub fn targets_of(&self, dir: &Directory, user: &str) -> Vec<Target> {
         let mut targets = vec![Target::User(user.to_string())];
         if let Some(owners) = dir.contact_of.get(user) {
             targets.extend(owners.iter().map(|o| Target::Book(o.clone())));
@@ -224,7 +232,15 @@ impl UserTable {
         if let Some(groups) = dir.groups_of.get(user) {
             targets.extend(groups.iter().map(|g| Target::Group(g.clone())));
         }
+        targets.retain(|t| self.watching.contains_key(t));
         targets
+    }
+
+    /// The online users whose displayed group contains `user`: owners of
+    /// address books that list them, members watching one of their groups,
+    /// and requestors on their page. Never `user` themself.
+    pub fn watchers_of(&self, dir: &Directory, user: &str) -> BTreeSet<String> {
+        self.targets_of(dir, user)
             .iter()
             .flat_map(|t| self.watchers(t))
             .filter(|w| *w != user)
@@ -249,40 +265,78 @@ impl UserTable {
     }
 }
 
+/// The JSON of a queued event.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// This user's own payload, `seq` included.
+    Own(String),
+    /// A payload encoded once for every watcher it goes to: a JSON object
+    /// without `seq`, which each watcher's copy gets in front.
+    Shared(Arc<str>),
+}
+
 /// One queued event.
 #[derive(Debug, Clone)]
 pub struct Event {
     /// Its sequence number in the user's queue.
     pub seq: u64,
-    /// The event type (`update`, `chat`, ...).
-    pub kind: String,
+    /// The event type (`update`, `updates`, `chat`, ...).
+    pub kind: &'static str,
     /// The JSON payload, which carries `seq` too.
-    pub json: String,
+    pub body: Body,
 }
 
 impl Event {
+    /// An event with its own payload (which must carry `seq` already).
+    pub fn own(seq: u64, kind: &'static str, json: String) -> Event {
+        Event {
+            seq,
+            kind,
+            body: Body::Own(json),
+        }
+    }
+
+    /// The JSON payload with `seq`.
+    pub fn json(&self) -> String {
+        match &self.body {
+            Body::Own(json) => json.clone(),
+            Body::Shared(rest) => with_seq(self.seq, rest),
+        }
+    }
+
     /// The `msg TYPE JSON` line of the patent.
     pub fn line(&self) -> String {
-        format!("msg {} {}\n", self.kind, self.json)
+        format!("msg {} {}\n", self.kind, self.json())
     }
 
     /// The event as `framing` carries it.
     pub fn message(&self, framing: Framing) -> Message {
         match framing {
-            Framing::Sse => Message::data(self.json.clone())
+            Framing::Sse => Message::data(self.json())
                 .with_id(self.seq.to_string())
-                .with_event(self.kind.clone()),
+                .with_event(self.kind),
             _ => Message::data(self.line()).with_id(self.seq.to_string()),
         }
     }
 }
 
-/// A user's bounded event queue, numbered from 1.
+/// `{"seq":N,` in front of the members of a JSON object.
+fn with_seq(seq: u64, object: &str) -> String {
+    let members = object.strip_prefix('{').unwrap_or(object);
+    let sep = if members.starts_with('}') { "" } else { "," };
+    format!("{{\"seq\":{seq}{sep}{members}")
+}
+
+/// A user's bounded event queue, numbered from 1 (the events of their
+/// `/jchat` pipe, for catch-up after a reconnect).
 #[derive(Debug)]
-pub struct Mailbox {
+pub struct EventQueue {
     last: u64,
     events: VecDeque<Event>,
     cap: usize,
+    /// The presence-change stamp the user's view was last synced to (by a
+    /// `resync`): changes up to it are already in that view.
+    pub synced: u64,
 }
 
 /// What a client asking for events after `since` gets.
@@ -294,13 +348,14 @@ pub struct Catchup {
     pub events: Vec<Event>,
 }
 
-impl Mailbox {
+impl EventQueue {
     /// An empty queue holding at most `cap` events.
     pub fn new(cap: usize) -> Self {
-        Mailbox {
+        EventQueue {
             last: 0,
             events: VecDeque::new(),
             cap: cap.max(1),
+            synced: 0,
         }
     }
 
@@ -310,16 +365,25 @@ impl Mailbox {
     }
 
     /// Queues an event; the oldest drops out when full.
-    pub fn push(&mut self, kind: &str, mut payload: Value) -> Event {
+    pub fn push(&mut self, kind: &'static str, mut payload: Value) -> Event {
         self.last += 1;
         if let Value::Object(map) = &mut payload {
             map.insert("seq".into(), json!(self.last));
         }
-        let event = Event {
+        self.push_event(Event::own(self.last, kind, payload.to_string()))
+    }
+
+    /// Queues an event whose payload is shared with other users' queues.
+    pub fn push_shared(&mut self, kind: &'static str, payload: &Arc<str>) -> Event {
+        self.last += 1;
+        self.push_event(Event {
             seq: self.last,
-            kind: kind.to_string(),
-            json: payload.to_string(),
-        };
+            kind,
+            body: Body::Shared(Arc::clone(payload)),
+        })
+    }
+
+    fn push_event(&mut self, event: Event) -> Event {
         if self.events.len() == self.cap {
             self.events.pop_front();
         }
@@ -347,25 +411,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mailbox_numbers_events_and_reports_what_overflowed() {
-        let mut mailbox = Mailbox::new(3);
+    fn the_queue_numbers_events_and_reports_what_overflowed() {
+        let mut queue = EventQueue::new(3);
         for i in 0..5 {
-            mailbox.push("chat", json!({ "i": i }));
+            queue.push("chat", json!({ "i": i }));
         }
-        assert_eq!(mailbox.last(), 5);
-        let found = mailbox.after(0);
+        assert_eq!(queue.last(), 5);
+        let found = queue.after(0);
         assert_eq!(found.gap, Some((1, 2)));
         let seqs: Vec<u64> = found.events.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, [3, 4, 5]);
-        assert!(found.events[0].json.contains("\"seq\":3"));
-        let found = mailbox.after(3);
+        assert!(found.events[0].json().contains("\"seq\":3"));
+        let found = queue.after(3);
         assert_eq!(found.gap, None);
         assert_eq!(found.events.len(), 2);
-        assert!(mailbox.after(5).events.is_empty());
+        assert!(queue.after(5).events.is_empty());
         assert!(
-            mailbox.after(99).events.is_empty(),
+            queue.after(99).events.is_empty(),
             "a future since is clamped"
         );
+        let shared: Arc<str> = Arc::from(r#"{"online":["a"]}"#);
+        let event = queue.push_shared("updates", &shared);
+        assert_eq!(event.json(), r#"{"seq":6,"online":["a"]}"#);
+        assert_eq!(event.line(), "msg updates {\"seq\":6,\"online\":[\"a\"]}\n");
+        let empty: Arc<str> = Arc::from("{}");
+        assert_eq!(queue.push_shared("x", &empty).json(), r#"{"seq":7}"#);
     }
 
     #[test]
@@ -387,6 +457,7 @@ mod tests {
             target,
             since: 0,
             guest: false,
+            batched: false,
         };
         table.insert("alice", row("alice", Target::Book("alice".into())), &[]);
         table.insert("carol", row("carol", Target::Group("team".into())), &[]);
@@ -397,5 +468,11 @@ mod tests {
         let watchers: Vec<String> = table.watchers_of(&dir, "bob").into_iter().collect();
         assert_eq!(watchers, ["carol"]);
         assert!(table.watchers_of(&dir, "carol").is_empty(), "never oneself");
+        let targets = table.targets_of(&dir, "bob");
+        assert_eq!(
+            targets,
+            [Target::Group("team".into())],
+            "only targets someone watches"
+        );
     }
 }

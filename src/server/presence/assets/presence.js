@@ -45,27 +45,31 @@
   }
 
   // ---- presence rows -------------------------------------------------
-  function rowFor(name) {
-    var rows = document.querySelectorAll('#members tr');
-    for (var i = 0; i < rows.length; i++) { if (rows[i].dataset.user === name) { return rows[i]; } }
-    return null;
-  }
-  function setOnline(name, online) {
+  // The member list is shown a page at a time (GET /members: online first,
+  // search); the pipe (/jchat?v=2) keeps `online`, the online set of what
+  // this page shows, exact: `resync` pages replace it, `updates` batches
+  // change it. Rows shown are found through `rows`, by user name.
+  var online = new Map(), synced = false, rows = new Map();
+  var roster = { group: null, page: 1, pages: 1, q: '', per: 100, seq: 0 };
+  function rowFor(name) { return rows.get(name) || null; }
+  function setOnline(name, on) {
     var tr = rowFor(name);
     if (!tr) { return; }
-    tr.className = online ? 'online' : 'offline';
-    $('.status', tr).textContent = online ? 'online' : 'offline';
-    $('button.chat', tr).disabled = !online;
+    tr.className = on ? 'online' : 'offline';
+    $('.status', tr).textContent = on ? 'online' : 'offline';
+    $('button.chat', tr).disabled = !on;
   }
+  function setText(sel, text) { var e = $(sel); if (e) { e.textContent = String(text); } }
+  function isOnline(m) { return synced ? online.has(m.name) : !!m.online; }
   function buildRow(m) {
-    var tr = el('tr', m.online ? 'online' : 'offline');
+    var on = isOnline(m), tr = el('tr', on ? 'online' : 'offline');
     tr.dataset.user = m.name;
     var name = el('td', 'name'), a = el('a', '', m.name);
     a.href = '/call/' + encodeURIComponent(m.name);
     name.appendChild(a); tr.appendChild(name);
-    tr.appendChild(el('td', 'status', m.online ? 'online' : 'offline'));
+    tr.appendChild(el('td', 'status', on ? 'online' : 'offline'));
     var c = el('td'), b = el('button', 'chat', 'Chat');
-    b.dataset.user = m.name; b.disabled = !m.online; c.appendChild(b); tr.appendChild(c);
+    b.dataset.user = m.name; b.disabled = !on; c.appendChild(b); tr.appendChild(c);
     var l = el('td'), lb = el('button', 'leave', 'Leave a message');
     lb.dataset.user = m.name; l.appendChild(lb); tr.appendChild(l);
     var t = el('td');
@@ -77,16 +81,52 @@
     var body = $('#members tbody');
     if (!body) { return; }
     while (body.firstChild) { body.removeChild(body.firstChild); }
-    members.forEach(function (m) { body.appendChild(buildRow(m)); });
+    rows = new Map();
+    members.forEach(function (m) { var tr = buildRow(m); rows.set(m.name, tr); body.appendChild(tr); });
   }
-  function reloadMembers() {
-    if (boot.page !== 'home') { location.reload(); return; }
-    send('GET', '/groups').then(function (r) {
-      if (r.status !== 200) { return; }
-      var active = r.body.active, members = r.body.contacts;
-      (r.body.groups || []).forEach(function (g) { if (g.name === active) { members = g.members; } });
-      showMembers(members || []);
+  // One page of a member list as GET /members (or POST /active) answers it.
+  function showPage(list) {
+    roster.page = list.page || 1; roster.pages = list.pages || 1;
+    showMembers(list.members || []);
+    setText('#member-count', list.total || 0);
+    if (!synced) { setText('#online-count', list.online || 0); }
+    setText('#page-info', 'page ' + roster.page + ' of ' + roster.pages +
+      (list.search ? ' (' + list.matched + ' matching)' : ''));
+    var prev = $('#prev'), next = $('#next');
+    if (prev) { prev.disabled = roster.page <= 1; }
+    if (next) { next.disabled = roster.page >= roster.pages; }
+  }
+  function fetchPage() {
+    if (!roster.group) { return; }
+    var mine = ++roster.seq;
+    var q = '/members?group=' + encodeURIComponent(roster.group) + '&page=' + roster.page +
+      '&per=' + roster.per + (roster.q ? '&q=' + encodeURIComponent(roster.q) : '');
+    send('GET', q).then(function (r) {
+      if (r.status === 200 && mine === roster.seq) { showPage(r.body); }
     });
+  }
+  function reloadMembers() { fetchPage(); }
+  function wireRoster() {
+    roster.group = boot.page === 'home' ? boot.active : (boot.group || null);
+    roster.per = boot.per || 100;
+    roster.pages = boot.pages || 1;
+    var search = $('#search'), timer = null;
+    if (search) {
+      search.addEventListener('input', function () {
+        clearTimeout(timer);
+        timer = setTimeout(function () { roster.q = search.value.trim(); roster.page = 1; fetchPage(); }, 150);
+      });
+    }
+    var prev = $('#prev'), next = $('#next');
+    if (prev) { prev.addEventListener('click', function () { if (roster.page > 1) { roster.page--; fetchPage(); } }); }
+    if (next) { next.addEventListener('click', function () { if (roster.page < roster.pages) { roster.page++; fetchPage(); } }); }
+    Array.prototype.forEach.call(document.querySelectorAll('#members tr'), function (tr) {
+      rows.set(tr.dataset.user, tr);
+    });
+  }
+  function applyChange(name, on) {
+    if (on) { online.set(name, true); } else { online.delete(name); }
+    setOnline(name, on);
   }
 
   // ---- chat boxes ----------------------------------------------------
@@ -129,8 +169,29 @@
   // ---- the pipe ------------------------------------------------------
   var handlers = {
     hello: function () { var p = $('#pipe'); if (p) { p.textContent = 'connected'; } },
-    update: function (d) { setOnline(d.user, d.online); },
-    refresh: function () { reloadMembers(); },
+    update: function (d) { applyChange(d.user, d.online); },
+    updates: function (d) {
+      (d.online || []).forEach(function (u) { applyChange(u, true); });
+      (d.offline || []).forEach(function (u) { applyChange(u, false); });
+      if (typeof d.count === 'number') { setText('#online-count', d.count); }
+    },
+    resync: function (d) {
+      if (d.page === 1) { online = new Map(); synced = false; }
+      (d.online || []).forEach(function (u) { online.set(u, true); });
+      if (d.page === d.pages) {
+        synced = true;
+        rows.forEach(function (tr, name) { setOnline(name, online.has(name)); });
+        setText('#online-count', d.count);
+      }
+    },
+    // Someone joined or left the list shown: counts at once; the page is
+    // fetched again only when that member is (or would be) on it.
+    refresh: function (d) {
+      if (d.joined && d.online) { online.set(d.user, true); } else if (!d.joined) { online.delete(d.user); }
+      if (typeof d.total === 'number') { setText('#member-count', d.total); }
+      if (typeof d.count === 'number') { setText('#online-count', d.count); }
+      if (d.joined ? roster.pages <= 1 : rows.has(d.user)) { fetchPage(); }
+    },
     initChat: function (d) { openBox(d['with']); },
     chat: function (d) { addLine(d.from, d.from, d.msg, 'theirs'); },
     message: function (d) {
@@ -148,7 +209,7 @@
   // resumes from the last seq, with long-poll where SSE fails.
   function openPipe() {
     if (pipe || !boot.me || !window.Altsock) { return; }
-    var q = boot.watch ? 'watch=' + encodeURIComponent(boot.watch) : '';
+    var q = 'v=2' + (boot.watch ? '&watch=' + encodeURIComponent(boot.watch) : '');
     pipe = window.Altsock.pipe({
       name: boot.me + '@' + (boot.watch || 'home'),
       url: '/jchat' + (q ? '?' + q : ''),
@@ -180,8 +241,12 @@
     var a = $('#active');
     if (a) {
       a.addEventListener('change', function () {
-        var d = { group: a.value };
-        send('POST', '/active', d).then(function (r) { if (r.status === 200) { showMembers(r.body.members); } });
+        var d = { group: a.value, per: roster.per };
+        send('POST', '/active', d).then(function (r) {
+          if (r.status !== 200) { return; }
+          roster.group = a.value; roster.q = ''; var s = $('#search'); if (s) { s.value = ''; }
+          showPage(r.body);
+        });
       });
     }
     var lo = $('#logout');
@@ -247,6 +312,7 @@
     wireIndex();
     wireHome();
     wireRows();
+    wireRoster();
     wireInvites();
     if (boot.page === 'home' || boot.page === 'call') { openPipe(); }
   }
