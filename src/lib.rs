@@ -11,8 +11,11 @@
 //!   multipart, raw, long-poll) and their keepalives.
 //! - [`router`]: the trait an embedding program implements.
 //! - [`metrics`]: counters, and their Prometheus rendering.
+//! - `ws` (feature `websocket`): RFC 6455, the upgrade check and a frame
+//!   codec of our own, pure over byte slices.
 //!
-//! The core depends only on `mio`, `httparse`, `slab`, `socket2` and `log`.
+//! The core depends only on `mio`, `httparse`, `slab`, `socket2` and `log`;
+//! the `websocket` feature adds `sha1` and `base64` for the handshake.
 //!
 //! ```no_run
 //! use altsock::{Cx, Engine, Reply, Request, Response, Router};
@@ -39,6 +42,8 @@ pub mod http;
 pub mod metrics;
 mod reply;
 pub mod router;
+#[cfg(feature = "websocket")]
+pub mod ws;
 
 pub use conn_id::ConnId;
 pub use duration::parse_duration;

@@ -94,3 +94,9 @@ fn hub_json_corpus() {
 fn sip_message_corpus() {
     replay("sip_message");
 }
+
+#[cfg(feature = "websocket")]
+#[test]
+fn ws_frames_corpus() {
+    replay("ws_frames");
+}

@@ -15,6 +15,8 @@ pub mod request;
 #[cfg(feature = "server")]
 pub mod sip_message;
 pub mod urlencoded;
+#[cfg(feature = "websocket")]
+pub mod ws_frames;
 
 /// A property over the fuzzer's bytes; it panics on a finding.
 pub type Property = fn(&[u8]);
@@ -31,6 +33,8 @@ pub const TARGETS: &[(&str, Property)] = &[
     ("hub_json", hub_json::check),
     #[cfg(feature = "server")]
     ("sip_message", sip_message::check),
+    #[cfg(feature = "websocket")]
+    ("ws_frames", ws_frames::check),
 ];
 
 /// The fuzzer's bytes read as a sequence of choices. Once the bytes run out
