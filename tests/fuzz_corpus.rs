@@ -89,6 +89,12 @@ fn hub_json_corpus() {
     replay("hub_json");
 }
 
+#[cfg(feature = "server")]
+#[test]
+fn sip_message_corpus() {
+    replay("sip_message");
+}
+
 #[cfg(feature = "websocket")]
 #[test]
 fn ws_frames_corpus() {

@@ -12,6 +12,8 @@ pub mod cookie;
 #[cfg(feature = "server")]
 pub mod hub_json;
 pub mod request;
+#[cfg(feature = "server")]
+pub mod sip_message;
 pub mod urlencoded;
 #[cfg(feature = "websocket")]
 pub mod ws_frames;
@@ -29,6 +31,8 @@ pub const TARGETS: &[(&str, Property)] = &[
     ("cookie", cookie::check),
     #[cfg(feature = "server")]
     ("hub_json", hub_json::check),
+    #[cfg(feature = "server")]
+    ("sip_message", sip_message::check),
     #[cfg(feature = "websocket")]
     ("ws_frames", ws_frames::check),
 ];

@@ -13,6 +13,7 @@
 pub mod hub;
 pub mod presence;
 pub mod sessions;
+pub mod sip;
 
 use std::path::PathBuf;
 
