@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use serde_json::json;
 
-use super::answers::{error, hashing_busy, json};
+use super::answers::{error, json};
 use super::caller::Caller;
 use super::directory::{check_name, UserRec, CONTACTS};
 use super::hashing::{Argon, HashWork};
@@ -162,17 +162,8 @@ impl Presence {
         };
         let conn = req.conn;
         let work = account.work(cx.handle(), self.db.clone(), conn);
-        let release = reserved.clone();
-        let abandon = Box::new(move |p: &mut Presence| {
-            for n in &release {
-                p.pending_names.remove(n);
-            }
-        });
-        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
-            return Reply::Respond(hashing_busy());
-        }
-        self.pending_names.extend(reserved);
-        Reply::Defer
+        self.pending_names.extend(reserved.iter().cloned());
+        self.hash_reserving(cx, conn, work, reserved)
     }
 
     /// The end of a registration: the account is stored (or not). `names`
@@ -227,15 +218,7 @@ impl Presence {
                 presence.logged_in(cx, shared, conn, user, ip, ok)
             }));
         });
-        let refund = name.clone();
-        let abandon = Box::new(move |p: &mut Presence| {
-            p.throttle.refund(Subject::Account(&refund), ip);
-        });
-        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
-            self.throttle.refund(Subject::Account(&name), ip);
-            return Reply::Respond(hashing_busy());
-        }
-        Reply::Defer
+        self.hash_refunding(cx, conn, work, |n| Subject::Account(n), name, ip)
     }
 
     /// The end of a login: a session, or `401` (the attempt stays counted).

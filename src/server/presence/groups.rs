@@ -10,7 +10,7 @@
 use serde_json::{json, Value};
 
 use super::accounts::{password_too_long, throttled};
-use super::answers::{error, hashing_busy, json};
+use super::answers::{error, json};
 use super::caller::Caller;
 use super::db::Busy;
 use super::directory::{check_name, GroupRec, CONTACTS};
@@ -237,15 +237,7 @@ impl Presence {
                 }));
             }
         });
-        let release = reserved.clone();
-        let abandon = Box::new(move |p: &mut Presence| {
-            p.pending_names.remove(&release);
-        });
-        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
-            self.pending_names.remove(&reserved);
-            return Reply::Respond(hashing_busy());
-        }
-        Reply::Defer
+        self.hash_reserving(cx, conn, work, vec![reserved])
     }
     /// The end of a group creation: the creator joins.
     fn group_created(
@@ -351,15 +343,7 @@ impl Presence {
                 }
             }));
         });
-        let abandon_group = refund.clone();
-        let abandon = Box::new(move |p: &mut Presence| {
-            p.throttle.refund(Subject::Group(&abandon_group), ip);
-        });
-        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
-            self.throttle.refund(Subject::Group(&refund), ip);
-            return Reply::Respond(hashing_busy());
-        }
-        Reply::Defer
+        self.hash_refunding(cx, conn, work, |n| Subject::Group(n), refund, ip)
     }
 
     /// Leaves a group; an active group left falls back to the address book.

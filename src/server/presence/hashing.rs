@@ -9,15 +9,18 @@
 //! undoing what it reserved.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{Output, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
+use super::answers::hashing_busy;
+use super::throttle::Subject;
 use super::Presence;
 use crate::server::Job;
-use crate::{ConnId, Cx, Handle};
+use crate::{ConnId, Cx, Handle, Reply};
 
 /// Work for a hashing thread: it gets the thread's argon2 memory.
 pub type HashWork = Box<dyn FnOnce(&mut Argon) + Send>;
@@ -165,6 +168,54 @@ impl Presence {
         let undo = self.hashing.submit(cx, conn, work, abandon)?;
         self.undo(undo);
         Ok(())
+    }
+
+    /// Queues password work for an attempt counted against `subject(name)`
+    /// from `ip`: the attempt is refunded if the work is dropped unrun, or
+    /// refused because the queue is full (then `503`).
+    pub(super) fn hash_refunding(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        conn: ConnId,
+        work: HashWork,
+        subject: fn(&str) -> Subject<'_>,
+        name: String,
+        ip: Option<IpAddr>,
+    ) -> Reply {
+        let refund = name.clone();
+        let abandon = Box::new(move |p: &mut Presence| {
+            p.throttle.refund(subject(&refund), ip);
+        });
+        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
+            self.throttle.refund(subject(&name), ip);
+            return Reply::Respond(hashing_busy());
+        }
+        Reply::Defer
+    }
+
+    /// Queues password work for a request that reserved `names` (already in
+    /// `pending_names`): they are released if the work is dropped unrun, or
+    /// refused because the queue is full (then `503`).
+    pub(super) fn hash_reserving(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        conn: ConnId,
+        work: HashWork,
+        names: Vec<String>,
+    ) -> Reply {
+        let release = names.clone();
+        let abandon = Box::new(move |p: &mut Presence| {
+            for n in &release {
+                p.pending_names.remove(n);
+            }
+        });
+        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
+            for n in &names {
+                self.pending_names.remove(n);
+            }
+            return Reply::Respond(hashing_busy());
+        }
+        Reply::Defer
     }
 
     /// `conn` closed: its waiting password work is dropped.

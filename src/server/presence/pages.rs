@@ -9,7 +9,7 @@
 use serde_json::{json, Value};
 
 use super::accounts::{login_required, throttled};
-use super::answers::{error, hashing_busy};
+use super::answers::error;
 use super::caller::{page_viewer, Caller};
 use super::directory::{Named, CONTACTS};
 use super::groups::PAGE_SIZE;
@@ -261,15 +261,7 @@ impl Presence {
                 finish(cx, conn, with_cookie(response, &check.cookie));
             }));
         });
-        let abandon_group = refund.clone();
-        let abandon = Box::new(move |p: &mut Presence| {
-            p.throttle.refund(Subject::Group(&abandon_group), ip);
-        });
-        if self.hash_later(cx, conn, work, Some(abandon)).is_err() {
-            self.throttle.refund(Subject::Group(&refund), ip);
-            return Reply::Respond(hashing_busy());
-        }
-        Reply::Defer
+        self.hash_refunding(cx, conn, work, |n| Subject::Group(n), refund, ip)
     }
 
     /// The group page after a password check, or `403`.
