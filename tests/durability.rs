@@ -10,14 +10,13 @@ mod presence_support;
 mod util;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Child;
 use std::time::Duration;
 
 use presence_support::{body, Pipe};
-use util::{temp_dir, wait_for, Client, Resp};
+use util::{start_serve_process, temp_dir, wait_for, Client, Resp};
 
 /// A running `altsock serve`; killed with SIGKILL on drop.
 struct Serve {
@@ -28,43 +27,12 @@ struct Serve {
 impl Serve {
     /// Starts `altsock serve` on a free port with the database `db`.
     fn start(db: &Path, extra: &[&str]) -> Serve {
-        // ALTSOCK_TEST_BIN runs these tests against another build (e.g. an
-        // older one, to see them fail before the fix).
-        let bin = std::env::var_os("ALTSOCK_TEST_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_altsock")));
-        let mut child = Command::new(bin)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--poll-interval",
-                "20ms",
-            ])
-            .arg("--db")
-            .arg(db)
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start altsock serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the server logs its address");
-        Serve {
-            child,
-            addr: addr.parse().expect("an address"),
-        }
+        let args: Vec<&str> = ["--poll-interval", "20ms"]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        let (child, addr) = start_serve_process(db, &args);
+        Serve { child, addr }
     }
 
     /// `kill -9`, and waits for the process to be gone.

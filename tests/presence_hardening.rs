@@ -6,7 +6,7 @@
 mod presence_support;
 mod util;
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -268,20 +268,9 @@ impl Drop for Child {
 
 #[test]
 fn a_real_server_stays_under_48_mb_across_logins() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
     let dir = util::temp_dir("rss");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_altsock"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
-        .arg(dir.join("rss.db"))
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .expect("altsock serve");
+    let (child, a) = util::start_serve_process(&dir.join("rss.db"), &[]);
     let child = Child(child);
-    let a: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    util::wait_for("the server to listen", || TcpStream::connect(a).is_ok());
     for i in 0..25 {
         let name = format!("user{i}");
         register(a, &name);

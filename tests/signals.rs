@@ -4,39 +4,17 @@
 
 mod util;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use util::{temp_dir, Client, End};
+use util::{start_serve_process, temp_dir, Client, End};
 
 /// Starts `altsock serve` on a free port; returns the child and its address.
 fn serve() -> (Child, SocketAddr) {
     let dir = temp_dir("signals");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_altsock"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(["--poll-interval", "10ms", "--keepalive", "50ms"])
-        .arg("--db")
-        .arg(dir.join("altsock.db"))
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start altsock serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.split("listening on ").nth(1) {
-                let _ = tx.send(addr.trim().to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the server logs its address");
-    (child, addr.parse().expect("an address"))
+    let options = ["--poll-interval", "10ms", "--keepalive", "50ms"];
+    start_serve_process(&dir.join("altsock.db"), &options)
 }
 
 fn signal(child: &Child, name: &str) {

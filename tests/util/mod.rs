@@ -6,9 +6,10 @@
 
 pub mod browser;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -76,6 +77,40 @@ pub fn temp_dir(name: &str) -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
+}
+
+/// Starts a real `altsock serve` process on a free loopback port with the
+/// database `db` and the further options `args`, logging at `info`; returns
+/// the child and the address it names in its log. `ALTSOCK_TEST_BIN` runs
+/// the tests against another build (e.g. an older one, to see them fail
+/// before a fix).
+pub fn start_serve_process(db: &Path, args: &[&str]) -> (Child, SocketAddr) {
+    let bin = std::env::var_os("ALTSOCK_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_altsock")));
+    let mut child = Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start altsock serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("listening on ").nth(1) {
+                let _ = tx.send(addr.trim().to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the server logs its address");
+    (child, addr.parse().expect("an address"))
 }
 
 /// Starts the whole `altsock serve` router with a SQLite file in a fresh
