@@ -11,7 +11,7 @@
 //!   once (the same body and bytes used, or the same error), and the body and
 //!   the bytes used stay within the limits.
 
-use super::{cut_points, cut_seeds, Choices};
+use super::{cut_points, cut_rest, cut_seeds, raw_or_round_trip, Choices};
 use crate::http::parse::{ChunkedDecoder, ParseError};
 
 /// What feeding a decoder gave.
@@ -33,21 +33,14 @@ pub enum Fed {
 
 /// The property: the first byte picks round trip (even) or raw bytes (odd).
 pub fn check(data: &[u8]) {
-    let mut choices = Choices::new(data);
-    if choices.flag() {
-        raw(&mut choices);
-    } else {
-        round_trip(&mut choices);
-    }
+    raw_or_round_trip(data, raw, round_trip);
 }
 
 /// Arbitrary bytes as a chunked body, fed whole and in pieces.
 fn raw(choices: &mut Choices<'_>) {
     let max_body = usize::from(choices.u16());
     let max_encoded = usize::from(choices.u16());
-    let seeds = cut_seeds(choices);
-    let input = choices.rest();
-    let cuts = cut_points(&seeds, input.len());
+    let (input, cuts) = cut_rest(choices);
     let whole = feed(input, &[], max_body, max_encoded);
     let pieces = feed(input, &cuts, max_body, max_encoded);
     assert_eq!(

@@ -8,7 +8,7 @@
 //! - Any header lines: parsing never panics, and what it finds is the value
 //!   of an `altsock_session=` pair in a `Cookie` line, with no `;` in it.
 
-use super::Choices;
+use super::{raw_or_round_trip, Choices};
 use std::time::Duration;
 
 use crate::server::sessions::{read_session_cookie, set_session_cookie, SESSION_COOKIE};
@@ -16,12 +16,7 @@ use crate::{ConnId, Request};
 
 /// The property: the first byte picks round trip (even) or raw bytes (odd).
 pub fn check(data: &[u8]) {
-    let mut choices = Choices::new(data);
-    if choices.flag() {
-        raw(&mut choices);
-    } else {
-        round_trip(&mut choices);
-    }
+    raw_or_round_trip(data, raw, round_trip);
 }
 
 /// A request carrying these header lines and nothing else.

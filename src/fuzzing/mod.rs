@@ -106,6 +106,26 @@ impl<'a> Choices<'a> {
     }
 }
 
+/// A property in two halves, picked by the first choice: `raw` on arbitrary
+/// bytes (odd) or `round_trip` on input it builds (even).
+pub fn raw_or_round_trip(data: &[u8], raw: fn(&mut Choices<'_>), round_trip: fn(&mut Choices<'_>)) {
+    let mut choices = Choices::new(data);
+    if choices.flag() {
+        raw(&mut choices);
+    } else {
+        round_trip(&mut choices);
+    }
+}
+
+/// The rest of the bytes as an input stream, after up to 16 cut choices,
+/// and those cuts placed in it ([`cut_seeds`], [`cut_points`]).
+pub fn cut_rest<'a>(choices: &mut Choices<'a>) -> (&'a [u8], Vec<usize>) {
+    let seeds = cut_seeds(choices);
+    let input = choices.rest();
+    let cuts = cut_points(&seeds, input.len());
+    (input, cuts)
+}
+
 /// Up to 16 raw cut choices; [`cut_points`] places them once the length of
 /// the stream is known.
 pub fn cut_seeds(choices: &mut Choices<'_>) -> Vec<u16> {

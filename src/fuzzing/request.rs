@@ -8,7 +8,7 @@
 //! the limits, and while waiting for more the parser never leaves more than
 //! a head's worth of bytes unconsumed.
 
-use super::{cut_points, cut_seeds, Choices};
+use super::{cut_rest, Choices};
 use crate::http::parse::{parse_request, Limits, Parsed, Progress, RequestParser};
 
 /// How a fed stream ended.
@@ -37,9 +37,8 @@ pub struct Outcome {
 pub fn check(data: &[u8]) {
     let mut choices = Choices::new(data);
     let limits = limits(&mut choices);
-    let seeds = cut_seeds(&mut choices);
-    let stream = choices.rest();
-    check_stream(stream, &cut_points(&seeds, stream.len()), &limits);
+    let (stream, cuts) = cut_rest(&mut choices);
+    check_stream(stream, &cuts, &limits);
 }
 
 /// Feeds `stream` whole and cut at `cuts` and asserts the outcomes agree.

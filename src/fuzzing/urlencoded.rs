@@ -7,17 +7,12 @@
 //!   itself; and the path-segment decoder agrees with the form decoder
 //!   (given `+` as `%2B`, the one character their rules treat differently).
 
-use super::Choices;
+use super::{raw_or_round_trip, Choices};
 use crate::http::{decode_component, decode_path_segment, encode_path_segment, form_pairs};
 
 /// The property: the first byte picks round trip (even) or raw bytes (odd).
 pub fn check(data: &[u8]) {
-    let mut choices = Choices::new(data);
-    if choices.flag() {
-        raw(choices.rest());
-    } else {
-        round_trip(&mut choices);
-    }
+    raw_or_round_trip(data, |choices| raw(choices.rest()), round_trip);
 }
 
 /// Pairs separated by `0xff`, name and value by `0xfe`, encoded and decoded.

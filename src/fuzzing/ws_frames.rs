@@ -15,7 +15,7 @@
 //!   impossible byte, no later and never before that byte arrives; a message
 //!   over the cap fails with `MessageTooBig`.
 
-use super::{cut_points, cut_seeds, Choices};
+use super::{cut_points, cut_rest, cut_seeds, raw_or_round_trip, Choices};
 use crate::ws::decode::MAX_CONTROL_PAYLOAD;
 use crate::ws::{encode_masked_frame, CloseCode, Control, Decoded, Decoder, Opcode, Violation};
 
@@ -31,20 +31,13 @@ pub struct Fed {
 
 /// The property: the first byte picks round trip (even) or raw bytes (odd).
 pub fn check(data: &[u8]) {
-    let mut choices = Choices::new(data);
-    if choices.flag() {
-        raw(&mut choices);
-    } else {
-        round_trip(&mut choices);
-    }
+    raw_or_round_trip(data, raw, round_trip);
 }
 
 /// Arbitrary bytes as client frames, fed whole and in pieces.
 fn raw(choices: &mut Choices<'_>) {
     let max_message = usize::from(choices.u16());
-    let seeds = cut_seeds(choices);
-    let input = choices.rest();
-    let cuts = cut_points(&seeds, input.len());
+    let (input, cuts) = cut_rest(choices);
     let whole = feed(input, &[], max_message);
     let pieces = feed(input, &cuts, max_message);
     assert_eq!(
