@@ -19,6 +19,8 @@
 //! one process holds at most about 19,000 connections under the 20,000-file
 //! limit. It only ever connects to `127.0.0.0/8`. It is a benchmark, not a test.
 
+mod common;
+
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream as StdStream};
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use altsock::parse_duration;
 use clap::Parser;
+use common::{cpu_ticks, cpu_ticks_self, find};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -686,13 +689,6 @@ fn first_body_line(reply: &[u8]) -> String {
     text.lines().next().unwrap_or("").chars().take(60).collect()
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return None;
-    }
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -705,29 +701,6 @@ fn rss_kb(pid: u32) -> io::Result<u64> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .ok_or_else(|| io::Error::other(format!("no VmRSS for pid {pid}")))
-}
-
-/// `utime + stime` of a process in clock ticks.
-fn cpu_ticks(pid: u32) -> io::Result<u64> {
-    parse_cpu_ticks(&fs::read_to_string(format!("/proc/{pid}/stat"))?)
-        .ok_or_else(|| io::Error::other(format!("bad /proc/{pid}/stat")))
-}
-
-/// `utime + stime` of this process (the load tool) in clock ticks.
-fn cpu_ticks_self() -> io::Result<u64> {
-    parse_cpu_ticks(&fs::read_to_string("/proc/self/stat")?)
-        .ok_or_else(|| io::Error::other("bad /proc/self/stat"))
-}
-
-/// `utime + stime` from the text of a `/proc/PID/stat` file.
-fn parse_cpu_ticks(stat: &str) -> Option<u64> {
-    // The command name may hold spaces; fields resume after its closing ')'.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After ')': state is field 3 of stat(5), so utime (14) and stime (15)
-    // are at offsets 11 and 12.
-    let parse = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-    Some(parse(11)? + parse(12)?)
 }
 
 /// This process's soft limit on open files.

@@ -18,6 +18,9 @@
 //! One thread and one edge-triggered `mio::Poll`; loopback only. A
 //! benchmark, not a test.
 
+#[path = "../common.rs"]
+mod common;
+
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream as StdStream};
@@ -26,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use altsock::parse_duration;
 use clap::Parser;
+use common::{cpu_ticks, cpu_ticks_self, find};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use serde::Deserialize;
@@ -672,29 +676,4 @@ impl Storm {
             ("bad_events".into(), self.bad_events.to_string()),
         ]
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if haystack.len() < needle.len() {
-        return None;
-    }
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// `utime + stime` of a process in clock ticks.
-fn cpu_ticks(pid: u32) -> io::Result<u64> {
-    parse_cpu_ticks(&fs::read_to_string(format!("/proc/{pid}/stat"))?)
-        .ok_or_else(|| io::Error::other(format!("bad /proc/{pid}/stat")))
-}
-
-fn cpu_ticks_self() -> io::Result<u64> {
-    parse_cpu_ticks(&fs::read_to_string("/proc/self/stat")?)
-        .ok_or_else(|| io::Error::other("bad /proc/self/stat"))
-}
-
-fn parse_cpu_ticks(stat: &str) -> Option<u64> {
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let parse = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-    Some(parse(11)? + parse(12)?)
 }

@@ -1,0 +1,35 @@
+//! What both load tools (`altsock-load` and `altsock-storm`) share: a byte
+//! search, and the CPU time of a process from `/proc/PID/stat`.
+
+use std::{fs, io};
+
+/// Where `needle` first occurs in `haystack` (`None` for an empty needle).
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `utime + stime` of a process in clock ticks.
+pub fn cpu_ticks(pid: u32) -> io::Result<u64> {
+    parse_cpu_ticks(&fs::read_to_string(format!("/proc/{pid}/stat"))?)
+        .ok_or_else(|| io::Error::other(format!("bad /proc/{pid}/stat")))
+}
+
+/// `utime + stime` of this process (the load tool) in clock ticks.
+pub fn cpu_ticks_self() -> io::Result<u64> {
+    parse_cpu_ticks(&fs::read_to_string("/proc/self/stat")?)
+        .ok_or_else(|| io::Error::other("bad /proc/self/stat"))
+}
+
+/// `utime + stime` from the text of a `/proc/PID/stat` file.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name may hold spaces; fields resume after its closing ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ')': state is field 3 of stat(5), so utime (14) and stime (15)
+    // are at offsets 11 and 12.
+    let parse = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    Some(parse(11)? + parse(12)?)
+}
