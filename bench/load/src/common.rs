@@ -1,7 +1,33 @@
 //! What both load tools (`altsock-load` and `altsock-storm`) share: a byte
-//! search, and the CPU time of a process from `/proc/PID/stat`.
+//! search, non-blocking connections from many loopback source addresses,
+//! and the CPU time of a process from `/proc/PID/stat`.
 
+use std::net::{Ipv4Addr, SocketAddr, TcpStream as StdStream};
 use std::{fs, io};
+
+use mio::net::TcpStream;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// The source address of connection `index`: `base` plus `index` modulo
+/// `spread` (at least 1), so connections spread across `127.x.y.z`.
+pub fn source_addr(base: Ipv4Addr, spread: u32, index: usize) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(base) + index as u32 % spread.max(1))
+}
+
+/// Starts a non-blocking TCP connection (no Nagle) from `source` to
+/// `target`; it completes when the socket turns writable.
+pub fn connect_from(source: Ipv4Addr, target: SocketAddr) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&SockAddr::from(SocketAddr::new(source.into(), 0)))?;
+    match socket.connect(&SockAddr::from(target)) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(115) => {} // EINPROGRESS
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(StdStream::from(socket)))
+}
 
 /// Where `needle` first occurs in `haystack` (`None` for an empty needle).
 pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -29,10 +29,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use altsock::parse_duration;
 use clap::Parser;
-use common::{cpu_ticks, cpu_ticks_self, find};
+use common::{connect_from, cpu_ticks, cpu_ticks_self, find, source_addr};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// The token of the publisher connection; subscribers use their index.
 const PUBLISHER: Token = Token(usize::MAX - 1);
@@ -284,18 +283,8 @@ impl Load {
     /// Opens one subscriber socket from the next source address.
     fn open(&mut self) -> io::Result<()> {
         let index = self.subs.len();
-        let spread = self.args.source_addrs.max(1);
-        let source = Ipv4Addr::from(u32::from(self.args.source_base) + index as u32 % spread);
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_nonblocking(true)?;
-        socket.set_tcp_nodelay(true)?;
-        socket.bind(&SockAddr::from(SocketAddr::new(source.into(), 0)))?;
-        match socket.connect(&SockAddr::from(self.args.target)) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(115) => {} // EINPROGRESS
-            Err(e) => return Err(e),
-        }
-        let mut stream = TcpStream::from_std(StdStream::from(socket));
+        let source = source_addr(self.args.source_base, self.args.source_addrs, index);
+        let mut stream = connect_from(source, self.args.target)?;
         self.poll.registry().register(
             &mut stream,
             Token(index),

@@ -29,12 +29,11 @@ use std::time::{Duration, Instant};
 
 use altsock::parse_duration;
 use clap::Parser;
-use common::{cpu_ticks, cpu_ticks_self, find};
+use common::{connect_from, cpu_ticks, cpu_ticks_self, find, source_addr};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use serde::Deserialize;
 use serde_json::Value;
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// Linux exposes `/proc` CPU times in USER_HZ, fixed at 100 per second.
 const TICKS_PER_SEC: u64 = 100;
@@ -378,18 +377,8 @@ impl Storm {
     }
 
     fn open(&mut self, i: usize) -> io::Result<()> {
-        let spread = self.args.source_addrs.max(1);
-        let source = Ipv4Addr::from(u32::from(self.args.source_base) + i as u32 % spread);
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_nonblocking(true)?;
-        socket.set_tcp_nodelay(true)?;
-        socket.bind(&SockAddr::from(SocketAddr::new(source.into(), 0)))?;
-        match socket.connect(&SockAddr::from(self.args.target)) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(115) => {}
-            Err(e) => return Err(e),
-        }
-        let mut stream = TcpStream::from_std(StdStream::from(socket));
+        let source = source_addr(self.args.source_base, self.args.source_addrs, i);
+        let mut stream = connect_from(source, self.args.target)?;
         self.poll.registry().register(
             &mut stream,
             Token(i),
