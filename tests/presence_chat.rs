@@ -182,3 +182,34 @@ fn chats_and_invitations_are_logged() {
         ]
     );
 }
+
+#[test]
+fn chat_endpoints_name_a_missing_field() {
+    let server = server();
+    let a = server.addr;
+    let sid = user(a, "alice");
+    register(a, "bob");
+    for (path, fields, missing) in [
+        ("/chat", json!({ "msg": "hi" }), "to"),
+        ("/chat", json!({ "to": "bob" }), "msg"),
+        ("/messages", json!({ "msg": "hi" }), "to"),
+        ("/messages", json!({ "to": "bob" }), "msg"),
+        ("/initchat", json!({}), "to"),
+    ] {
+        let r = act(a, path, "alice", &sid, fields);
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert_eq!(
+            body(&r)["error"],
+            format!("missing field: {missing}"),
+            "{path}"
+        );
+    }
+    // Nothing was stored for bob by the refused requests.
+    let bob = login(a, "bob");
+    let listed = body(&get(a, &format!("/messages?me=bob&id={bob}")));
+    assert_eq!(
+        listed["messages"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
+}

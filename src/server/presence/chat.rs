@@ -67,8 +67,10 @@ impl Presence {
 
     /// The recipient and text of a chat or message, or the error answer.
     fn chat_fields(&self, p: &Params, me: &Caller) -> Result<(String, String), Response> {
-        let to = p.nonempty("to").unwrap_or_default();
-        let msg = p.get("msg").unwrap_or("").to_string();
+        let to = p.required("to")?;
+        let Some(msg) = p.get("msg").map(str::to_string) else {
+            return Err(error(400, "missing field: msg"));
+        };
         if msg.len() > MAX_CHAT {
             return Err(error(413, "message over 4 KiB"));
         }

@@ -29,12 +29,6 @@ pub const PAGE_SIZE: usize = 100;
 /// Most members in a page a client may ask for.
 const MAX_PAGE_SIZE: usize = 1000;
 
-/// A required parameter, or `400` naming it.
-fn required(p: &Params, name: &str) -> Result<String, Reply> {
-    p.nonempty(name)
-        .ok_or_else(|| Reply::Respond(error(400, &format!("missing field: {name}"))))
-}
-
 impl Presence {
     /// One member of a list, with their presence and phone.
     pub(super) fn member_json(&self, name: &str) -> Value {
@@ -93,9 +87,9 @@ impl Presence {
     /// `GET /members` (`group`, optional `page`, `per`, `q`): a page of the
     /// members of a group the caller may see, or of their address book.
     pub(super) fn list_members(&mut self, me: Caller, p: &Params) -> Reply {
-        let group = match required(p, "group") {
+        let group = match p.required("group") {
             Ok(g) => g,
-            Err(refusal) => return refusal,
+            Err(refusal) => return Reply::Respond(refusal),
         };
         let number = |name: &str, default: usize| -> Result<usize, Reply> {
             match p.nonempty(name) {
@@ -192,9 +186,9 @@ impl Presence {
         p: &Params,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
-        let name = match required(p, "name") {
+        let name = match p.required("name") {
             Ok(name) => name,
-            Err(refusal) => return refusal,
+            Err(refusal) => return Reply::Respond(refusal),
         };
         if let Err(why) = check_name(&name) {
             return Reply::Respond(error(400, why));
@@ -402,9 +396,9 @@ impl Presence {
         p: &Params,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
-        let name = match required(p, "name") {
+        let name = match p.required("name") {
             Ok(name) => name,
-            Err(refusal) => return refusal,
+            Err(refusal) => return Reply::Respond(refusal),
         };
         if !self.dir.users.contains_key(&name) || name == me.user {
             return Reply::Respond(error(404, "no such user"));
@@ -467,9 +461,9 @@ impl Presence {
         p: &Params,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
-        let group = match required(p, "group") {
+        let group = match p.required("group") {
             Ok(g) => g,
-            Err(refusal) => return refusal,
+            Err(refusal) => return Reply::Respond(refusal),
         };
         let mine = group == CONTACTS
             || self

@@ -31,7 +31,10 @@ impl Presence {
         if !explicit {
             return forbidden();
         }
-        let to = p.nonempty("to").unwrap_or_default();
+        let to = match p.required("to") {
+            Ok(to) => to,
+            Err(refusal) => return Reply::Respond(refusal),
+        };
         if !self.reachable(&to) || to == me.user {
             return Reply::Respond(error(404, "no such user"));
         }

@@ -4,8 +4,9 @@
 
 use serde_json::Value;
 
+use super::answers::error;
 use crate::http::form_pairs;
-use crate::Request;
+use crate::{Request, Response};
 
 /// Longest password accepted anywhere (account or group), in bytes; more
 /// gets `400` before any hashing.
@@ -49,6 +50,12 @@ impl Params {
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(str::to_string)
+    }
+
+    /// The first non-empty value of `name`, or `400 missing field: NAME`.
+    pub fn required(&self, name: &str) -> Result<String, Response> {
+        self.nonempty(name)
+            .ok_or_else(|| error(400, &format!("missing field: {name}")))
     }
 
     /// The `password` parameter (empty when absent), or `Err` when it is
