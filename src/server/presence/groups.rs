@@ -77,11 +77,28 @@ impl Presence {
             .take(per)
             .map(|name| self.member_json(name))
             .collect();
-        json!({
+        let mut body = json!({
             "group": active, "total": all.len(), "online": online_total,
             "matched": matched, "page": page, "pages": pages, "per": per,
             "search": needle, "members": members,
-        })
+        });
+        self.add_roster_indices(active, &mut body);
+        body
+    }
+
+    /// Gives each member of a group's page its roster index (`i`) and the
+    /// page the roster's `epoch`, where the group's roster is numbered.
+    fn add_roster_indices(&self, group: &str, page: &mut Value) {
+        if group == CONTACTS || self.rosters.get(group).is_none() {
+            return;
+        }
+        if let Some(members) = page["members"].as_array_mut() {
+            for m in members {
+                let index = m["name"].as_str().and_then(|n| self.roster_index(group, n));
+                m["i"] = json!(index);
+            }
+        }
+        page["roster"] = json!(self.rosters.epoch());
     }
 
     /// `GET /members` (`group`, optional `page`, `per`, `q`): a page of the
@@ -110,6 +127,9 @@ impl Presence {
         };
         if !visible {
             return Reply::Respond(error(404, "no such group of yours"));
+        }
+        if group != CONTACTS {
+            self.roster_of(&group);
         }
         let body = self.member_page(&me.user, &group, page, per, p.get("q"));
         Reply::Respond(json(200, body))
@@ -172,6 +192,9 @@ impl Presence {
         payload["joined"] = json!(joined);
         payload["total"] = json!(total);
         payload["count"] = json!(self.online_count(target));
+        if let Target::Group(g) = target {
+            payload["i"] = json!(self.roster_index(g, user));
+        }
         for w in watchers {
             self.emit(cx, &w, "refresh", payload.clone());
         }
@@ -271,6 +294,8 @@ impl Presence {
             return;
         }
         self.table.group_member(group, user, true);
+        let online = self.table.is_online(user);
+        self.rosters.set_online(group, user, online);
         self.refresh(cx, &Target::Group(group.to_string()), group, user, true);
     }
 
@@ -372,6 +397,7 @@ impl Presence {
         }
         self.dir.leave(group, user);
         self.table.group_member(group, user, false);
+        self.rosters.set_online(group, user, false);
         if fall_back {
             self.activate(user, CONTACTS);
         }
@@ -478,6 +504,9 @@ impl Presence {
             .nonempty("per")
             .and_then(|v| v.parse().ok())
             .unwrap_or(PAGE_SIZE);
+        if group != CONTACTS {
+            self.roster_of(&group);
+        }
         let mut body = self.member_page(&me.user, &group, 1, per, None);
         body["active"] = json!(group);
         let answer = json(200, body);

@@ -16,6 +16,7 @@
 //! - [`hashing`]: the password-hashing threads and their bounded queue.
 //! - [`throttle`]: the limit on password guesses.
 //! - [`coalesce`]: presence changes batched per target, last state wins.
+//! - [`roster`]: each group's members by index, with their online bits.
 //! - `propagate`: batches out to watchers (`updates`, `update`, `resync`).
 //! - [`seed`]: the benchmark's seeding path (`altsock seed-bench`).
 //! - `accounts`, `pipe`, `groups`, `chat`, `invites`, `pages`: the endpoints.
@@ -42,6 +43,7 @@ mod pages;
 pub mod params;
 mod pipe;
 mod propagate;
+pub mod roster;
 pub mod seed;
 pub mod store;
 pub mod table;
@@ -119,6 +121,8 @@ pub struct Presence {
     queues: HashMap<String, EventQueue>,
     /// Presence changes waiting to go out, per target.
     coalescer: Coalescer,
+    /// Each group's members by roster index, for the batched pipe.
+    rosters: roster::Rosters,
     alarm: Option<propagate::Alarm>,
     /// When the alarm is set to ring.
     alarm_at: Option<Instant>,
@@ -171,6 +175,7 @@ impl Presence {
             table: UserTable::default(),
             queues: HashMap::new(),
             coalescer: Coalescer::new(p.window),
+            rosters: roster::Rosters::new(ids::session_id()?[..8].to_string()),
             alarm: None,
             alarm_at: None,
             user_sessions: HashMap::new(),
@@ -249,6 +254,7 @@ impl Presence {
             ("DELETE", ["contacts", name]) => {
                 self.remove_contact(member(&req, &p, shared)?, &req, cx, &seg(name))
             }
+            ("POST", ["resync"]) => self.resync_request(caller(&req, &p, shared)?, cx),
             ("POST", ["active"]) => self.set_active(member(&req, &p, shared)?, &req, &p, cx),
             ("GET" | "HEAD" | "POST", ["call", name]) => {
                 self.call_page(&req, &p, shared, cx, &seg(name))

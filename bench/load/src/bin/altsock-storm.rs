@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use altsock::parse_duration;
+use base64::Engine as _;
 use clap::Parser;
 use common::{connect_from, cpu_ticks, cpu_ticks_self, find, source_addr};
 use mio::net::TcpStream;
@@ -58,6 +59,13 @@ struct Args {
     /// Pipes opened per second during the storm.
     #[arg(long, default_value_t = 1000.0)]
     rate: f64,
+    /// The group the members share (`altsock seed-bench --group`).
+    #[arg(long, default_value = "bench")]
+    group: String,
+    /// Open the pipes in a shuffled order (a fixed seed), not by name: the
+    /// roster indices arriving in one batch are then scattered, not runs.
+    #[arg(long)]
+    shuffle: bool,
     /// Extra query parameters for `/jchat` (e.g. `&v=2`).
     #[arg(long, default_value = "")]
     query: String,
@@ -92,14 +100,42 @@ struct Single<'a> {
     online: bool,
 }
 
-/// An `updates` batch or a `resync` page.
+/// An `updates` batch or a `resync` page: names (an address book), or a
+/// group's roster indices (`on`/`off` as gaps, `bits` from `from`).
 #[derive(Deserialize)]
 struct Lists<'a> {
     #[serde(borrow, default)]
     online: Vec<&'a str>,
     #[serde(borrow, default)]
     offline: Vec<&'a str>,
+    #[serde(default)]
+    on: Vec<u32>,
+    #[serde(default)]
+    off: Vec<u32>,
+    #[serde(borrow)]
+    bits: Option<&'a str>,
+    #[serde(default)]
+    from: usize,
     page: Option<u64>,
+}
+
+/// A fixed-seed Fisher-Yates shuffle (xorshift64): the same order each run.
+fn shuffle(order: &mut [usize]) {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for k in (1..order.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(k, (x % (k as u64 + 1)) as usize);
+    }
+}
+
+/// Ascending indices from their gaps (the first as is).
+fn from_gaps(gaps: &[u32]) -> impl Iterator<Item = usize> + '_ {
+    gaps.iter().scan(0usize, |at, &g| {
+        *at += g as usize;
+        Some(*at)
+    })
 }
 
 /// One member's pipe and what it has seen.
@@ -140,6 +176,10 @@ impl Member {
 
 struct Storm {
     args: Args,
+    /// Member index (1..=N+1) by roster index, from `GET /members`.
+    roster: Vec<usize>,
+    /// The order the pipes open in (member positions from 0).
+    order: Vec<usize>,
     poll: Poll,
     members: Vec<Member>,
     last_byte: Instant,
@@ -176,7 +216,8 @@ fn run(args: Args) -> io::Result<()> {
         "login_secs",
         format!("{:.1}", started.elapsed().as_secs_f64()),
     );
-    let mut storm = Storm::new(args, sessions)?;
+    let roster = fetch_roster(&args, &sessions[0])?;
+    let mut storm = Storm::new(args, sessions, roster)?;
     let pid = storm.args.server_pid;
     let cpu0 = pid.map(cpu_ticks).transpose()?;
     let client0 = cpu_ticks_self()?;
@@ -286,6 +327,43 @@ fn login_all(args: &Args) -> io::Result<Vec<String>> {
     Ok(sessions)
 }
 
+/// The member index (from the account name) of each roster index of the
+/// group, read once from `GET /members` as member 1: what a page would
+/// learn for the rows it shows, here for all (not counted as storm bytes).
+fn fetch_roster(args: &Args, sid: &str) -> io::Result<Vec<usize>> {
+    let mut conn = StdStream::connect(args.target)?;
+    let mut buf = Vec::new();
+    let mut roster = Vec::new();
+    let (mut page, mut pages) = (1, 1);
+    while page <= pages {
+        let req = format!(
+            "GET /members?group={}&per=1000&page={page}&me={}1&id={sid} HTTP/1.1\r\nHost: {}\r\n\r\n",
+            args.group, args.prefix, args.target
+        );
+        conn.write_all(req.as_bytes())?;
+        let (status, body) = read_response(&mut conn, &mut buf)?;
+        let v: Value = serde_json::from_slice(&body).map_err(io::Error::other)?;
+        if status != 200 {
+            return Err(io::Error::other(format!("GET /members: {status} {v}")));
+        }
+        pages = v["pages"].as_u64().unwrap_or(1) as usize;
+        for m in v["members"].as_array().into_iter().flatten() {
+            let (Some(i), Some(name)) = (m["i"].as_u64(), m["name"].as_str()) else {
+                continue;
+            };
+            let Some(idx) = name.strip_prefix(&args.prefix).and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            if roster.len() <= i as usize {
+                roster.resize(i as usize + 1, 0);
+            }
+            roster[i as usize] = idx;
+        }
+        page += 1;
+    }
+    Ok(roster)
+}
+
 /// Reads one response with a `Content-Length` body from a blocking stream.
 fn read_response(conn: &mut StdStream, buf: &mut Vec<u8>) -> io::Result<(u16, Vec<u8>)> {
     let mut chunk = [0u8; 8192];
@@ -317,7 +395,7 @@ fn read_response(conn: &mut StdStream, buf: &mut Vec<u8>) -> io::Result<(u16, Ve
 }
 
 impl Storm {
-    fn new(args: Args, sessions: Vec<String>) -> io::Result<Self> {
+    fn new(args: Args, sessions: Vec<String>, roster: Vec<usize>) -> io::Result<Self> {
         let words = (args.members + 2).div_ceil(64);
         let members = sessions
             .iter()
@@ -345,8 +423,14 @@ impl Storm {
                 }
             })
             .collect();
+        let mut order: Vec<usize> = (0..args.members).collect();
+        if args.shuffle {
+            shuffle(&mut order);
+        }
         Ok(Storm {
             one_more: args.members + 1,
+            roster,
+            order,
             args,
             poll: Poll::new()?,
             members,
@@ -371,7 +455,7 @@ impl Storm {
                 }
                 self.turn(due - now)?;
             }
-            self.open(i)?;
+            self.open(self.order[i])?;
         }
         Ok(Instant::now())
     }
@@ -525,6 +609,9 @@ impl Storm {
                         self.members[i].set(idx, true);
                         self.heard(i, idx, now);
                     }
+                    if let Some(bits) = ev.bits {
+                        self.resync_bits(i, ev.from, bits, now);
+                    }
                     return;
                 }
                 for u in ev.online {
@@ -532,6 +619,12 @@ impl Storm {
                 }
                 for u in ev.offline {
                     self.apply(i, u, false, now);
+                }
+                for (list, online) in [(&ev.on, true), (&ev.off, false)] {
+                    for r in from_gaps(list) {
+                        let idx = self.roster.get(r).copied().unwrap_or(0);
+                        self.apply_index(i, idx, online, now);
+                    }
                 }
             }
             "gap" => self.gaps += 1,
@@ -549,6 +642,33 @@ impl Storm {
             self.bad_events += 1;
             return;
         };
+        self.apply_index(i, idx, online, now);
+    }
+
+    /// Member `i`'s view from a `resync` page's online bits (base64).
+    fn resync_bits(&mut self, i: usize, from: usize, bits: &str, now: Instant) {
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(bits) else {
+            self.bad_events += 1;
+            return;
+        };
+        for k in 0..bytes.len() * 8 {
+            if bytes[k / 8] >> (k % 8) & 1 == 1 {
+                match self.roster.get(from + k).copied().filter(|&idx| idx > 0) {
+                    Some(idx) => {
+                        self.members[i].set(idx, true);
+                        self.heard(i, idx, now);
+                    }
+                    None => self.bad_events += 1,
+                }
+            }
+        }
+    }
+
+    fn apply_index(&mut self, i: usize, idx: usize, online: bool, now: Instant) {
+        if idx == 0 || idx > self.one_more {
+            self.bad_events += 1;
+            return;
+        }
         let was = self.members[i].set(idx, online);
         if was == online {
             self.members[i].dups += 1;
