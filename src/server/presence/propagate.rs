@@ -4,7 +4,9 @@
 //! that asked for batches (`/jchat?v=2`), or the old single `update` events
 //! (the patent's `msg update` lines) for the others. A watcher's view is
 //! rebuilt with `resync` pages of the target's online set when its pipe opens
-//! (batched pipes) or when it fell behind its bounded queue. A small alarm
+//! (batched pipes), when it fell behind its bounded queue, or when a tab
+//! sharing the pipe asks (`POST /resync`). A group's batches name members by
+//! roster index ([`super::roster`]) and its `resync` is the online bits. A small alarm
 //! thread wakes the engine thread when a held-back batch is due.
 
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
