@@ -15,6 +15,12 @@
 //!    `update` events), against the server's (everyone), with duplicated
 //!    presence (an online state delivered again without a change between).
 //!
+//! A group's batched pipe names members by roster index: the tool reads the
+//! group's roster once from `GET /members` before the storm (what a page
+//! learns for the rows it shows; not counted in the storm's bytes).
+//! `--shuffle` opens the pipes in a fixed random order rather than by name,
+//! so the indices in one batch are scattered, not runs.
+//!
 //! One thread and one edge-triggered `mio::Poll`; loopback only. A
 //! benchmark, not a test.
 
