@@ -16,6 +16,8 @@
 #   SERVE=target/release/altsock   the server binary (e.g. an older build)
 #   SERVE_ARGS=''    extra `altsock serve` flags
 #   HUB=1            run the hub fan-out first
+#   RUST_LOG=warn    the server's log (altsock::server::presence=debug: the
+#                    time each presence batch took to write)
 #   STORM_ARGS=''    extra altsock-storm flags (e.g. --shuffle: pipes open
 #                    in a fixed random order, not by name)
 #   PORT=19410
@@ -45,7 +47,7 @@ trap cleanup EXIT INT TERM
 
 "$SEED" seed-bench --db "$TMP/storm.db" -n $((N + 1)) >/dev/null
 # shellcheck disable=SC2086
-RUST_LOG=warn "$SERVE" serve --listen "127.0.0.1:$PORT" --db "$TMP/storm.db" \
+RUST_LOG=${RUST_LOG:-warn} "$SERVE" serve --listen "127.0.0.1:$PORT" --db "$TMP/storm.db" \
     --publish-token bench --node-id bench ${SERVE_ARGS:-} &
 SERVER_PID=$!
 for _ in $(seq 100); do

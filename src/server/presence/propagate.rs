@@ -102,8 +102,13 @@ impl Presence {
     pub(super) fn flush_due(&mut self, cx: &mut Cx<'_, Job>) {
         for (target, batch) in self.coalescer.take_due(Instant::now()) {
             let started = Instant::now();
-            self.send_batch(cx, &target, &batch.changes);
+            let watchers = self.send_batch(cx, &target, &batch.changes);
             let done = Instant::now();
+            log::debug!(
+                "presence: {} changes to {watchers} watchers of {target:?} in {:?}",
+                batch.changes.len(),
+                done - started
+            );
             self.coalescer.sent(&target, done, done - started);
         }
         self.arm_alarm(cx);
@@ -142,7 +147,7 @@ impl Presence {
     fn flush_now(&mut self, cx: &mut Cx<'_, Job>) {
         let far = Instant::now() + std::time::Duration::from_secs(3600);
         for (target, batch) in self.coalescer.take_due(far) {
-            self.send_batch(cx, &target, &batch.changes);
+            let _ = self.send_batch(cx, &target, &batch.changes);
         }
     }
 
@@ -152,10 +157,15 @@ impl Presence {
     /// batched one never hears of a user whose state is, net, what it was
     /// before the batch (online and offline again within the window). A
     /// group's `updates` name its members by roster index.
-    fn send_batch(&mut self, cx: &mut Cx<'_, Job>, target: &Target, changes: &[(String, Change)]) {
-        let watchers: Vec<String> = self.table.watchers(target).cloned().collect();
-        if watchers.is_empty() {
-            return;
+    /// Returns how many watchers it reached.
+    fn send_batch(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        target: &Target,
+        changes: &[(String, Change)],
+    ) -> usize {
+        if self.table.watchers(target).next().is_none() {
+            return 0;
         }
         let count = self.online_count(target);
         let first = changes.iter().map(|(_, c)| c.first).min().unwrap_or(0);
@@ -171,10 +181,14 @@ impl Presence {
             None => updates_json(picked.iter().map(|&k| &changes[k]), count, &node),
         };
         let mut shared: Option<Arc<str>> = None;
-        for w in &watchers {
+        let mut reached = 0;
+        // The watchers are borrowed from the table while their queues (a
+        // field of their own) change: no copy of 10,000 names per batch.
+        for w in self.table.watchers(target) {
             let (Some(row), Some(queue)) = (self.table.get(w), self.queues.get_mut(w)) else {
                 continue;
             };
+            reached += 1;
             let synced = queue.synced;
             if !row.batched {
                 for (user, change) in changes {
@@ -209,6 +223,7 @@ impl Presence {
             let event = queue.push_shared("updates", &payload);
             send(cx, row, &event);
         }
+        reached
     }
 
     /// The roster index of each changed user, for a group target.
