@@ -729,11 +729,17 @@ impl Storm {
     fn one_more(&mut self) -> io::Result<Vec<(String, String)>> {
         let rounds = self.args.one_more_rounds.max(1);
         let mut figures: Vec<[f64; 4]> = Vec::with_capacity(rounds);
+        let pid = self.args.server_pid;
+        let mut cpu_ms = 0;
         for r in 0..rounds {
             if r > 0 {
                 self.one_more_leaves()?;
             }
+            let before = pid.map(cpu_ticks).transpose()?;
             figures.push(self.one_more_round()?);
+            if let (Some(pid), Some(before)) = (pid, before) {
+                cpu_ms += (cpu_ticks(pid)? - before) * 1000 / TICKS_PER_SEC;
+            }
         }
         // Let the rest (its own resync, late batches) arrive before the views are compared.
         self.settle(None)?;
@@ -752,6 +758,9 @@ impl Storm {
                 "one_more_first_p99_ms".into(),
                 format!("{:.2}", figures[0][2]),
             ),
+            // The server's CPU from each arrival's request until all heard it
+            // (its pipe, hello and resync too), all rounds together.
+            ("one_more_server_cpu_ms".into(), cpu_ms.to_string()),
         ])
     }
 
