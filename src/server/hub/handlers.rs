@@ -79,7 +79,7 @@ fn script() -> Reply {
 }
 
 /// `GET /sub/CHANNEL[?token=JWT]`: holds a stream of the channel from the
-/// resume point.
+/// resume point; a WebSocket upgrade makes it a WebSocket of JSON objects.
 fn subscribe(
     hub: &mut Hub,
     req: &Request,
@@ -91,14 +91,21 @@ fn subscribe(
     let grants = tokens_of(hub, req)?;
     let asker = asker_of(req, shared, None, &grants);
     let until = check_access(hub, &name, &asker, groups)?;
-    let framing = framing_of(req, Framing::Sse)?;
+    let upgrade = crate::server::websocket_hold(req)?;
+    let framing = match upgrade {
+        Some(_) => Framing::WebSocket,
+        None => framing_of(req, Framing::Sse)?,
+    };
     let start = start_of(req, Start::New)?;
     let key = TopicKey::Channel(name);
     let maker = Maker::new(req.conn, req.peer);
     check_room(hub, [&key], Some(&maker))?;
-    let hold = hub
+    let mut hold = hub
         .topics
         .subscribe(maker, key, framing, start, &hub.cfg, cx.now());
+    if let Some(websocket) = upgrade {
+        hold.headers.extend(websocket.headers);
+    }
     hub.held_until(req.conn, until);
     Ok(Reply::Hold(hold))
 }
