@@ -6,7 +6,9 @@
 //! Flags: `--listen ADDR`, `--keepalive DURATION` (the ping interval),
 //! `--max-message BYTES` (default 64 MiB, so Autobahn's 16 MiB cases fit).
 use altsock::ws::{check_upgrade, Upgrade};
-use altsock::{parse_duration, ConnId, Cx, Engine, Hold, Reply, Request, Response, Router, WsMessage};
+use altsock::{
+    parse_duration, ConnId, Cx, Engine, Hold, Reply, Request, Response, Router, WsMessage,
+};
 
 struct Echo;
 

@@ -76,8 +76,8 @@ impl Hold {
     /// go into the `101`; initial messages follow it as frames.
     #[cfg(feature = "websocket")]
     pub fn websocket(accepted: crate::ws::Accepted) -> Self {
-        let mut hold = Hold::new(Framing::WebSocket)
-            .with_header("Sec-WebSocket-Accept", accepted.accept);
+        let mut hold =
+            Hold::new(Framing::WebSocket).with_header("Sec-WebSocket-Accept", accepted.accept);
         if let Some(protocol) = accepted.protocol {
             hold = hold.with_header("Sec-WebSocket-Protocol", protocol);
         }

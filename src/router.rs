@@ -9,8 +9,8 @@ use std::time::Instant;
 use crate::engine::core::Core;
 use crate::framing::Message;
 use crate::metrics::{CloseReason, MetricsSnapshot};
-use crate::ws::{CloseCode, WsMessage};
 pub use crate::reply::{Gone, Hold, Reply};
+use crate::ws::{CloseCode, WsMessage};
 use crate::{ConnId, Handle, Request, Response};
 
 /// The program's side of the engine: application state and request handling.

@@ -218,10 +218,8 @@ impl Core {
 
     /// True while `conn` is the same connection, still in the WebSocket phase.
     fn is_websocket(&self, conn: ConnId, key: usize) -> bool {
-        self.key_of(conn) == Some(key)
-            && self.conns[key].phase == Phase::Held(Framing::WebSocket)
+        self.key_of(conn) == Some(key) && self.conns[key].phase == Phase::Held(Framing::WebSocket)
     }
-
 }
 
 impl<R: Router> Engine<R> {
@@ -257,7 +255,9 @@ impl<R: Router> Engine<R> {
                 Decoded::Fail(violation) => {
                     debug!("{id}: WebSocket failed: {violation:?}");
                     let (code, text) = (violation.close_code(), violation_reason(violation));
-                    return self.core.ws_send_close(key, code, text, CloseReason::BadRequest);
+                    return self
+                        .core
+                        .ws_send_close(key, code, text, CloseReason::BadRequest);
                 }
             };
             let mut cx = Cx {

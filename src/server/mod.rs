@@ -223,7 +223,10 @@ impl Router for ServerRouter {
     /// push-only: a client that sends a message is closed with 1003 and a
     /// reason naming the HTTP request to use instead, not silently ignored.
     fn ws_message(&mut self, conn: ConnId, msg: WsMessage, cx: &mut Cx<'_, Job>) {
-        log::debug!("{conn}: WebSocket message of {} bytes refused", msg.as_bytes().len());
+        log::debug!(
+            "{conn}: WebSocket message of {} bytes refused",
+            msg.as_bytes().len()
+        );
         cx.ws_close(conn, CloseCode::UNSUPPORTED_DATA, PUSH_ONLY);
     }
 }
