@@ -238,9 +238,17 @@ pub const PUSH_ONLY: &str = "push only: publish with POST /pub/CHANNEL, chat wit
 /// for a valid upgrade (a [`Hold::websocket`] carrying the accept key; the
 /// service adds its initial messages), `Ok(None)` for plain HTTP, `Err` with
 /// the `400`/`426` for an upgrade asked wrongly.
-pub fn websocket_hold(req: &Request) -> Result<Option<Hold>, Response> {
+///
+/// A browser sends cookies with a cross-site WebSocket upgrade and no CORS
+/// rule stops the page reading the answer, so an upgrade whose `Origin`
+/// names another host gets `403` unless `cross_origin_allowed` (the hub's
+/// `--hub-allow-origin` list names it).
+pub fn websocket_hold(req: &Request, cross_origin_allowed: bool) -> Result<Option<Hold>, Response> {
     match crate::ws::check_upgrade(req, &[]) {
         Upgrade::NotWebSocket => Ok(None),
+        Upgrade::Accept(_) if !cross_origin_allowed && !presence::origin::origin_ok(req) => {
+            Err(Response::text(403, "cross-origin WebSocket refused\n"))
+        }
         Upgrade::Accept(accepted) => Ok(Some(Hold::websocket(accepted))),
         Upgrade::Refuse(refusal) => Err(refusal),
     }

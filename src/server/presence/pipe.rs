@@ -166,7 +166,7 @@ impl Presence {
         if p.get("mode") == Some("poll") {
             return self.poll(req, p, &caller, since, cx);
         }
-        let upgrade = match crate::server::websocket_hold(req) {
+        let upgrade = match crate::server::websocket_hold(req, false) {
             Ok(upgrade) => upgrade,
             Err(refusal) => return Reply::Respond(refusal),
         };
