@@ -281,3 +281,41 @@ impl<R: Router> Engine<R> {
         self.ws_receive(key, &input.bytes);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::WsTable;
+    use crate::ws::{encode_masked_frame, Decoded, Opcode};
+
+    /// A decoder is kept only while it is in the middle of a message, so an
+    /// idle WebSocket has no entry (and no heap) in the side table.
+    #[test]
+    fn decoders_are_kept_only_while_partial() {
+        let mut table = WsTable::default();
+        let mut wire = Vec::new();
+        encode_masked_frame(&mut wire, true, Opcode::Text, [9, 8, 7, 6], b"whole");
+        let (head, tail) = wire.split_at(4);
+        let mut decoder = table.take_decoder(3, 1024);
+        assert_eq!(decoder.decode(head).decoded, Decoded::NeedMore);
+        table.keep_decoder(3, decoder);
+        assert_eq!(table.partial.len(), 1, "a partial frame is kept");
+        let mut decoder = table.take_decoder(3, 1024);
+        assert_eq!(decoder.decode(tail).decoded, Decoded::Text("whole".into()));
+        table.keep_decoder(3, decoder);
+        assert!(table.partial.is_empty(), "between messages nothing is kept");
+    }
+
+    #[test]
+    fn the_pong_bit_is_per_connection_and_forgotten_on_close() {
+        let mut table = WsTable::default();
+        table.set_awaiting_pong(130, true);
+        table.set_awaiting_pong(2, true);
+        assert!(table.is_awaiting_pong(130) && table.is_awaiting_pong(2));
+        assert!(!table.is_awaiting_pong(131) && !table.is_awaiting_pong(5000));
+        table.set_awaiting_pong(2, false);
+        assert!(!table.is_awaiting_pong(2));
+        table.forget(130);
+        assert!(!table.is_awaiting_pong(130));
+        assert_eq!(table.awaiting_pong.len(), 3, "one word per 64 connections");
+    }
+}
