@@ -99,8 +99,9 @@ impl<M: Send + 'static> Cx<'_, M> {
     }
 
     /// Closes a WebSocket connection with `code` and `reason` in its close
-    /// frame (e.g. 1008 for a message against policy); other connections
-    /// close as with [`Cx::close`].
+    /// frame (e.g. 1008 for a message against policy; a code no endpoint
+    /// may send, such as 1005, goes out as 1011); other connections close
+    /// as with [`Cx::close`].
     pub fn ws_close(&mut self, conn: ConnId, code: CloseCode, reason: &str) {
         self.core.ws_close(conn, code, reason);
     }

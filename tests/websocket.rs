@@ -54,6 +54,8 @@ impl Router for WsRouter {
         self.log.push(Ev::Got(conn, msg.clone()));
         if msg == WsMessage::Text("policy".into()) {
             cx.ws_close(conn, CloseCode::POLICY_VIOLATION, "not here");
+        } else if msg == WsMessage::Text("no status".into()) {
+            cx.ws_close(conn, CloseCode(1005), "");
         } else {
             cx.ws_send(conn, &msg).expect("the sender is open");
         }
@@ -211,6 +213,10 @@ fn close_handshake_both_ways() {
     assert_eq!(&frame.payload[2..], b"not here");
     drop(client);
     assert_eq!(closed_reason(&log, id), CloseReason::Closed);
+    // A code no endpoint may send (1005) goes out as 1011.
+    let (mut client, _) = connect(&server, &log);
+    send(&mut client, Opcode::Text, b"no status");
+    expect_close(&mut client, 1011);
 }
 
 /// Each bad input, the close code it must get, and that the router heard

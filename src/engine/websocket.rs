@@ -186,9 +186,20 @@ impl Core {
         self.ws_send_close(key, close_code_for(reason), "", reason);
     }
 
-    /// [`Cx::ws_close`]: closes `conn` with `code` if it is a WebSocket.
+    /// [`Cx::ws_close`]: closes `conn` with `code` if it is a WebSocket. A
+    /// code that may not appear on the wire (1005, 1006, 1015, reserved
+    /// ranges) is sent as 1011 instead.
     pub(crate) fn ws_close(&mut self, conn: ConnId, code: CloseCode, reason: &str) {
         let Some(key) = self.key_of(conn) else { return };
+        let code = if CloseCode::is_valid_on_wire(code.0) {
+            code
+        } else {
+            debug!(
+                "{conn}: close code {} may not be sent; 1011 instead",
+                code.0
+            );
+            CloseCode::INTERNAL_ERROR
+        };
         if self.conns[key].phase == Phase::Held(Framing::WebSocket) {
             self.ws_send_close(key, code, reason, CloseReason::Closed);
         } else {
