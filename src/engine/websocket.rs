@@ -32,6 +32,9 @@ use crate::ws::{
 };
 use crate::ConnId;
 
+/// Capacity of an empty table of partial decoders kept at most.
+const SHRINK_ABOVE: usize = 1024;
+
 /// The WebSocket side table: per-connection state kept outside `Conn`.
 #[derive(Debug, Default)]
 pub(crate) struct WsTable {
@@ -44,10 +47,14 @@ pub(crate) struct WsTable {
 impl WsTable {
     /// The decoder of `key`: its partial one, or a fresh one (no heap).
     fn take_decoder(&mut self, key: usize, max_message: usize) -> Decoder {
-        match self.partial.remove(&key) {
-            Some(decoder) => *decoder,
-            None => Decoder::new(max_message),
+        let Some(decoder) = self.partial.remove(&key) else {
+            return Decoder::new(max_message);
+        };
+        if self.partial.is_empty() && self.partial.capacity() > SHRINK_ABOVE {
+            // A burst of partial messages left a large empty table behind.
+            self.partial.shrink_to_fit();
         }
+        *decoder
     }
 
     /// Keeps `decoder` for `key` only if it is in the middle of something.
