@@ -497,3 +497,123 @@ fn sip_endpoints_check_the_session_the_origin_and_the_owner() {
     assert!(answer.starts_with("SIP/2.0 202 Got it\r\n"), "{answer}");
     assert!(answer.ends_with("\r\n\r\nok"), "{answer}");
 }
+
+#[test]
+fn retransmissions_while_the_user_decides_are_absorbed_then_get_the_final() {
+    let (server, sip) = sip_server(Duration::from_secs(10));
+    let addr = server.addr;
+    let sid = user(addr, "hank");
+    let mut pipe = Pipe::open(addr, "hank", &sid, false);
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(WAIT)).unwrap();
+    let request = raw_message(&udp, "hank", "z9hG4bKslow", "are you there?");
+    udp.send_to(request.as_bytes(), sip).unwrap();
+    let ev = pipe.next_of("sip");
+    for _ in 0..3 {
+        udp.send_to(request.as_bytes(), sip).unwrap();
+    }
+    // Still one event: the retransmissions went to the same transaction.
+    pipe.quiet(Duration::from_millis(300));
+    let fields = json!({ "tx": ev.data["tx"], "status": 200 });
+    assert_eq!(act(addr, "/sip/reply", "hank", &sid, fields).status, 200);
+    let mut buf = [0u8; 4096];
+    let (n, _) = udp.recv_from(&mut buf).unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(first.starts_with("SIP/2.0 200 OK\r\n"), "{first}");
+    assert_eq!(exchange(&udp, sip, &request), first, "the final, resent");
+    pipe.quiet(Duration::from_millis(100));
+}
+
+#[test]
+fn send_retransmits_over_udp_and_gives_up_with_a_local_408() {
+    let (server, sip) = sip_server(Duration::from_secs(10));
+    let addr = server.addr;
+    let sid = user(addr, "ivy");
+    let mut pipe = Pipe::open(addr, "ivy", &sid, false);
+    // A phone that drops the first copy and answers the retransmission.
+    let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
+    phone.set_read_timeout(Some(WAIT)).unwrap();
+    let to = format!("sip:ivyphone@{}", phone.local_addr().unwrap());
+    let sent = act(
+        addr,
+        "/sip/send",
+        "ivy",
+        &sid,
+        json!({ "to": to, "body": "hi" }),
+    );
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    let mut buf = [0u8; 4096];
+    let (n, _) = phone.recv_from(&mut buf).unwrap();
+    let first = buf[..n].to_vec();
+    let (n, from) = phone.recv_from(&mut buf).unwrap();
+    assert_eq!(buf[..n], first[..], "timer E resends the same request");
+    assert_eq!(from, sip, "from the SIP port");
+    let text = String::from_utf8_lossy(&first).into_owned();
+    assert!(
+        text.starts_with(&format!("MESSAGE {to} SIP/2.0\r\n")),
+        "{text}"
+    );
+    assert!(text.contains("From: <sip:ivy@altsock.test>;tag="), "{text}");
+    let request = altsock::server::sip::parse_message(
+        &first,
+        altsock::server::sip::Transport::Datagram,
+        &Default::default(),
+    )
+    .expect("a valid MESSAGE");
+    let answer = altsock::server::sip::ResponseBuilder::new(&request, 202, "Accepted")
+        .to_tag("p1")
+        .build()
+        .unwrap();
+    phone.send_to(&answer, sip).unwrap();
+    let resp = pipe.next_of("sipresp");
+    assert_eq!(
+        (resp.data["status"].as_u64(), resp.data["reason"].as_str()),
+        (Some(202), Some("Accepted"))
+    );
+    // Nobody there: timer F (64*T1 = 3.2 s here) ends it with a local 408.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = format!("sip:nobody@{}", silent.local_addr().unwrap());
+    let sent = act(
+        addr,
+        "/sip/send",
+        "ivy",
+        &sid,
+        json!({ "to": to, "body": "hi" }),
+    );
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    let resp = pipe.next_of("sipresp");
+    assert_eq!(resp.data["status"], 408, "{:?}", resp.data);
+    assert_eq!(resp.data["local"], true);
+    assert_eq!(resp.data["tx"], body(&sent)["tx"]);
+}
+
+#[test]
+fn send_over_1300_bytes_goes_over_tcp() {
+    use std::io::Read;
+    let (server, _sip) = sip_server(Duration::from_secs(10));
+    let addr = server.addr;
+    let sid = user(addr, "jack");
+    let phone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let to = format!("sip:big@{}", phone.local_addr().unwrap());
+    let text = "y".repeat(2000);
+    let sent = act(
+        addr,
+        "/sip/send",
+        "jack",
+        &sid,
+        json!({ "to": to, "body": text }),
+    );
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    let (mut stream, _) = phone.accept().unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(text.as_bytes()) {
+        let n = stream.read(&mut buf).expect("the MESSAGE over TCP");
+        assert!(n > 0, "closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&got);
+    assert!(head.contains("\r\nVia: SIP/2.0/TCP "), "{head}");
+    assert!(head.contains("\r\nContent-Length: 2000\r\n"), "{head}");
+}
