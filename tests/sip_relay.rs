@@ -522,6 +522,40 @@ fn retransmissions_while_the_user_decides_are_absorbed_then_get_the_final() {
     assert!(first.starts_with("SIP/2.0 200 OK\r\n"), "{first}");
     assert_eq!(exchange(&udp, sip, &request), first, "the final, resent");
     pipe.quiet(Duration::from_millis(100));
+    assert_eq!(metric(addr, "altsock_sip_requests_total"), 1);
+    assert_eq!(
+        metric(addr, "altsock_sip_retransmissions_absorbed_total"),
+        4
+    );
+    assert_eq!(metric(addr, "altsock_sip_delivered_total"), 1);
+    assert_eq!(metric(addr, "altsock_sip_user_replies_total"), 1);
+}
+
+#[test]
+fn tcp_keepalives_get_a_pong_and_unframeable_bytes_a_400_and_a_close() {
+    use std::io::{Read, Write};
+    let (_server, sip) = sip_server(Duration::from_secs(10));
+    let mut tcp = std::net::TcpStream::connect(sip).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    tcp.write_all(b"\r\n\r\n").unwrap();
+    let mut pong = [0u8; 2];
+    tcp.read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"\r\n");
+    let me = tcp.local_addr().unwrap();
+    let bad = format!(
+        "MESSAGE sip:x@altsock.test SIP/2.0\r\nVia: SIP/2.0/TCP {me};branch=z9hG4bKt\r\n\
+         From: <sip:t@{me}>;tag=1\r\nTo: <sip:x@altsock.test>\r\nCall-ID: t@t\r\n\
+         CSeq: 1 MESSAGE\r\nContent-Length: nine\r\n\r\n"
+    );
+    tcp.write_all(bad.as_bytes()).unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer)
+        .expect("answered, then closed");
+    assert!(
+        answer.starts_with("SIP/2.0 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("Warning: 399 altsock"), "{answer}");
 }
 
 #[test]

@@ -179,6 +179,7 @@ impl Router for ServerRouter {
             for service in services {
                 service.metrics(shared, &mut text);
             }
+            self.sip.metrics(&mut text);
             return Reply::Respond(
                 Response::new(200)
                     .header("Content-Type", "text/plain; version=0.0.4")

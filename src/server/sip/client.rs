@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::counters::SipCounters;
 use super::relay::{http_answer, Relay, Timer};
 use super::transport::Dest;
 use super::via::random_token;
@@ -131,6 +132,7 @@ impl Relay {
         }
         self.arm(self.cfg.t1 * 64, Timer::GiveUp(branch.clone()));
         self.client.insert(branch, tx);
+        SipCounters::bump(&self.stats.sent);
         Ok(answer)
     }
 
@@ -236,6 +238,7 @@ impl Relay {
                 });
                 let user = tx.user.clone();
                 self.client.remove(&branch);
+                SipCounters::bump(&self.stats.send_timeouts);
                 self.push_sipresp(user, event);
             }
             Timer::ClientDone(branch) => {

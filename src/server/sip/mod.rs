@@ -18,7 +18,8 @@
 //!
 //! The relay (`--sip-listen`, docs/sip.md) sits on top:
 //!
-//! - `config.rs`: [`SipConfig`], the `--sip-*` flags.
+//! - `config.rs`: [`SipConfig`], the `--sip-*` flags; `counters.rs`: the
+//!   `altsock_sip_*` counters of `/metrics`.
 //! - `service.rs`: [`SipService`], the engine side: binds the sockets,
 //!   starts the SIP thread, decides on offered requests (the `sip` event on
 //!   the user's pipe, or `480`/`404`), serves `/sip/reply` and `/sip/send`.
@@ -34,6 +35,7 @@
 mod build;
 mod client;
 mod config;
+mod counters;
 mod message;
 mod parse;
 mod register;

@@ -29,6 +29,15 @@ impl Relay {
             headers.push(("Allow", ALLOW));
         }
         let _ = self.respond_with(key, status, reason, None, &headers);
+        self.count_bindings();
+    }
+
+    /// Updates the registrations gauge.
+    pub(super) fn count_bindings(&self) {
+        let live = self.registrar.len() as u64;
+        self.stats
+            .bindings
+            .store(live, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Updates the bindings; the Contact values of the `200`, or the refusal.

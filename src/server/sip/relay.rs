@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::Events;
@@ -18,6 +19,7 @@ use serde_json::json;
 
 use super::client::{ClientTx, Outgoing};
 use super::config::SipConfig;
+use super::counters::SipCounters;
 use super::registrar::Registrar;
 use super::transport::{Dest, Sockets, LISTENER, UDP, WAKER};
 use super::via::{random_token, reason_phrase, response_dest, stamp_received, transaction_key};
@@ -98,19 +100,6 @@ pub enum Timer {
     Prune,
 }
 
-/// Counters of the SIP thread, for the log at exit.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Stats {
-    /// Requests that began a server transaction.
-    pub requests: u64,
-    /// Retransmitted requests absorbed.
-    pub absorbed: u64,
-    /// Requests offered to the engine.
-    pub offered: u64,
-    /// Messages that did not parse.
-    pub malformed: u64,
-}
-
 /// The SIP thread's state.
 pub struct Relay {
     pub(super) cfg: SipConfig,
@@ -123,13 +112,19 @@ pub struct Relay {
     timers: BTreeMap<(Instant, u64), Timer>,
     timer_seq: u64,
     pub(super) registrar: Registrar,
-    pub(super) stats: Stats,
+    pub(super) stats: Arc<SipCounters>,
     limits: Limits,
 }
 
 impl Relay {
     /// The thread's state over bound sockets.
-    pub fn new(cfg: SipConfig, sockets: Sockets, rx: Receiver<ToSip>, handle: Handle<Job>) -> Self {
+    pub fn new(
+        cfg: SipConfig,
+        sockets: Sockets,
+        rx: Receiver<ToSip>,
+        handle: Handle<Job>,
+        stats: Arc<SipCounters>,
+    ) -> Self {
         Relay {
             cfg,
             sockets,
@@ -141,7 +136,7 @@ impl Relay {
             timers: BTreeMap::new(),
             timer_seq: 0,
             registrar: Registrar::default(),
-            stats: Stats::default(),
+            stats,
             limits: Limits::default(),
         }
     }
@@ -172,7 +167,7 @@ impl Relay {
             }
             self.run_timers();
         }
-        log::info!("sip: stopped ({:?})", self.stats);
+        log::info!("sip: stopped");
     }
 
     /// How long the poll may sleep: until the next timer.
@@ -201,11 +196,14 @@ impl Relay {
             let timer = entry.remove();
             match timer {
                 Timer::ReplyDue(key) => {
-                    let _ = self.respond(&key, 408, "Request Timeout", None);
+                    if self.respond(&key, 408, "Request Timeout", None).is_ok() {
+                        SipCounters::bump(&self.stats.reply_timeouts);
+                    }
                 }
                 Timer::ServerDone(key) => self.forget(&key),
                 Timer::Prune => {
                     self.registrar.prune(now);
+                    self.count_bindings();
                     self.arm(Duration::from_secs(30), Timer::Prune);
                 }
                 other => self.client_timer(other),
@@ -272,7 +270,7 @@ impl Relay {
         let mut msg = match parse_message(bytes, transport, &self.limits) {
             Ok(msg) => msg,
             Err(e) => {
-                self.stats.malformed += 1;
+                SipCounters::bump(&self.stats.malformed);
                 log::debug!("sip: malformed message from {}: {e}", source.addr());
                 if let Some(answer) = answer_malformed(bytes, e.status(), &e.to_string()) {
                     let _ = self.sockets.send(source, &answer);
@@ -295,13 +293,13 @@ impl Relay {
         }
         let key = transaction_key(&msg);
         if let Some(tx) = self.server.get(&key) {
-            self.stats.absorbed += 1;
+            SipCounters::bump(&self.stats.absorbed);
             if let Some(last) = tx.last.clone() {
                 let _ = self.sockets.send(tx.dest, &last);
             }
             return;
         }
-        self.stats.requests += 1;
+        SipCounters::bump(&self.stats.requests);
         let tx = ServerTx {
             id: random_token(16),
             dest: response_dest(&msg, source),
@@ -395,7 +393,6 @@ impl Relay {
             user,
             event,
         };
-        self.stats.offered += 1;
         let timeout = self.cfg.reply_timeout;
         self.arm(timeout, Timer::ReplyDue(key.to_string()));
         let sent = self
@@ -431,7 +428,12 @@ impl Relay {
                 "no such transaction (answered and forgotten, or never)",
             ),
             Some(key) => match self.respond(&key, status, reason, body.as_ref()) {
-                Ok(()) => json(200, json!({ "tx": tx, "sent": status })),
+                Ok(()) => {
+                    if status >= 200 {
+                        SipCounters::bump(&self.stats.user_finals);
+                    }
+                    json(200, json!({ "tx": tx, "sent": status }))
+                }
                 Err(why) => error(409, why),
             },
         };

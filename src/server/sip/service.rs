@@ -16,6 +16,7 @@ use mio::Waker;
 
 use super::client::Outgoing;
 use super::config::SipConfig;
+use super::counters::SipCounters;
 use super::relay::{Offer, Relay, ToSip};
 use super::transport::Sockets;
 use crate::server::presence::answers::error;
@@ -42,6 +43,7 @@ pub struct SipService {
     local: Option<SocketAddr>,
     /// Transactions delivered to a user: who may answer, until when.
     pending: HashMap<String, (String, Instant)>,
+    counters: Arc<SipCounters>,
 }
 
 impl SipService {
@@ -56,6 +58,7 @@ impl SipService {
             thread: None,
             local: None,
             pending: HashMap::new(),
+            counters: Arc::default(),
         };
         if let Some(addr) = cfg.listen {
             let (sockets, waker) = Sockets::bind(addr, cfg.max_tcp)?;
@@ -78,7 +81,8 @@ impl SipService {
         let Some((sockets, rx)) = self.idle.take() else {
             return;
         };
-        let relay = Relay::new(self.cfg.clone(), sockets, rx, cx.handle());
+        let counters = Arc::clone(&self.counters);
+        let relay = Relay::new(self.cfg.clone(), sockets, rx, cx.handle(), counters);
         match std::thread::Builder::new()
             .name("altsock-sip".into())
             .spawn(move || relay.run())
@@ -111,6 +115,7 @@ impl SipService {
             },
         };
         if refused.is_none() {
+            SipCounters::bump(&self.counters.delivered);
             let until = cx.now() + self.cfg.reply_timeout + Duration::from_secs(1);
             self.pending.insert(offer.tx.clone(), (offer.user, until));
         }
@@ -118,6 +123,13 @@ impl SipService {
             tx: offer.tx,
             refused,
         });
+    }
+
+    /// Appends the SIP counters to `/metrics` (nothing when SIP is off).
+    pub fn metrics(&self, out: &mut String) {
+        if self.local.is_some() {
+            self.counters.write(out);
+        }
     }
 
     /// Forgets delivered transactions past their reply time.
