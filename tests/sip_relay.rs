@@ -651,3 +651,24 @@ fn send_over_1300_bytes_goes_over_tcp() {
     assert!(head.contains("\r\nVia: SIP/2.0/TCP "), "{head}");
     assert!(head.contains("\r\nContent-Length: 2000\r\n"), "{head}");
 }
+
+#[test]
+fn a_user_who_goes_offline_before_answering_gives_480_at_once() {
+    let (server, sip) = sip_server(Duration::from_secs(10));
+    let addr = server.addr;
+    let sid = user(addr, "kim");
+    let mut pipe = Pipe::open(addr, "kim", &sid, false);
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(WAIT)).unwrap();
+    let request = raw_message(&udp, "kim", "z9hG4bKgone", "still there?");
+    udp.send_to(request.as_bytes(), sip).unwrap();
+    pipe.next_of("sip");
+    drop(pipe);
+    // Well before the 10 s reply timeout.
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    let (n, _) = udp.recv_from(&mut buf).expect("an answer");
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("SIP/2.0 480 "), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

@@ -223,7 +223,7 @@ impl Router for ServerRouter {
     }
 
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
-        self.sip.tick(cx);
+        self.sip.tick(&self.presence, cx);
         let (shared, services) = self.parts();
         for service in services {
             service.tick(cx);

@@ -59,21 +59,55 @@ impl Relay {
 
     fn start_client(&mut self, out: Outgoing) -> Result<(String, String, String), (u16, String)> {
         let (uri, flow) = self.resolve(&out.to)?;
-        let tcp_asked = uri
-            .param("transport")
-            .flatten()
-            .is_some_and(|t| t.eq_ignore_ascii_case("tcp"));
-        let mut dest = match flow {
+        let dest = match flow {
             Some(flow) => flow,
             None => {
                 let addr = lookup(&uri).ok_or((404, format!("cannot resolve {}", uri.host)))?;
-                if tcp_asked {
+                let tcp = uri
+                    .param("transport")
+                    .flatten()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("tcp"));
+                if tcp {
                     Dest::Tcp(usize::MAX, addr)
                 } else {
                     Dest::Udp(addr)
                 }
             }
         };
+        let (request, bytes, dest) = self.build_message(&out, &uri, dest)?;
+        let dest = self
+            .sockets
+            .send(dest, &bytes)
+            .map_err(|e| (502, format!("cannot send to {}: {e}", dest.addr())))?;
+        let branch = format!("z9hG4bK{}", request.branch);
+        let tx = ClientTx {
+            id: random_token(16),
+            user: out.user,
+            to: uri.to_string(),
+            call_id: request.call_id,
+            bytes,
+            dest,
+            interval: self.cfg.t1,
+            done: false,
+        };
+        let answer = (tx.id.clone(), tx.call_id.clone(), tx.to.clone());
+        if dest.is_udp() {
+            self.arm(self.cfg.t1, Timer::Retransmit(branch.clone()));
+        }
+        self.arm(self.cfg.t1 * 64, Timer::GiveUp(branch.clone()));
+        self.client.insert(branch, tx);
+        SipCounters::bump(&self.stats.sent);
+        Ok(answer)
+    }
+
+    /// The MESSAGE for `out` to `uri` and where it goes: over TCP instead of
+    /// UDP when it passes 1300 bytes (RFC 3428 §5).
+    fn build_message(
+        &self,
+        out: &Outgoing,
+        uri: &SipUri,
+        mut dest: Dest,
+    ) -> Result<(MessageRequest, Vec<u8>, Dest), (u16, String)> {
         let local = self.sockets.local_ip_towards(dest.addr());
         let domain = self
             .cfg
@@ -89,20 +123,20 @@ impl Relay {
             to: uri.clone(),
             call_id: format!("{}@{}", random_token(12), local.ip()),
             cseq: 1,
-            transport: Transport::Datagram,
+            transport: if dest.is_udp() {
+                Transport::Datagram
+            } else {
+                Transport::Stream
+            },
             via_transport: dest.via_name().to_string(),
             via_sent_by: local.to_string(),
             branch: random_token(12),
             content_type: out.content_type.clone(),
             body: out.body.clone(),
         };
-        if !dest.is_udp() {
-            request.transport = Transport::Stream;
-        }
         let bytes = match request.build() {
             Ok(bytes) => bytes,
             Err(super::SipError::TooLarge { .. }) if dest.is_udp() => {
-                // RFC 3428 §5: over 1300 bytes goes over a congestion-controlled transport.
                 dest = Dest::Tcp(usize::MAX, dest.addr());
                 request.transport = Transport::Stream;
                 request.via_transport = "TCP".into();
@@ -111,29 +145,7 @@ impl Relay {
             Err(e) => return Err((400, e.to_string())),
         };
         debug_assert!(!dest.is_udp() || bytes.len() <= MESSAGE_UDP_LIMIT);
-        let dest = self
-            .sockets
-            .send(dest, &bytes)
-            .map_err(|e| (502, format!("cannot send to {}: {e}", dest.addr())))?;
-        let branch = format!("z9hG4bK{}", request.branch);
-        let tx = ClientTx {
-            id: random_token(16),
-            user: out.user,
-            to: uri.to_string(),
-            call_id: request.call_id.clone(),
-            bytes,
-            dest,
-            interval: self.cfg.t1,
-            done: false,
-        };
-        let answer = (tx.id.clone(), tx.call_id.clone(), tx.to.clone());
-        if dest.is_udp() {
-            self.arm(self.cfg.t1, Timer::Retransmit(branch.clone()));
-        }
-        self.arm(self.cfg.t1 * 64, Timer::GiveUp(branch.clone()));
-        self.client.insert(branch, tx);
-        SipCounters::bump(&self.stats.sent);
-        Ok(answer)
+        Ok((request, bytes, dest))
     }
 
     /// The Request-URI and, for a registered phone, the flow to reach it on.

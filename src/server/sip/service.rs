@@ -132,11 +132,24 @@ impl SipService {
         }
     }
 
-    /// Forgets delivered transactions past their reply time.
-    pub fn tick(&mut self, cx: &mut Cx<'_, Job>) {
+    /// Starts the thread if it has not started, forgets delivered
+    /// transactions past their reply time, and answers `480` for those whose
+    /// user went offline before answering (no point waiting for the 408).
+    pub fn tick(&mut self, presence: &Presence, cx: &mut Cx<'_, Job>) {
         self.start(cx);
         let now = cx.now();
-        self.pending.retain(|_, (_, until)| *until > now);
+        let mut gone = Vec::new();
+        self.pending.retain(|tx, (user, until)| {
+            let online = presence.user_status(user) == UserStatus::Online;
+            if !online && *until > now {
+                gone.push(tx.clone());
+            }
+            online && *until > now
+        });
+        for tx in gone {
+            let refused = Some((480, "Temporarily Unavailable"));
+            self.to_thread(ToSip::Verdict { tx, refused });
+        }
     }
 
     /// `POST /sip/reply` and `POST /sip/send`.
