@@ -31,6 +31,11 @@ use crate::{ConnId, Handle, Response};
 /// Methods delivered to an online user's pipe.
 pub const DELIVERED: [&str; 4] = ["MESSAGE", "OPTIONS", "INFO", "NOTIFY"];
 
+/// Most server transactions alive at once; past it new requests get a
+/// stateless `503` with `Retry-After` (a flood of distinct requests cannot
+/// grow the table without bound; each lives up to 64*T1).
+pub const MAX_TRANSACTIONS: usize = 100_000;
+
 /// The `Allow` header of altsock's answers.
 pub const ALLOW: &str = "MESSAGE, OPTIONS, INFO, NOTIFY, REGISTER, CANCEL, ACK";
 
@@ -296,6 +301,16 @@ impl Relay {
             SipCounters::bump(&self.stats.absorbed);
             if let Some(last) = tx.last.clone() {
                 let _ = self.sockets.send(tx.dest, &last);
+            }
+            return;
+        }
+        if self.server.len() >= MAX_TRANSACTIONS {
+            let busy = ResponseBuilder::new(&msg, 503, "Service Unavailable")
+                .to_tag(&random_token(8))
+                .header("Retry-After", "5")
+                .build();
+            if let Ok(bytes) = busy {
+                let _ = self.sockets.send(response_dest(&msg, source), &bytes);
             }
             return;
         }
