@@ -19,6 +19,7 @@
 //! - [`roster`]: each group's members by index, with their online bits.
 //! - `propagate`: batches out to watchers (`updates`, `update`, `resync`).
 //! - [`seed`]: the benchmark's seeding path (`altsock seed-bench`).
+//! - [`push`]: the general door to push a named event to a user's pipe.
 //! - `accounts`, `pipe`, `groups`, `chat`, `invites`, `pages`: the endpoints.
 //!
 //! Everything here runs on the engine thread and never blocks: hashing and
@@ -43,6 +44,7 @@ mod pages;
 pub mod params;
 mod pipe;
 mod propagate;
+pub mod push;
 pub mod roster;
 pub mod seed;
 pub mod store;
