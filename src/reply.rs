@@ -16,8 +16,11 @@ pub enum Reply {
     Respond(Response),
     /// Hold the connection open as a stream.
     Hold(Hold),
-    /// Answer later with [`crate::Cx::respond`], [`crate::Cx::hold`] or the same on a [`crate::Handle`].
-    /// Pipelined requests behind this one wait.
+    /// Answer later with [`crate::Cx::respond`], [`crate::Cx::hold`] or the
+    /// same on a [`crate::Handle`], naming the request by
+    /// [`crate::Request::id`]. Pipelined requests behind this one are still
+    /// parsed and dispatched (up to `pipeline_depth`); their answers are
+    /// written after this one, in request order.
     Defer,
 }
 

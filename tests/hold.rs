@@ -901,10 +901,13 @@ fn input_piling_up_behind_a_longpoll_is_capped() {
     assert!(server.handle.metrics().bytes_in < 4 * 1024 * 1024);
 }
 
+/// Garbage pipelined behind a deferred answer is parsed ahead and refused in
+/// its turn: the deferred answer first, then the error and a close; the rest
+/// of the flood is read and dropped, not kept.
 #[test]
-fn input_piling_up_behind_a_deferred_answer_is_capped() {
+fn garbage_behind_a_deferred_answer_is_refused_in_its_turn() {
     let (server, log) = start(builder());
-    let (client, conn, _) = open(&server, &log, "/defer");
+    let (mut client, conn, _) = open(&server, &log, "/defer");
     let mut stream = client.stream.try_clone().expect("clone");
     let writer = std::thread::spawn(move || {
         let block = vec![b'a'; 64 * 1024];
@@ -914,6 +917,23 @@ fn input_piling_up_behind_a_deferred_answer_is_capped() {
             }
         }
     });
+    wait_for("the flood to be read", || {
+        server.handle.metrics().bytes_in > 2 * 1024 * 1024
+    });
+    assert_eq!(
+        server
+            .handle
+            .respond(conn, Response::text(200, "late"))
+            .wait(),
+        Ok(())
+    );
+    assert_eq!(client.read_response().text(), "late");
+    let refused = client.read_response();
+    assert!(
+        refused.status >= 400 && refused.status < 500,
+        "{}",
+        refused.status
+    );
     assert_eq!(closed_reason(&log, conn), CloseReason::BadRequest);
     let _ = writer.join();
 }

@@ -51,6 +51,9 @@ pub struct Config {
     pub limits: Limits,
     /// Pending output per connection at most; past it, "slow consumer".
     pub max_pending_output: usize,
+    /// Pipelined requests a connection may have dispatched and unanswered
+    /// behind a deferred answer; past it, later ones wait unparsed.
+    pub pipeline_depth: usize,
     /// How long shutdown waits for connections to finish.
     pub shutdown_grace: Duration,
     /// The listen backlog.
@@ -72,6 +75,7 @@ impl Default for Config {
             max_connections: 19_000,
             limits: Limits::default(),
             max_pending_output: 1024 * 1024,
+            pipeline_depth: 128,
             shutdown_grace: Duration::from_secs(3),
             backlog: 4096,
         }
@@ -193,6 +197,14 @@ impl Builder {
     /// The cap on pending output per connection (default 1 MiB).
     pub fn max_pending_output(mut self, bytes: usize) -> Self {
         self.config.max_pending_output = bytes;
+        self
+    }
+
+    /// How many pipelined requests one connection may have dispatched with
+    /// their answers still owed (default 128; at least 1). Later requests wait
+    /// unparsed, and reading stops once they fill the input cap.
+    pub fn pipeline_depth(mut self, depth: usize) -> Self {
+        self.config.pipeline_depth = depth.max(1);
         self
     }
 
