@@ -19,7 +19,9 @@ enum Ev {
     Closed(ConnId, CloseReason),
 }
 
-/// `/d?...` defers; `/sse` holds a stream; anything else answers its target now.
+/// `/d?...` defers letting later requests through (its effect counts as
+/// done); `/strict?...` defers holding them back; `/sse` holds a stream;
+/// anything else answers its target now.
 struct Deferrer {
     log: Log<Ev>,
 }
@@ -30,7 +32,8 @@ impl Router for Deferrer {
     fn request(&mut self, req: Request, _cx: &mut Cx<'_, ()>) -> Reply {
         self.log.push(Ev::Request(req.id(), req.target.clone()));
         match req.path() {
-            "/d" => Reply::Defer,
+            "/d" => Reply::DeferPipelined,
+            "/strict" => Reply::Defer,
             "/sse" => Reply::Hold(Hold::sse()),
             _ => Reply::Respond(Response::text(200, format!("now {}", req.target))),
         }
@@ -134,6 +137,30 @@ fn immediate_answers_wait_their_turn_behind_deferred_ones() {
     assert_eq!(client.read_response().text(), "now /now?1");
     assert_eq!(client.read_response().text(), "late 2");
     assert_eq!(client.read_response().text(), "now /now?3");
+}
+
+#[test]
+fn a_plain_deferral_holds_back_the_requests_behind_it_until_answered() {
+    let (server, log) = start(Engine::builder());
+    let mut client = server.connect();
+    client.send(
+        [get("/d?0"), get("/strict?1"), get("/now?2")]
+            .concat()
+            .as_bytes(),
+    );
+    let ids = dispatched(&log, 2);
+    barrier(&server);
+    assert_eq!(requests(&log).len(), 2, "dispatched past a plain deferral");
+    // Answered (though not yet written: request 0 is owed), request 1 no
+    // longer holds back request 2.
+    answer(&server, ids[1].0, "one".into());
+    let all = dispatched(&log, 3);
+    assert_eq!(all[2].1, "/now?2");
+    assert!(client.read_for(Duration::from_millis(50)).is_empty());
+    answer(&server, ids[0].0, "zero".into());
+    assert_eq!(client.read_response().text(), "zero");
+    assert_eq!(client.read_response().text(), "one");
+    assert_eq!(client.read_response().text(), "now /now?2");
 }
 
 #[test]

@@ -427,7 +427,8 @@ impl Core {
         match reply {
             Reply::Respond(response) => self.respond(key, &response),
             Reply::Hold(hold) => self.start_hold(key, hold),
-            Reply::Defer => self.defer_first(key, seq),
+            Reply::Defer => self.defer_first(key, seq, false),
+            Reply::DeferPipelined => self.defer_first(key, seq, true),
         }
     }
 

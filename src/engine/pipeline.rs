@@ -26,8 +26,9 @@ use crate::{AnswerTo, RequestId};
 /// What a slot's request will be answered with.
 #[derive(Debug)]
 enum Answer {
-    /// The router has not answered yet.
-    Owed,
+    /// The router has not answered yet; `lets_through`: it has applied the
+    /// request's effect (`Reply::DeferPipelined`), so later requests may run.
+    Owed { lets_through: bool },
     /// The router's answer, written when the slot reaches the front.
     Ready(Reply),
     /// The request could not be parsed: this status, then close.
@@ -51,13 +52,18 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// Whether a request parsed after the last slot could ever be answered: not
-    /// after a `Connection: close`, a parse error or a hold (a stream takes the
-    /// connection; a long-poll's followers are parsed once it is released).
+    /// Whether the request after the last slot may be dispatched now: not
+    /// while the last one's effect may still be under way (plain `Defer`),
+    /// and never after a `Connection: close`, a parse error or a hold (a
+    /// stream takes the connection; a long-poll's followers are parsed once
+    /// it is released).
     fn accepts_more(&self) -> bool {
         self.slots.back().map_or(true, |last| {
             last.keep_alive
-                && matches!(last.answer, Answer::Owed | Answer::Ready(Reply::Respond(_)))
+                && matches!(
+                    last.answer,
+                    Answer::Owed { lets_through: true } | Answer::Ready(Reply::Respond(_))
+                )
         })
     }
 
@@ -95,8 +101,8 @@ impl Core {
 
     /// The router deferred request `seq` on a connection that owed nothing:
     /// phase `Deferred`, no timer (the router or its worker owns the wait).
-    pub fn defer_first(&mut self, key: usize, seq: u64) {
-        self.push_slot(key, seq, Answer::Owed);
+    pub fn defer_first(&mut self, key: usize, seq: u64, lets_through: bool) {
+        self.push_slot(key, seq, Answer::Owed { lets_through });
         if let Some(conn) = self.conns.get_mut(key) {
             conn.phase = Phase::Deferred;
             conn.deadline = u64::MAX;
@@ -106,15 +112,13 @@ impl Core {
     /// A request parsed behind owed answers gets its slot before the router
     /// sees it, so the router may answer it (by id) even before returning.
     pub fn queue_pipelined(&mut self, key: usize, seq: u64) {
-        self.push_slot(key, seq, Answer::Owed);
+        let lets_through = false;
+        self.push_slot(key, seq, Answer::Owed { lets_through });
     }
 
-    /// The router's reply to pipelined request `seq`: `Defer` leaves it owed;
-    /// anything else waits in its slot for its turn.
+    /// The router's reply to pipelined request `seq`: a deferral leaves it
+    /// owed; anything else waits in its slot for its turn.
     pub fn settle_pipelined(&mut self, key: usize, seq: u64, reply: Reply) {
-        if matches!(reply, Reply::Defer) {
-            return;
-        }
         let id = RequestId {
             conn: self.id_of(key),
             seq,
@@ -122,7 +126,15 @@ impl Core {
         let Some(slot) = self.slot_mut(key, AnswerTo::Request(id)) else {
             return;
         };
-        slot.answer = Answer::Ready(reply);
+        slot.answer = match reply {
+            Reply::Defer if matches!(slot.answer, Answer::Owed { .. }) => return,
+            Reply::DeferPipelined if matches!(slot.answer, Answer::Owed { .. }) => {
+                Answer::Owed { lets_through: true }
+            }
+            // Answered through `Cx` before the router returned.
+            Reply::Defer | Reply::DeferPipelined => return,
+            reply => Answer::Ready(reply),
+        };
         self.answer_ready(key);
     }
 
@@ -145,13 +157,18 @@ impl Core {
         let slot = self.slot_mut(key, to).ok_or(Gone)?;
         slot.answer = Answer::Ready(reply);
         self.answer_ready(key);
+        // An answered request no longer holds back the ones behind it.
+        let conn = self.conns.get(key);
+        if conn.is_some_and(|c| c.phase == Phase::Deferred && c.input.is_some()) {
+            self.resume_queue.push(to.conn());
+        }
         Ok(())
     }
 
     /// The owed slot `to` names on `key`.
     fn slot_mut(&mut self, key: usize, to: AnswerTo) -> Option<&mut Slot> {
         let slots = &mut self.pipelines.get_mut(&key)?.slots;
-        let owed = |slot: &&mut Slot| matches!(slot.answer, Answer::Owed);
+        let owed = |slot: &&mut Slot| matches!(slot.answer, Answer::Owed { .. });
         match to {
             AnswerTo::Oldest(_) => slots.iter_mut().find(owed),
             AnswerTo::Request(id) => slots.iter_mut().filter(owed).find(|s| s.seq == id.seq),
@@ -172,7 +189,7 @@ impl Core {
             if !pipeline
                 .slots
                 .front()
-                .is_some_and(|s| !matches!(s.answer, Answer::Owed))
+                .is_some_and(|s| !matches!(s.answer, Answer::Owed { .. }))
             {
                 return;
             }
@@ -190,7 +207,7 @@ impl Core {
                 Answer::Ready(Reply::Respond(response)) => self.respond(key, &response),
                 Answer::Ready(Reply::Hold(hold)) => self.start_hold(key, hold),
                 Answer::Reject(status, why) => self.reject(key, status, why.trim_end()),
-                Answer::Ready(Reply::Defer) | Answer::Owed => {}
+                Answer::Ready(Reply::Defer | Reply::DeferPipelined) | Answer::Owed { .. } => {}
             }
             self.after_answer(key);
         }

@@ -60,7 +60,7 @@ impl Presence {
     /// Logs a chat or message the store took (after its write, so a batch
     /// never holds the line without the message); refused ones are not.
     fn log_taken(&self, reply: &Reply, from: &str, kind: &'static str, to: String) {
-        if matches!(reply, Reply::Defer) {
+        if matches!(reply, Reply::Defer | Reply::DeferPipelined) {
             self.db.log(from, kind, to);
         }
     }
@@ -172,7 +172,7 @@ impl Presence {
         if !delivered {
             self.count_stored(from, &to, 1);
         }
-        Reply::Defer
+        Reply::DeferPipelined
     }
 
     /// Adds `n` (or with a negative `n`, removes) undelivered messages from

@@ -298,7 +298,7 @@ impl Presence {
             return Reply::Respond(refusal);
         }
         self.member_joined(cx, group, user);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 
     /// `POST /groups/NAME/join` (`password` where set) and `.../leave`.
@@ -382,7 +382,7 @@ impl Presence {
             self.activate(user, CONTACTS);
         }
         self.refresh(cx, &Target::Group(group.to_string()), group, user, false);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 
     /// True when `name` is in `owner`'s address book.
@@ -421,7 +421,7 @@ impl Presence {
         }
         self.dir.add_contact(&me.user, &name);
         self.refresh(cx, &Target::Book(me.user.clone()), CONTACTS, &name, true);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 
     /// `DELETE /contacts/NAME`: removes a user from my address book; `200`
@@ -444,7 +444,7 @@ impl Presence {
         }
         self.dir.remove_contact(&me.user, name);
         self.refresh(cx, &Target::Book(me.user.clone()), CONTACTS, name, false);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 
     /// Makes `group` the active group of `user` in memory and the watch
@@ -494,6 +494,6 @@ impl Presence {
         }
         self.activate(&me.user, &group);
         self.resync_pipe(cx, &me.user);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 }
