@@ -149,12 +149,9 @@ impl Core {
 
     /// An input buffer from the pool.
     pub fn take_input_buffer(&mut self) -> Box<Input> {
-        self.input_pool.pop().unwrap_or_else(|| {
-            Box::new(Input {
-                bytes: Vec::with_capacity(INPUT_CAPACITY),
-                ..Input::default()
-            })
-        })
+        self.input_pool
+            .pop()
+            .unwrap_or_else(|| Box::new(Input::with_capacity(INPUT_CAPACITY)))
     }
 
     /// Returns a connection's input buffer to the pool once it is empty and no
@@ -165,8 +162,7 @@ impl Core {
         };
         if conn.input.as_ref().is_some_and(|b| b.is_empty()) {
             if let Some(buf) = conn.input.take() {
-                if self.input_pool.len() < INPUT_POOL && buf.bytes.capacity() <= 4 * INPUT_CAPACITY
-                {
+                if self.input_pool.len() < INPUT_POOL && buf.capacity() <= 4 * INPUT_CAPACITY {
                     self.input_pool.push(buf);
                 }
             }

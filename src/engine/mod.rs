@@ -23,7 +23,7 @@ use log::{debug, info, trace, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use self::conn::{Input, Phase};
+use self::conn::Phase;
 use self::core::Core;
 use self::handle::{Command, Shared};
 use crate::http::parse::Progress;
@@ -288,7 +288,7 @@ impl<R: Router> Engine<R> {
     /// Unconsumed input bytes on `key`.
     fn input_len(&self, key: usize) -> usize {
         let input = self.core.conns.get(key).and_then(|c| c.input.as_ref());
-        input.map_or(0, |i| i.bytes.len())
+        input.map_or(0, |i| i.unconsumed_len())
     }
 
     /// Reads from `key` until the socket is drained, ends or fails, or (while
@@ -301,7 +301,10 @@ impl<R: Router> Engine<R> {
             };
             let waiting = conn.phase != Phase::Reading;
             if conn.phase == Phase::Deferred
-                && conn.input.as_ref().is_some_and(|i| i.bytes.len() > cap)
+                && conn
+                    .input
+                    .as_ref()
+                    .is_some_and(|i| i.unconsumed_len() > cap)
             {
                 return ReadStop::Full;
             }
@@ -318,8 +321,8 @@ impl<R: Router> Engine<R> {
                         Some(input) => input,
                         None => self.core.take_input_buffer(),
                     };
-                    input.bytes.extend_from_slice(&self.read_buf[..n]);
-                    let piled_up = waiting && input.bytes.len() > cap;
+                    input.append(&self.read_buf[..n]);
+                    let piled_up = waiting && input.unconsumed_len() > cap;
                     let held = self.core.conns[key].phase != Phase::Deferred;
                     self.core.conns[key].input = Some(input);
                     if piled_up && held {
@@ -385,16 +388,16 @@ impl<R: Router> Engine<R> {
                 return self.core.recycle_input(key);
             }
             let conn = &mut self.core.conns[key];
-            let Some(input) = conn.input.as_mut().filter(|b| !b.bytes.is_empty()) else {
+            let Some(input) = conn.input.as_mut().filter(|b| b.unconsumed_len() > 0) else {
                 self.core.recycle_input(key);
                 return;
             };
             // The parser consumes body bytes as they come and keeps its place,
             // so a slow upload is parsed once, not again on every read.
-            let Input { bytes, parser } = &mut **input;
+            let (bytes, parser) = input.parts();
             let progress = match parser.advance(bytes, &self.core.cfg.limits) {
                 Ok(advanced) => {
-                    bytes.drain(..advanced.consumed);
+                    input.consume(advanced.consumed);
                     advanced.progress
                 }
                 Err(e) => return self.core.reject_in_order(key, e.status(), &e.to_string()),
