@@ -1,7 +1,8 @@
 //! The seam between the engine and the program that embeds it. A [`Router`]
 //! gets each request and answers it now ([`Reply::Respond`]), later
-//! ([`Reply::Defer`], completed through [`Cx`] or a [`crate::Handle`]), or
-//! holds the connection open as a stream ([`Reply::Hold`]). The router runs on
+//! ([`Reply::Defer`] or [`Reply::DeferPipelined`], completed through [`Cx`]
+//! or a [`crate::Handle`] naming the request by [`Request::id`]), or holds
+//! the connection open as a stream ([`Reply::Hold`]). The router runs on
 //! the engine thread, so it owns its state without locks; it must never block.
 
 use std::time::Instant;
