@@ -21,7 +21,7 @@ enum Ev {
 
 /// `/d?...` defers letting later requests through (its effect counts as
 /// done); `/strict?...` defers holding them back; `/sse` holds a stream;
-/// anything else answers its target now.
+/// `/big` answers 64 KiB now; anything else answers its target now.
 struct Deferrer {
     log: Log<Ev>,
 }
@@ -35,6 +35,7 @@ impl Router for Deferrer {
             "/d" => Reply::DeferPipelined,
             "/strict" => Reply::Defer,
             "/sse" => Reply::Hold(Hold::sse()),
+            "/big" => Reply::Respond(Response::text(200, "b".repeat(64 * 1024))),
             _ => Reply::Respond(Response::text(200, format!("now {}", req.target))),
         }
     }
@@ -215,6 +216,32 @@ fn the_depth_bound_stops_dispatching_until_answers_are_written() {
         answer(&server, id, format!("done {i}"));
         assert_eq!(client.read_response().text(), format!("done {i}"));
     }
+}
+
+/// Many large answers ready behind a deferred one are written as a slow
+/// reader takes them, not all at once into a pending buffer past its cap
+/// (which would close the connection as a slow consumer).
+#[test]
+fn ready_answers_are_paced_to_a_slow_reader() {
+    let (server, log) = start(Engine::builder().max_pending_output(256 * 1024));
+    let mut client = Client::connect_small_rcvbuf(server.addr, 4096);
+    // 6.4 MiB of answers: more than the kernel's socket buffers hold.
+    let n = 100;
+    let burst: String = std::iter::once(get("/d?0"))
+        .chain((1..=n).map(|i| get(&format!("/big?{i}"))))
+        .collect();
+    client.send(burst.as_bytes());
+    let ids = dispatched(&log, n + 1);
+    answer(&server, ids[0].0, "zero".into());
+    assert_eq!(client.read_response().text(), "zero");
+    for _ in 1..=n {
+        let big = client.read_response();
+        assert_eq!(big.status, 200);
+        assert_eq!(big.body.len(), 64 * 1024);
+    }
+    client.send(get("/x").as_bytes());
+    assert_eq!(client.read_response().text(), "now /x");
+    assert!(!log.all().iter().any(|e| matches!(e, Ev::Closed(..))));
 }
 
 #[test]

@@ -260,9 +260,13 @@ impl<R: Router> Engine<R> {
             self.deliver_router_queues();
             return;
         }
-        // Parse-ahead stops while a large answer is being written; the
-        // writable event that drains it resumes it.
-        if readable || (writable && self.core.owes_answers(key)) {
+        // Writing ready answers and parsing ahead both stop while much output
+        // waits for a slow reader; the writable event that drains it resumes them.
+        let owes = writable && self.core.owes_answers(key);
+        if owes {
+            self.core.answer_ready(key);
+        }
+        if readable || owes {
             self.read_ready(key);
         }
         self.deliver_router_queues();

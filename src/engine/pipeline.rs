@@ -176,13 +176,15 @@ impl Core {
     }
 
     /// Writes the answers at the front that are ready, in order, until one is
-    /// still owed, the connection is held or closing, or none is left.
+    /// still owed, the connection is held or closing, none is left, or half
+    /// of `max_pending_output` waits for the reader (the writable event that
+    /// drains it calls this again), so a burst of ready answers to a slow
+    /// reader is paced, not closed as a slow consumer.
     pub fn answer_ready(&mut self, key: usize) {
-        while self
-            .conns
-            .get(key)
-            .is_some_and(|c| c.phase == Phase::Deferred)
-        {
+        let room = self.cfg.max_pending_output / 2;
+        while self.conns.get(key).is_some_and(|c| {
+            c.phase == Phase::Deferred && c.output.as_ref().map_or(true, |o| o.len() <= room)
+        }) {
             let Some(pipeline) = self.pipelines.get_mut(&key) else {
                 return;
             };
