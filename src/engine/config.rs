@@ -54,6 +54,9 @@ pub struct Config {
     /// Pipelined requests a connection may have dispatched and unanswered
     /// behind a deferred answer; past it, later ones wait unparsed.
     pub pipeline_depth: usize,
+    /// The largest WebSocket message a client may send (all fragments
+    /// together); past it the connection is closed with 1009.
+    pub max_ws_message: usize,
     /// How long shutdown waits for connections to finish.
     pub shutdown_grace: Duration,
     /// The listen backlog.
@@ -76,6 +79,7 @@ impl Default for Config {
             limits: Limits::default(),
             max_pending_output: 1024 * 1024,
             pipeline_depth: 128,
+            max_ws_message: 64 * 1024,
             shutdown_grace: Duration::from_secs(3),
             backlog: 4096,
         }
@@ -205,6 +209,12 @@ impl Builder {
     /// unparsed, and reading stops once they fill the input cap.
     pub fn pipeline_depth(mut self, depth: usize) -> Self {
         self.config.pipeline_depth = depth.max(1);
+        self
+    }
+
+    /// Sets the largest WebSocket message a client may send (default 64 KiB).
+    pub fn max_ws_message(mut self, bytes: usize) -> Self {
+        self.config.max_ws_message = bytes;
         self
     }
 

@@ -76,6 +76,11 @@ impl Input {
         self.bytes.len() - self.start
     }
 
+    /// The unconsumed bytes.
+    pub fn unconsumed(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+
     /// The buffer's capacity, for the pool's size check.
     pub fn capacity(&self) -> usize {
         self.bytes.capacity()

@@ -66,6 +66,8 @@ pub(crate) struct Core {
     pub shutting_down: bool,
     /// The secret key of multipart boundaries.
     boundary_keys: RandomState,
+    /// WebSocket state kept outside `Conn` (see `websocket.rs`).
+    pub ws: super::websocket::WsTable,
 }
 
 impl Core {
@@ -90,6 +92,7 @@ impl Core {
             request_seq: 0,
             shutting_down: false,
             boundary_keys: RandomState::new(),
+            ws: Default::default(),
         }
     }
 
@@ -270,6 +273,7 @@ impl Core {
         }
         self.drop_pipeline(key);
         let mut conn = self.conns.remove(key);
+        self.ws.forget(key);
         let id = ConnId {
             key: key as u32,
             gen: conn.gen,
@@ -313,6 +317,7 @@ impl Core {
         let c = &self.conns[key];
         match c.phase {
             Phase::Held(Framing::LongPoll) => self.close(key, reason),
+            Phase::Held(Framing::WebSocket) => self.ws_close_for(key, reason),
             Phase::Held(framing) => {
                 let end = framing::stream_end(framing, c.chunked);
                 if self.write(key, &end) {
@@ -430,6 +435,9 @@ impl Core {
 
     /// Opens a held stream on `key`.
     pub fn start_hold(&mut self, key: usize, hold: Hold) {
+        if hold.framing == Framing::WebSocket {
+            return self.start_websocket(key, hold);
+        }
         let framing = hold.framing;
         let boundary = self.boundary_of(key, framing);
         let Some(conn) = self.conns.get_mut(key) else {
@@ -668,6 +676,7 @@ impl Core {
                 self.released_queue.push(id);
                 self.answer_ready(key);
             }
+            Phase::Held(Framing::WebSocket) => self.ws_keepalive(key),
             Phase::Held(framing) => self.keepalive(key, framing),
             Phase::Deferred => {}
             Phase::Closing(reason) => self.close(key, reason),

@@ -12,6 +12,7 @@ pub(crate) mod core;
 pub(crate) mod handle;
 mod pipeline;
 mod timers;
+mod websocket;
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -316,6 +317,12 @@ impl<R: Router> Engine<R> {
                 Ok(0) => return ReadStop::Eof,
                 Ok(n) => {
                     Metrics::add(&self.core.metrics.bytes_in, n as u64);
+                    if conn.phase == Phase::Held(crate::Framing::WebSocket) {
+                        let buf = std::mem::take(&mut self.read_buf);
+                        self.ws_receive(key, &buf[..n]);
+                        self.read_buf = buf;
+                        continue;
+                    }
                     if !keeps_input(conn.phase) || self.core.discards_input(key) {
                         continue;
                     }
@@ -385,6 +392,10 @@ impl<R: Router> Engine<R> {
             let Some(conn) = self.core.conns.get_mut(key) else {
                 return;
             };
+            if conn.phase == Phase::Held(crate::Framing::WebSocket) {
+                // Frames the client sent right behind its upgrade request.
+                return self.ws_take_input(key);
+            }
             let reading = conn.phase == Phase::Reading;
             if !reading && !self.core.may_parse_ahead(key) {
                 // A held stream keeps no input buffer; one owing answers may
