@@ -21,7 +21,7 @@ use super::table::Target;
 use super::throttle::Subject;
 use super::{busy, finish, store, Presence};
 use crate::server::Job;
-use crate::{ConnId, Cx, Reply, Request, Response};
+use crate::{Cx, Reply, Request, RequestId, Response};
 use rusqlite::Connection;
 
 /// Members in one page of a member list.
@@ -225,7 +225,7 @@ impl Presence {
         };
         let password = Some(password).filter(|s| !s.is_empty());
         let reserved = name.clone();
-        let (handle, db, conn) = (cx.handle(), self.db.clone(), req.conn);
+        let (handle, db, id) = (cx.handle(), self.db.clone(), req.id());
         let work = Box::new(move |argon: &mut Argon| {
             let hash = password.map(|pw| argon.hash(&pw).unwrap_or_default());
             let (group, row_hash, creator) = (name.clone(), hash.clone(), me.user.clone());
@@ -243,24 +243,24 @@ impl Presence {
                     });
                     reply.send(Job::new(move |r, cx| {
                         r.presence
-                            .group_created(cx, conn, name, hash, &me.user, result)
+                            .group_created(cx, id, name, hash, &me.user, result)
                     }));
                 },
             );
             if let Err(Busy) = queued {
                 handle.send(Job::new(move |r, cx| {
                     r.presence.pending_names.remove(&refused);
-                    finish(cx, conn, busy());
+                    finish(cx, id, busy());
                 }));
             }
         });
-        self.hash_reserving(cx, conn, work, vec![reserved])
+        self.hash_reserving(cx, id.conn, work, vec![reserved])
     }
     /// The end of a group creation: the creator joins.
     fn group_created(
         &mut self,
         cx: &mut Cx<'_, Job>,
-        conn: ConnId,
+        id: RequestId,
         name: String,
         hash: Option<String>,
         creator: &str,
@@ -268,7 +268,7 @@ impl Presence {
     ) {
         self.pending_names.remove(&name);
         if let Err(refusal) = stored {
-            return finish(cx, conn, refusal);
+            return finish(cx, id, refusal);
         }
         let protected = hash.is_some();
         self.dir.groups.insert(
@@ -282,7 +282,7 @@ impl Presence {
         self.db.log(creator, "create group", name.clone());
         finish(
             cx,
-            conn,
+            id,
             json(201, json!({ "group": name, "protected": protected })),
         );
     }
@@ -301,7 +301,13 @@ impl Presence {
 
     /// Joins `user` to `group`: `200` at once for a member already, else
     /// once the membership is committed.
-    fn join_group(&mut self, cx: &mut Cx<'_, Job>, conn: ConnId, group: &str, user: &str) -> Reply {
+    fn join_group(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        id: RequestId,
+        group: &str,
+        user: &str,
+    ) -> Reply {
         let joined = json(200, json!({ "group": group, "joined": true }));
         let member = self
             .dir
@@ -313,11 +319,11 @@ impl Presence {
         }
         let (g, u) = (group.to_string(), user.to_string());
         let apply = move |c: &Connection| store::add_member(c, &g, &u);
-        if let Err(refusal) = self.write_then_answer(cx, conn, apply, joined) {
+        if let Err(refusal) = self.write_then_answer(cx, id, apply, joined) {
             return Reply::Respond(refusal);
         }
         self.member_joined(cx, group, user);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 
     /// `POST /groups/NAME/join` (`password` where set) and `.../leave`.
@@ -335,11 +341,11 @@ impl Presence {
         };
         match action {
             "join" => {}
-            "leave" => return self.leave_group(cx, req.conn, group, &me.user),
+            "leave" => return self.leave_group(cx, req.id(), group, &me.user),
             _ => return Reply::Respond(error(404, "not found")),
         }
         let Some(hash) = rec.hash.clone() else {
-            return self.join_group(cx, req.conn, group, &me.user);
+            return self.join_group(cx, req.id(), group, &me.user);
         };
         let Ok(password) = p.password() else {
             return Reply::Respond(password_too_long());
@@ -348,21 +354,21 @@ impl Presence {
         if let Err(wait) = self.throttle.attempt(Subject::Group(group), ip, cx.now()) {
             return Reply::Respond(throttled(wait));
         }
-        let (handle, conn, group) = (cx.handle(), req.conn, group.to_string());
+        let (handle, id, group) = (cx.handle(), req.id(), group.to_string());
         let refund = group.clone();
         let work = Box::new(move |argon: &mut Argon| {
             let ok = argon.verify(&password, &hash);
             handle.send(Job::new(move |r, cx| {
                 if !ok {
-                    return finish(cx, conn, error(403, "wrong group password"));
+                    return finish(cx, id, error(403, "wrong group password"));
                 }
                 r.presence.throttle.refund(Subject::Group(&group), ip);
-                if let Reply::Respond(now) = r.presence.join_group(cx, conn, &group, &me.user) {
-                    finish(cx, conn, now);
+                if let Reply::Respond(now) = r.presence.join_group(cx, id, &group, &me.user) {
+                    finish(cx, id, now);
                 }
             }));
         });
-        self.hash_refunding(cx, conn, work, |n| Subject::Group(n), refund, ip)
+        self.hash_refunding(cx, id.conn, work, |n| Subject::Group(n), refund, ip)
     }
 
     /// Leaves a group; an active group left falls back to the address book.
@@ -370,7 +376,7 @@ impl Presence {
     fn leave_group(
         &mut self,
         cx: &mut Cx<'_, Job>,
-        conn: ConnId,
+        id: RequestId,
         group: &str,
         user: &str,
     ) -> Reply {
@@ -392,7 +398,7 @@ impl Presence {
             Ok(())
         };
         let left = json(200, json!({ "group": group, "joined": false }));
-        if let Err(refusal) = self.write_then_answer(cx, conn, apply, left) {
+        if let Err(refusal) = self.write_then_answer(cx, id, apply, left) {
             return Reply::Respond(refusal);
         }
         self.dir.leave(group, user);
@@ -402,7 +408,7 @@ impl Presence {
             self.activate(user, CONTACTS);
         }
         self.refresh(cx, &Target::Group(group.to_string()), group, user, false);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 
     /// True when `name` is in `owner`'s address book.
@@ -436,12 +442,12 @@ impl Presence {
         }
         let (owner, contact) = (me.user.clone(), name.clone());
         let apply = move |c: &Connection| store::add_contact(c, &owner, &contact);
-        if let Err(refusal) = self.write_then_answer(cx, req.conn, apply, added) {
+        if let Err(refusal) = self.write_then_answer(cx, req.id(), apply, added) {
             return Reply::Respond(refusal);
         }
         self.dir.add_contact(&me.user, &name);
         self.refresh(cx, &Target::Book(me.user.clone()), CONTACTS, &name, true);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 
     /// `DELETE /contacts/NAME`: removes a user from my address book; `200`
@@ -459,12 +465,12 @@ impl Presence {
         let (owner, contact) = (me.user.clone(), name.to_string());
         let apply = move |c: &Connection| store::remove_contact(c, &owner, &contact);
         let removed = json(200, json!({ "contact": name, "removed": true }));
-        if let Err(refusal) = self.write_then_answer(cx, req.conn, apply, removed) {
+        if let Err(refusal) = self.write_then_answer(cx, req.id(), apply, removed) {
             return Reply::Respond(refusal);
         }
         self.dir.remove_contact(&me.user, name);
         self.refresh(cx, &Target::Book(me.user.clone()), CONTACTS, name, false);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 
     /// Makes `group` the active group of `user` in memory and the watch
@@ -512,11 +518,11 @@ impl Presence {
         let answer = json(200, body);
         let (u, g) = (me.user.clone(), group.clone());
         let apply = move |c: &Connection| store::set_active(c, &u, &g);
-        if let Err(refusal) = self.write_then_answer(cx, req.conn, apply, answer) {
+        if let Err(refusal) = self.write_then_answer(cx, req.id(), apply, answer) {
             return Reply::Respond(refusal);
         }
         self.activate(&me.user, &group);
         self.resync_pipe(cx, &me.user);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 }
