@@ -14,6 +14,7 @@ pub mod hub;
 pub mod presence;
 pub mod sessions;
 pub mod sip;
+pub mod wireless;
 
 use std::path::PathBuf;
 
@@ -21,6 +22,7 @@ use crate::{CloseReason, ConnId, Cx, Reply, Request, Response, Router};
 pub use hub::{Hub, HubConfig};
 pub use presence::{Presence, PresenceConfig};
 pub use sessions::{Session, SessionLimits, Sessions};
+pub use wireless::{Wireless, WirelessConfig};
 
 /// Settings of the server beyond the engine's.
 #[derive(Debug, Clone)]
@@ -37,6 +39,8 @@ pub struct ServerConfig {
     pub presence: PresenceConfig,
     /// The database's durability, queue bound and stored-message limits.
     pub store: presence::db::StoreConfig,
+    /// The SMS gateway and the limits of conversations with wireless devices.
+    pub wireless: WirelessConfig,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +52,7 @@ impl Default for ServerConfig {
             hub: HubConfig::default(),
             presence: PresenceConfig::default(),
             store: presence::db::StoreConfig::default(),
+            wireless: WirelessConfig::default(),
         }
     }
 }
@@ -107,6 +112,23 @@ pub trait Service {
     }
 }
 
+/// Sends a named event down a user's `/jchat` pipe: the one way services
+/// other than presence (wireless, SIP) reach a user. The presence server
+/// implements it; the event is queued in the user's event queue (so a
+/// reconnecting or polling pipe still gets it) and pushed at once to an
+/// open pipe.
+pub trait UserEvents {
+    /// Queues `kind` with `payload` for `user`; `false` when the user has no
+    /// session (nothing was queued: tell the sender).
+    fn push_event(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        user: &str,
+        kind: &'static str,
+        payload: serde_json::Value,
+    ) -> bool;
+}
+
 /// What a request carried that services may want after it was answered
 /// (the request itself has gone to the service that answered it).
 #[derive(Debug, Clone, Default)]
@@ -133,6 +155,8 @@ pub struct ServerRouter {
     pub hub: Hub,
     /// Presence, groups, chat and pages; the catch-all for static URLs.
     pub presence: Presence,
+    /// Two-way text with wireless devices (SMS links, `/w/`, `/sms/inbound`).
+    pub wireless: Wireless,
 }
 
 impl ServerRouter {
@@ -140,6 +164,7 @@ impl ServerRouter {
     pub fn new(config: ServerConfig) -> std::io::Result<Self> {
         let presence = Presence::open(&config)?;
         let hub = Hub::new(config.hub.clone())?;
+        let wireless = Wireless::new(config.wireless.clone())?;
         Ok(ServerRouter {
             shared: ServerState {
                 sessions: Sessions::new(config.presence.sessions),
@@ -147,6 +172,7 @@ impl ServerRouter {
             },
             hub,
             presence,
+            wireless,
         })
     }
 
@@ -166,6 +192,7 @@ impl Router for ServerRouter {
             for service in services {
                 service.metrics(shared, &mut text);
             }
+            self.wireless.metrics(&mut text);
             return Reply::Respond(
                 Response::new(200)
                     .header("Content-Type", "text/plain; version=0.0.4")
@@ -180,6 +207,10 @@ impl Router for ServerRouter {
             // member of which group (for `private-group-` channels).
             self.hub
                 .handle_with_groups(req, &mut self.shared, &self.presence, cx)
+        } else if self.wireless.claims(&req) {
+            // Wireless reaches users' pipes through `UserEvents` only.
+            self.wireless
+                .handle_with_pipe(req, &mut self.shared, &mut self.presence, cx)
         } else {
             let (shared, services) = self.parts();
             match services.into_iter().find(|s| s.claims(&req)) {
@@ -198,12 +229,14 @@ impl Router for ServerRouter {
         for service in self.parts().1 {
             service.closed(conn, reason, cx);
         }
+        self.wireless.closed(conn, cx);
     }
 
     fn released(&mut self, conn: ConnId, cx: &mut Cx<'_, Job>) {
         for service in self.parts().1 {
             service.released(conn, cx);
         }
+        self.wireless.released(conn, cx);
     }
 
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
@@ -212,6 +245,7 @@ impl Router for ServerRouter {
             service.tick(cx);
             service.sweep(shared, cx);
         }
+        self.wireless.tick(&mut self.presence, cx);
     }
 
     fn message(&mut self, job: Job, cx: &mut Cx<'_, Job>) {

@@ -325,6 +325,23 @@ impl Presence {
     }
 }
 
+/// The general "push a named event to a user's pipe" (wireless, SIP).
+impl super::UserEvents for Presence {
+    fn push_event(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        user: &str,
+        kind: &'static str,
+        payload: serde_json::Value,
+    ) -> bool {
+        if !self.queues.contains_key(user) {
+            return false;
+        }
+        self.emit(cx, user, kind, payload);
+        true
+    }
+}
+
 /// Group membership for the hub's `private-group-` channels.
 impl crate::server::hub::Groups for Presence {
     fn is_member(&self, group: &str, user: &str) -> bool {
