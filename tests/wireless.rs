@@ -313,3 +313,168 @@ fn texting_needs_a_member_session_a_number_and_the_same_origin() {
         .contains("alice sent you a message"));
     assert!(gateway.try_next().is_none());
 }
+
+/// A form body from `pairs`, urlencoded.
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.replace('%', "%25").replace('+', "%2B").replace(' ', "+")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Posts an inbound SMS form with extra header lines.
+fn inbound(addr: std::net::SocketAddr, pairs: &[(&str, &str)], headers: &str) -> Resp {
+    let headers = format!("Content-Type: application/x-www-form-urlencoded\r\n{headers}");
+    call(addr, "POST", "/sms/inbound", &headers, &form(pairs))
+}
+
+#[test]
+fn inbound_sms_needs_a_valid_twilio_signature_and_reaches_the_requester() {
+    use altsock::server::wireless::inbound::twilio_signature;
+    let gateway = FakeGateway::start();
+    let mut config = wireless_config(&gateway, Duration::from_secs(2));
+    config.twilio_auth_token = Some("twilio-token-123".into());
+    let server = server_with_wireless(config);
+    let a = server.addr;
+    let alice = user(a, "alice");
+    let mut pipe = Pipe::open(a, "alice", &alice, false);
+    assert_eq!(text(a, "alice", &alice, PHONE, "hi").status, 202);
+    gateway.next();
+    pipe.next_of("wireless-sent");
+    let fields = [
+        ("From", PHONE),
+        ("To", "+15550000000"),
+        ("Body", "a reply by SMS"),
+        ("MessageSid", "SM0123"),
+    ];
+    let owned: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let url = format!("http://{a}/sms/inbound");
+    let good = twilio_signature("twilio-token-123", &url, &owned);
+    assert_eq!(inbound(a, &fields, "").status, 403, "no signature");
+    let wrong = twilio_signature("another-token", &url, &owned);
+    let bad = inbound(a, &fields, &format!("X-Twilio-Signature: {wrong}\r\n"));
+    assert_eq!(bad.status, 403, "a bad signature");
+    let mut changed = fields;
+    changed[2].1 = "a forged body";
+    let forged = inbound(a, &changed, &format!("X-Twilio-Signature: {good}\r\n"));
+    assert_eq!(forged.status, 403, "a signature of other fields");
+    let ok = inbound(a, &fields, &format!("X-Twilio-Signature: {good}\r\n"));
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert!(ok.header("content-type").unwrap().starts_with("text/xml"));
+    assert!(ok.text().ends_with("<Response/>"), "{}", ok.text());
+    let ev = pipe.next_of("wireless-reply");
+    assert_eq!(ev.data["msg"], "a reply by SMS");
+    assert_eq!(
+        (ev.data["from"].as_str(), ev.data["via"].as_str()),
+        (Some(PHONE), Some("sms"))
+    );
+    assert_eq!(ev.data["sid"], "SM0123");
+    // Only the signed one got through.
+    pipe.quiet(Duration::from_millis(100));
+    // A number nobody texted is not routed (and the gateway is told).
+    let stranger = [("From", "+15559999999"), ("Body", "who?")];
+    let owned: Vec<(String, String)> = stranger
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let sig = twilio_signature("twilio-token-123", &url, &owned);
+    let r = inbound(a, &stranger, &format!("X-Twilio-Signature: {sig}\r\n"));
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn thousand_inbound_messages_all_delivered_in_order() {
+    let gateway = FakeGateway::start();
+    let server = server_with_wireless(wireless_config(&gateway, Duration::from_secs(2)));
+    let a = server.addr;
+    let alice = user(a, "alice");
+    let mut pipe = Pipe::open(a, "alice", &alice, false);
+    assert_eq!(text(a, "alice", &alice, PHONE, "hi").status, 202);
+    gateway.next();
+    // One keep-alive connection, as a gateway posts; Twilio's field names,
+    // Vonage's by POST, and Vonage's (or Kannel's get-url) by GET, in turn.
+    let mut conn = util::Client::connect(a);
+    let digits = PHONE.trim_start_matches('+');
+    for batch in 0..20 {
+        for i in batch * 50..(batch + 1) * 50 {
+            let msg = format!("m{i}");
+            let raw = match i % 3 {
+                0 => request_text(
+                    a,
+                    "POST",
+                    "/sms/inbound",
+                    "Content-Type: application/x-www-form-urlencoded\r\n",
+                    &form(&[("From", PHONE), ("To", "+15550000000"), ("Body", &msg)]),
+                ),
+                1 => request_text(
+                    a,
+                    "POST",
+                    "/sms/inbound",
+                    "Content-Type: application/x-www-form-urlencoded\r\n",
+                    &form(&[("msisdn", digits), ("to", "15550000000"), ("text", &msg)]),
+                ),
+                _ => request_text(
+                    a,
+                    "GET",
+                    &format!("/sms/inbound?msisdn={digits}&to=15550000000&text={msg}"),
+                    "",
+                    "",
+                ),
+            };
+            conn.send(raw.as_bytes());
+            let r = conn.read_response();
+            assert_eq!(r.status, 200, "message {i}: {}", r.text());
+        }
+        for i in batch * 50..(batch + 1) * 50 {
+            let ev = pipe.next_of("wireless-reply");
+            assert_eq!(ev.data["msg"], format!("m{i}"), "in order");
+            assert_eq!(ev.data["from"], PHONE);
+        }
+    }
+    assert_eq!(metric(a, "altsock_wireless_inbound_routed_total"), 1000);
+}
+
+#[test]
+fn twilio_dialect_posts_a_form_with_basic_auth() {
+    use altsock::server::wireless::gateway::Dialect;
+    let gateway = FakeGateway::start();
+    let mut config = wireless_config(&gateway, Duration::from_secs(2));
+    if let Some(g) = config.gateway.as_mut() {
+        g.dialect = Dialect::Twilio;
+        g.url = format!(
+            "http://{}/2010-04-01/Accounts/AC123/Messages.json",
+            gateway.addr
+        );
+        g.user = Some("AC123".into());
+        g.password = Some("api-token".into());
+    }
+    let server = server_with_wireless(config);
+    let a = server.addr;
+    let alice = user(a, "alice");
+    let mut pipe = Pipe::open(a, "alice", &alice, false);
+    assert_eq!(text(a, "alice", &alice, PHONE, "hi").status, 202);
+    let sms = gateway.next();
+    assert_eq!(sms.method, "POST");
+    assert_eq!(sms.path, "/2010-04-01/Accounts/AC123/Messages.json");
+    assert_eq!(sms.field("To"), Some(PHONE));
+    assert_eq!(sms.field("From"), Some("+15550000000"));
+    assert!(sms
+        .field("Body")
+        .unwrap()
+        .contains(&format!("http://{a}/w/")));
+    // base64("AC123:api-token")
+    assert_eq!(
+        sms.authorization.as_deref(),
+        Some("Basic QUMxMjM6YXBpLXRva2Vu")
+    );
+    assert_eq!(pipe.next_of("wireless-sent").data["to"], PHONE);
+}
