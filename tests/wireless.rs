@@ -97,6 +97,23 @@ fn claim_47_sms_link_held_page_texts_in_order_replies_and_dead_token() {
     assert_eq!(key.len(), 32);
     assert_ne!(key, token);
     assert_eq!(get(a, &format!("/w/{key}")).status, 404);
+    // Only the browser that used it gets back in (its cookie holds the key).
+    let cookie = device.cookie();
+    assert!(cookie.ends_with(&format!("={key}")), "{cookie}");
+    assert!(
+        device.head.contains("Path=/w/; HttpOnly"),
+        "{}",
+        device.head
+    );
+    let again = call(a, "GET", &link, &format!("Cookie: {cookie}\r\n"), "");
+    assert_eq!(again.status, 303);
+    assert_eq!(
+        again.header("location"),
+        Some(format!("/w/{key}/stream").as_str())
+    );
+    let name = cookie.split('=').next().unwrap();
+    let forged = format!("Cookie: {name}={}\r\n", "0".repeat(32));
+    assert_eq!(call(a, "GET", &link, &forged, "").status, 404);
 
     // Replies by the form (no script): 303 back to the page, and the
     // requester's pipe gets them; the device's own page shows them.

@@ -219,6 +219,8 @@ pub fn link_path(text: &str) -> String {
 /// The device: its held page on one connection.
 pub struct Device {
     pub client: Client,
+    /// The response head.
+    pub head: String,
     /// The page's text so far (chunks joined).
     pub page: String,
 }
@@ -238,6 +240,7 @@ impl Device {
         );
         Device {
             client,
+            head,
             page: String::new(),
         }
     }
@@ -252,6 +255,21 @@ impl Device {
             let chunk: Vec<u8> = self.client.buf.drain(..size + 2).collect();
             self.page.push_str(&String::from_utf8_lossy(&chunk[..size]));
         }
+    }
+
+    /// The `name=value` of the cookie the page set.
+    pub fn cookie(&self) -> String {
+        let line = self
+            .head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+            .expect("a Set-Cookie header");
+        line[11..]
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// The device's key, from the form's action (`/w/KEY/reply`).

@@ -1,8 +1,9 @@
 //! The device's side of a conversation. `GET /w/TOKEN` uses the token (it
-//! answers `404` from then on) and gives the device a key of its own, 128
-//! random bits, carried in the page's URLs; then:
+//! answers `404` from then on, but to the browser that used it) and gives
+//! the device a key of its own, 128 random bits, carried in the page's URLs
+//! and in a cookie; then:
 //!
-//! - `GET /w/TOKEN` and `GET /w/KEY/stream`: the streamed page, held;
+//! - `GET /w/TOKEN` (first time) and `GET /w/KEY/stream`: the streamed page, held;
 //! - `GET /w/KEY/page[?after=N]`: the refresh page, long-polled;
 //! - `POST /w/KEY/reply` (`msg`): a reply, sent to the user as
 //!   `wireless-reply`; `303` back to the page (or `202` for the script).
@@ -10,12 +11,14 @@
 //! One device connection is held per conversation; a newer one replaces it.
 
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use super::link::{Author, Held, Link};
 use super::page;
 use super::{html_message, ids, text_field, UserEvents, Wireless};
 use crate::server::presence::answers::json;
 use crate::server::presence::params::Params;
+use crate::server::sessions::read_cookie;
 use crate::server::Job;
 use crate::{ConnId, Cx, Framing, Hold, Reply, Request, Response};
 
@@ -29,47 +32,76 @@ impl Wireless {
     ) -> Reply {
         let path = req.path().to_string();
         let segs: Vec<&str> = path.trim_start_matches("/w/").split('/').collect();
-        let found = match segs.as_slice() {
-            [token] => self.use_token(token, req.method.as_str(), pipe, cx),
+        let id = match segs.as_slice() {
+            [token] => return self.open_token(token, req, pipe, cx),
             [key, _] => self.by_key.get(*key).copied(),
             _ => None,
         };
-        let Some(id) = found else {
-            return Reply::Respond(page::notice(404, "This link is not valid any more."));
+        let Some(id) = id else {
+            return Reply::Respond(gone());
         };
         match (req.method.as_str(), segs.as_slice()) {
-            ("GET", [_] | [_, "stream"]) => self.open_stream(id, req.conn, cx),
+            ("GET", [_, "stream"]) => self.open_stream(id, req.conn, cx),
             ("GET", [_, "page"]) => self.open_page(id, req, cx),
             ("POST", [_, "reply"]) => Reply::Respond(self.reply(id, req, pipe, cx)),
             _ => Reply::Respond(page::notice(405, "Not here.")),
         }
     }
 
-    /// Uses a token: it dies, and the device gets the conversation's key.
-    /// `None` for an unknown, used or expired token (or a method but GET,
-    /// which leaves the token alone).
-    fn use_token(
+    /// `GET /w/TOKEN`. The first GET uses the token: the device gets the
+    /// conversation's key (in the page, and in a cookie for this path) and
+    /// the streamed page. After that the token answers `404`, except to the
+    /// browser that used it (its cookie holds the key), which is sent on to
+    /// its page: tapping the SMS's link again works on the device, nowhere
+    /// else.
+    fn open_token(
         &mut self,
         token: &str,
-        method: &str,
+        req: &Request,
         pipe: &mut dyn UserEvents,
         cx: &mut Cx<'_, Job>,
-    ) -> Option<u64> {
-        let id = *self.by_token.get(token)?;
-        let link = self.links.get_mut(&id)?;
-        if method != "GET" || cx.now() >= link.token_expires {
-            return None;
+    ) -> Reply {
+        let Some(&id) = self.by_token.get(token) else {
+            return Reply::Respond(gone());
+        };
+        let Some(link) = self.links.get_mut(&id) else {
+            return Reply::Respond(gone());
+        };
+        if req.method != "GET" {
+            return Reply::Respond(page::notice(405, "Not here."));
         }
-        let key = ids::session_id().ok()?;
-        self.by_token.remove(token);
+        if let Some(key) = &link.key {
+            let cookie = read_cookie(req, &cookie_name(id)).unwrap_or_default();
+            if bool::from(cookie.as_bytes().ct_eq(key.as_bytes())) {
+                return Reply::Respond(
+                    Response::new(303)
+                        .header("Location", format!("/w/{key}/stream"))
+                        .header("Cache-Control", "no-store"),
+                );
+            }
+            return Reply::Respond(gone());
+        }
+        if cx.now() >= link.token_expires {
+            return Reply::Respond(gone());
+        }
+        let Ok(key) = ids::session_id() else {
+            return Reply::Respond(page::notice(500, "Try again."));
+        };
         self.by_key.insert(key.clone(), id);
-        link.token = None;
-        link.key = Some(key);
+        link.key = Some(key.clone());
         link.sms = super::link::Sms::Sent;
-        log::debug!("wireless: link {id} opened by {}", link.phone);
+        log::debug!("{}: wireless: link {id} opened by {}", req.conn, link.phone);
         let (user, event) = (link.requester.clone(), json!({ "to": link.phone }));
         pipe.push_event(cx, &user, "wireless-connected", event);
-        Some(id)
+        let cookie = format!(
+            "{}={key}; Path=/w/; HttpOnly; SameSite=Lax; Max-Age={}",
+            cookie_name(id),
+            self.config.idle.as_secs().max(60)
+        );
+        match self.open_stream(id, req.conn, cx) {
+            Reply::Hold(hold) => Reply::Hold(hold.with_header("Set-Cookie", cookie)),
+            other => other,
+        }
     }
 
     /// Makes `conn` the device's connection, closing an older one.
@@ -91,7 +123,7 @@ impl Wireless {
     fn open_stream(&mut self, id: u64, conn: ConnId, cx: &mut Cx<'_, Job>) -> Reply {
         self.take_device(id, conn, Held::Stream, cx);
         let Some(link) = self.links.get_mut(&id) else {
-            return Reply::Respond(page::notice(404, "This link is not valid any more."));
+            return Reply::Respond(gone());
         };
         let key = link.key.clone().unwrap_or_default();
         let head = page::stream_head(link, &key);
@@ -114,7 +146,7 @@ impl Wireless {
             .and_then(|a| a.trim().parse::<u64>().ok());
         let wait = self.config.poll_wait;
         let Some(link) = self.links.get_mut(&id) else {
-            return Reply::Respond(page::notice(404, "This link is not valid any more."));
+            return Reply::Respond(gone());
         };
         let key = link.key.clone().unwrap_or_default();
         match after {
@@ -154,7 +186,7 @@ impl Wireless {
             Err(_) => return page::notice(400, "Type a message first."),
         };
         let Some(link) = self.links.get_mut(&id) else {
-            return page::notice(404, "This link is not valid any more.");
+            return gone();
         };
         let next = link.last_id + 1;
         let event = json!({ "from": link.phone, "msg": msg, "via": "web", "id": next });
@@ -180,6 +212,16 @@ impl Wireless {
             .header("Location", format!("/w/{key}/{back}"))
             .header("Cache-Control", "no-store")
     }
+}
+
+/// The answer for a token or key that is unknown, used, expired or ended.
+fn gone() -> Response {
+    page::notice(404, "This link is not valid any more.")
+}
+
+/// The cookie that remembers, on the device, the key of conversation `id`.
+fn cookie_name(id: u64) -> String {
+    format!("altsock_w{id}")
 }
 
 /// Pushes the texts the device has not seen down its streamed page;

@@ -62,7 +62,7 @@ pub struct Link {
     pub requester: String,
     /// The device's number (normalized).
     pub phone: String,
-    /// The single-use token of the SMS's URL, until the device opens it.
+    /// The single-use token of the SMS's URL (used once `key` is set).
     pub token: Option<String>,
     /// When an unused token dies.
     pub token_expires: Instant,

@@ -376,7 +376,7 @@ impl Wireless {
         let mut idle = Vec::new();
         for (&id, link) in &mut self.links {
             match link.device {
-                _ if link.token.is_some() && now >= link.token_expires => unopened.push(id),
+                _ if link.key.is_none() && now >= link.token_expires => unopened.push(id),
                 None if link.key.is_some() && now >= link.last_active + self.config.idle => {
                     idle.push(id)
                 }
