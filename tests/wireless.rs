@@ -495,3 +495,35 @@ fn twilio_dialect_posts_a_form_with_basic_auth() {
     );
     assert_eq!(pipe.next_of("wireless-sent").data["to"], PHONE);
 }
+
+#[test]
+fn inbound_sms_goes_to_the_latest_live_conversation_with_the_number() {
+    let gateway = FakeGateway::start();
+    let server = server_with_wireless(wireless_config(&gateway, Duration::from_secs(2)));
+    let a = server.addr;
+    let alice = user(a, "alice");
+    let bob = user(a, "bob");
+    let carol = user(a, "carol");
+    let mut alice_pipe = Pipe::open(a, "alice", &alice, false);
+    let mut bob_pipe = Pipe::open(a, "bob", &bob, false);
+    let mut carol_pipe = Pipe::open(a, "carol", &carol, false);
+    assert_eq!(text(a, "alice", &alice, PHONE, "from alice").status, 202);
+    gateway.next();
+    alice_pipe.next_of("wireless-sent");
+    assert_eq!(text(a, "bob", &bob, PHONE, "from bob").status, 202);
+    gateway.next();
+    bob_pipe.next_of("wireless-sent");
+    // The latest to text the number gets its SMS.
+    let sms = [("From", PHONE), ("Body", "to bob")];
+    assert_eq!(inbound(a, &sms, "").status, 200);
+    assert_eq!(bob_pipe.next_of("wireless-reply").data["msg"], "to bob");
+    // Carol's conversation with it fails at once: SMS go back to bob's.
+    gateway.set(Mode::Fail);
+    assert_eq!(text(a, "carol", &carol, PHONE, "from carol").status, 202);
+    gateway.next();
+    carol_pipe.next_of("wireless-unavailable");
+    let sms = [("From", PHONE), ("Body", "still bob")];
+    assert_eq!(inbound(a, &sms, "").status, 200);
+    assert_eq!(bob_pipe.next_of("wireless-reply").data["msg"], "still bob");
+    alice_pipe.quiet(Duration::from_millis(50));
+}

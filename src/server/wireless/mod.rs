@@ -327,7 +327,17 @@ impl Wireless {
             self.by_key.remove(key);
         }
         if self.by_phone.get(&link.phone) == Some(&id) {
-            self.by_phone.remove(&link.phone);
+            // SMS from the number now go to the latest other conversation with it.
+            let next = self
+                .links
+                .iter()
+                .filter(|(_, l)| l.phone == link.phone)
+                .map(|(&other, _)| other)
+                .max();
+            match next {
+                Some(other) => self.by_phone.insert(link.phone.clone(), other),
+                None => self.by_phone.remove(&link.phone),
+            };
         }
         if let Some(n) = self.per_user.get_mut(&link.requester) {
             *n -= 1;
