@@ -527,3 +527,61 @@ fn inbound_sms_goes_to_the_latest_live_conversation_with_the_number() {
     assert_eq!(bob_pipe.next_of("wireless-reply").data["msg"], "still bob");
     alice_pipe.quiet(Duration::from_millis(50));
 }
+
+#[test]
+fn serve_flags_configure_the_gateway_and_the_waits() {
+    let gateway = FakeGateway::start();
+    let dir = util::temp_dir("wireless-serve");
+    let url = gateway.sendsms_url();
+    let (mut child, a) = util::start_serve_process(
+        &dir.join("altsock.db"),
+        &[
+            "--poll-interval",
+            "20ms",
+            "--sms-gateway",
+            &url,
+            "--sms-dialect",
+            "kannel",
+            "--sms-user",
+            "flag-user",
+            "--sms-password",
+            "flag-pass",
+            "--sms-from",
+            "ALTSOCK",
+            "--sms-timeout",
+            "2s",
+            "--wireless-public-url",
+            "https://chat.example.com/",
+            "--wireless-token-ttl",
+            "200ms",
+            "--wireless-queue",
+            "2",
+        ],
+    );
+    let alice = user(a, "alice");
+    let mut pipe = Pipe::open(a, "alice", &alice, false);
+    assert_eq!(text(a, "alice", &alice, PHONE, "one").status, 202);
+    let sms = gateway.next();
+    assert_eq!(
+        (
+            sms.field("username"),
+            sms.field("password"),
+            sms.field("from")
+        ),
+        (Some("flag-user"), Some("flag-pass"), Some("ALTSOCK"))
+    );
+    assert!(sms
+        .field("text")
+        .unwrap()
+        .contains("https://chat.example.com/w/"));
+    assert_eq!(text(a, "alice", &alice, PHONE, "two").status, 202);
+    assert_eq!(
+        text(a, "alice", &alice, PHONE, "three").status,
+        429,
+        "--wireless-queue 2"
+    );
+    let ev = pipe.next_of("wireless-unavailable");
+    assert_eq!(ev.data["undelivered"], 2, "--wireless-token-ttl 200ms");
+    let _ = child.kill();
+    let _ = child.wait();
+}
