@@ -112,15 +112,16 @@ pub trait Service {
     }
 }
 
-/// Sends a named event down a user's `/jchat` pipe: the one way services
-/// other than presence (wireless, SIP) reach a user. The presence server
-/// implements it; the event is queued in the user's event queue (so a
-/// reconnecting or polling pipe still gets it) and pushed at once to an
-/// open pipe.
+/// Sends a named event down a user's `/jchat` pipe: how services other than
+/// presence (wireless) reach a user without holding the presence server
+/// itself. The presence server implements it with
+/// [`presence::Presence::push_event`]: the event is queued in the user's
+/// event queue (so a reconnecting or polling pipe still gets it) and pushed
+/// at once to an open pipe.
 pub trait UserEvents {
     /// Queues `kind` with `payload` for `user`; `false` when the user has no
     /// session (nothing was queued: tell the sender).
-    fn push_event(
+    fn notify_user(
         &mut self,
         cx: &mut Cx<'_, Job>,
         user: &str,

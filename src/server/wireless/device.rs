@@ -92,7 +92,7 @@ impl Wireless {
         link.sms = super::link::Sms::Sent;
         log::debug!("{}: wireless: link {id} opened by {}", req.conn, link.phone);
         let (user, event) = (link.requester.clone(), json!({ "to": link.phone }));
-        pipe.push_event(cx, &user, "wireless-connected", event);
+        pipe.notify_user(cx, &user, "wireless-connected", event);
         let cookie = format!(
             "{}={key}; Path=/w/; HttpOnly; SameSite=Lax; Max-Age={}",
             cookie_name(id),
@@ -191,7 +191,7 @@ impl Wireless {
         let next = link.last_id + 1;
         let event = json!({ "from": link.phone, "msg": msg, "via": "web", "id": next });
         let user = link.requester.clone();
-        if !pipe.push_event(cx, &user, "wireless-reply", event) {
+        if !pipe.notify_user(cx, &user, "wireless-reply", event) {
             let why = format!("{user} has signed out; your reply was not delivered.");
             return page::notice(410, &why);
         }

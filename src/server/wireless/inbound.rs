@@ -77,7 +77,7 @@ impl Wireless {
         };
         let user = link.requester.clone();
         let event = json!({ "from": phone, "msg": body, "via": "sms", "sid": sid });
-        if !pipe.push_event(cx, &user, "wireless-reply", event) {
+        if !pipe.notify_user(cx, &user, "wireless-reply", event) {
             self.counters.inbound_refused += 1;
             return refuse(410, "the user who texted this number has signed out");
         }

@@ -292,7 +292,7 @@ impl Wireless {
                 link.sms = link::Sms::Sent;
                 let event = json!({ "to": link.phone, "queued": link.undelivered() });
                 let user = link.requester.clone();
-                pipe.push_event(cx, &user, "wireless-sent", event);
+                pipe.notify_user(cx, &user, "wireless-sent", event);
             }
             Err(Refused(why)) => {
                 self.counters.sms_failed += 1;
@@ -352,7 +352,7 @@ impl Wireless {
         log::debug!("wireless: link {id} to {} ended: {reason}", link.phone);
         let event =
             json!({ "to": link.phone, "reason": reason, "undelivered": link.undelivered() });
-        pipe.push_event(cx, &link.requester, kind, event);
+        pipe.notify_user(cx, &link.requester, kind, event);
     }
 
     /// Sends the device what it has not seen, if it is connected.
