@@ -585,3 +585,34 @@ fn serve_flags_configure_the_gateway_and_the_waits() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn inbound_key_guards_unsigned_gateways() {
+    let gateway = FakeGateway::start();
+    let mut config = wireless_config(&gateway, Duration::from_secs(2));
+    config.inbound_key = Some("k3y-for-kannel".into());
+    let server = server_with_wireless(config);
+    let a = server.addr;
+    let alice = user(a, "alice");
+    let mut pipe = Pipe::open(a, "alice", &alice, false);
+    assert_eq!(text(a, "alice", &alice, PHONE, "hi").status, 202);
+    gateway.next();
+    pipe.next_of("wireless-sent");
+    let digits = PHONE.trim_start_matches('+');
+    let query = format!("msisdn={digits}&to=15550000000&text=by+kannel");
+    assert_eq!(
+        get(a, &format!("/sms/inbound?{query}")).status,
+        403,
+        "no key"
+    );
+    let wrong = get(a, &format!("/sms/inbound?{query}&key=k3y-for-kannes"));
+    assert_eq!(wrong.status, 403, "a wrong key");
+    let ok = get(a, &format!("/sms/inbound?{query}&key=k3y-for-kannel"));
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let ev = pipe.next_of("wireless-reply");
+    assert_eq!(
+        (ev.data["msg"].as_str(), ev.data["via"].as_str()),
+        (Some("by kannel"), Some("sms"))
+    );
+    pipe.quiet(Duration::from_millis(50));
+}

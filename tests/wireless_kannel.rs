@@ -82,7 +82,7 @@ fn kannel_conf(ports: [u16; 4], altsock: SocketAddr) -> String {
          group = smsbox\nbearerbox-host = 127.0.0.1\nsendsms-port = {sendsms}\n\n\
          group = sendsms-user\nusername = altsock\npassword = s3cret\n\n\
          group = sms-service\nkeyword = default\ncatch-all = true\nmax-messages = 0\n\
-         get-url = \"http://{altsock}/sms/inbound?msisdn=%p&to=%P&text=%a\"\n"
+         get-url = \"http://{altsock}/sms/inbound?key=kannel-key&msisdn=%p&to=%P&text=%a\"\n"
     )
 }
 
@@ -126,6 +126,7 @@ fn real_kannel_with_fakesmsc_carries_the_link_and_the_replies() {
             from: Some("15550000000".into()),
             timeout: Duration::from_secs(5),
         }),
+        inbound_key: Some("kannel-key".into()),
         ..WirelessConfig::default()
     };
     let server = server_with_wireless(config);

@@ -195,6 +195,10 @@ struct ServeArgs {
     /// X-Twilio-Signature (403 otherwise).
     #[arg(long, env = "ALTSOCK_TWILIO_AUTH_TOKEN", hide_env_values = true)]
     twilio_auth_token: Option<String>,
+    /// Wireless: a secret /sms/inbound then requires as its `key` query
+    /// parameter (403 otherwise), e.g. in Kannel's get-url.
+    #[arg(long, env = "ALTSOCK_SMS_INBOUND_KEY", hide_env_values = true)]
+    sms_inbound_key: Option<String>,
     /// Wireless: how long the link of an SMS may wait to be opened.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     wireless_token_ttl: Duration,
@@ -308,6 +312,7 @@ fn wireless_config(args: &ServeArgs) -> WirelessConfig {
         }),
         public_url: args.wireless_public_url.clone(),
         twilio_auth_token: args.twilio_auth_token.clone(),
+        inbound_key: args.sms_inbound_key.clone(),
         token_ttl: args.wireless_token_ttl,
         idle: args.wireless_idle,
         poll_wait: args.wireless_poll_wait,

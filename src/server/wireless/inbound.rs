@@ -6,11 +6,13 @@
 //! `<Response/>`. With a Twilio auth token configured, the request must
 //! carry a valid `X-Twilio-Signature` (else `403`): base64 of HMAC-SHA1,
 //! keyed by the token, over the full URL and then each POST parameter's
-//! name and value, sorted by name.
+//! name and value, sorted by name. With an inbound key configured, the
+//! request must also carry it as the `key` query parameter (else `403`).
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use super::link::normalize_phone;
 use super::{UserEvents, Wireless};
@@ -43,6 +45,18 @@ impl Wireless {
             "GET" => form_pairs(req.query().as_bytes()),
             _ => return refuse(405, "use POST").header("Allow", "POST, GET"),
         };
+        if let Some(key) = &self.config.inbound_key {
+            let given = form_pairs(req.query().as_bytes())
+                .into_iter()
+                .find(|(k, _)| k == "key")
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            if !bool::from(given.as_bytes().ct_eq(key.as_bytes())) {
+                self.counters.inbound_refused += 1;
+                log::debug!("{}: wireless: inbound SMS without the key", req.conn);
+                return refuse(403, "missing or wrong key");
+            }
+        }
         if let Some(token) = &self.config.twilio_auth_token {
             let url = format!("{}{}", self.base_url(req), req.target);
             let signature = req.header("x-twilio-signature").unwrap_or("");

@@ -55,6 +55,10 @@ pub struct WirelessConfig {
     /// Twilio's auth token: `/sms/inbound` then needs a valid
     /// `X-Twilio-Signature` (`403` otherwise).
     pub twilio_auth_token: Option<String>,
+    /// A shared secret `/sms/inbound` then needs as its `key` query
+    /// parameter (`403` otherwise): for gateways that sign nothing (Kannel's
+    /// `get-url`, which can carry it in the URL).
+    pub inbound_key: Option<String>,
     /// How long an unopened link's token lives.
     pub token_ttl: Duration,
     /// How long a conversation lives with no device connected.
@@ -71,6 +75,7 @@ impl Default for WirelessConfig {
             gateway: None,
             public_url: None,
             twilio_auth_token: None,
+            inbound_key: None,
             token_ttl: Duration::from_secs(3600),
             idle: Duration::from_secs(1800),
             poll_wait: Duration::from_secs(25),

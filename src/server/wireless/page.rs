@@ -44,6 +44,9 @@ if(r.ok){f.elements.msg.value='';}else{r.text().then(function(t){alert(t);});}})
 /// The opening of the streamed page: form, fallback link, texts so far.
 pub fn stream_head(link: &Link, key: &str) -> String {
     let mut out = head(&format!("Chat with {}", link.requester), "");
+    // Some mobile browsers render nothing of a page still loading until
+    // about 1 KiB has arrived: padding, as "forever frame" pages send.
+    out.push_str(&format!("<!--{:1024}-->\n", ""));
     out.push_str(&format!("<h3>{}</h3>\n", esc(&link.requester)));
     out.push_str(&form(key, "stream"));
     out.push_str(&format!(
