@@ -616,3 +616,26 @@ fn inbound_key_guards_unsigned_gateways() {
     );
     pipe.quiet(Duration::from_millis(50));
 }
+
+#[test]
+fn http_1_0_device_gets_a_close_delimited_page() {
+    let gateway = FakeGateway::start();
+    let server = server_with_wireless(wireless_config(&gateway, Duration::from_secs(2)));
+    let a = server.addr;
+    let alice = user(a, "alice");
+    assert_eq!(text(a, "alice", &alice, PHONE, "first").status, 202);
+    let link = link_path(gateway.next().field("text").unwrap());
+    // An old phone browser speaking HTTP/1.0: no chunked transfer.
+    let mut device = util::Client::connect(a);
+    device.send(format!("GET {link} HTTP/1.0\r\nHost: {a}\r\n\r\n").as_bytes());
+    let head = device.read_through("\r\n\r\n");
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{head}"
+    );
+    assert!(!head.to_ascii_lowercase().contains("chunked"), "{head}");
+    device.read_through("first</p>");
+    assert_eq!(text(a, "alice", &alice, PHONE, "second").status, 202);
+    let more = device.read_through("second</p>");
+    assert!(more.contains("id=\"t2\""), "{more}");
+}
