@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use altsock::server::hub::HubSecret;
 use altsock::server::presence::db::{DbSync, StoreConfig};
+use altsock::server::sip::SipConfig;
 use altsock::server::wireless::gateway::{Dialect, GatewayConfig};
 use altsock::server::{
     HubConfig, PresenceConfig, ServerConfig, ServerRouter, SessionLimits, WirelessConfig,
@@ -211,6 +212,24 @@ struct ServeArgs {
     /// Wireless: most texts queued for a device that has not received them (429 past it).
     #[arg(long, default_value_t = 100)]
     wireless_queue: usize,
+    /// SIP: listen for SIP on this address over UDP and TCP (off when unset).
+    #[arg(long)]
+    sip_listen: Option<std::net::SocketAddr>,
+    /// SIP: the domain of users' addresses of record; enables REGISTER.
+    #[arg(long)]
+    sip_domain: Option<String>,
+    /// SIP: timer T1, the round-trip estimate (E starts at T1; F and J are 64*T1).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    sip_t1: Duration,
+    /// SIP: timer T2, the longest retransmission interval.
+    #[arg(long, default_value = "4s", value_parser = parse_duration)]
+    sip_t2: Duration,
+    /// SIP: how long a user has to answer a request by /sip/reply (then 408).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    sip_reply_timeout: Duration,
+    /// SIP: the longest registration a phone may hold.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    sip_max_expires: Duration,
 }
 
 fn main() {
@@ -239,6 +258,7 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         .tcp_keepalive_count(args.tcp_keepalive_count)
         .build(ServerRouter::new(server_config(&args)?)?)?;
     let handle = engine.handle();
+    handle.send(ServerRouter::start_job());
     ctrlc::set_handler(move || handle.shutdown()).map_err(std::io::Error::other)?;
     engine.run()
 }
@@ -297,6 +317,15 @@ fn server_config(args: &ServeArgs) -> std::io::Result<ServerConfig> {
             max_per_sender: args.max_stored_per_sender,
         },
         wireless: wireless_config(args),
+        sip: SipConfig {
+            listen: args.sip_listen,
+            domain: args.sip_domain.clone(),
+            t1: args.sip_t1,
+            t2: args.sip_t2,
+            reply_timeout: args.sip_reply_timeout,
+            max_expires: args.sip_max_expires,
+            ..SipConfig::default()
+        },
     })
 }
 
