@@ -182,7 +182,7 @@ impl Assist {
     fn send_line(&mut self, site: &str, visitor: u128, line: Value, cx: &mut Cx<'_, Job>) {
         let mut to_visitor = line.clone();
         to_visitor["type"] = json!("chat");
-        self.to_visitor(visitor, to_visitor);
+        self.tell_visitor(visitor, to_visitor);
         let mut ev = line.clone();
         ev["type"] = json!("chat");
         ev["visitor"] = json!(visitor_text(visitor));

@@ -118,7 +118,7 @@ fn route(
             assist.site(&site).transcripts.remove(&id);
             assist.site(&site).invites.remove(&id);
             assist.apply(&site, effects, cx);
-            assist.to_visitor(id, json!({"type": "ended", "by": "visitor"}));
+            assist.tell_visitor(id, json!({"type": "ended", "by": "visitor"}));
             assist.visitor_changed(&site, id, cx);
             assist.log(&site, Some(id), "", "ended", json!({"by": "visitor"}));
             ok(json!({"state": "browsing"}))
