@@ -21,7 +21,11 @@ use crate::{Cx, Framing, Reply, Request, Response};
 /// The user of the request's session cookie (the console is a browser's;
 /// an `id` field here names a canned text, not a session): `401` without
 /// one, `403` for a guest. The session's idle clock restarts.
-pub fn session_user(router: &mut ServerRouter, req: &Request, _input: &Input) -> Result<String, Response> {
+pub fn session_user(
+    router: &mut ServerRouter,
+    req: &Request,
+    _input: &Input,
+) -> Result<String, Response> {
     let sessions = &mut router.shared.sessions;
     match caller::page_viewer(req, sessions) {
         Some(c) if !c.guest => {
