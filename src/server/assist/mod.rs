@@ -191,7 +191,7 @@ impl Assist {
     /// Queues an event for a visitor's mailbox.
     fn tell_visitor(&mut self, visitor: u128, event: Value) {
         if let Some(v) = self.visitors.get(&visitor) {
-            self.outbox.push((v.client.clone(), event));
+            self.outbox.push((v.client().into(), event));
         }
     }
 
