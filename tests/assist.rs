@@ -680,3 +680,58 @@ fn visitors_are_rate_limited_and_let_go_when_their_channel_is_gone() {
     let left = con.next_of("visitor_left");
     assert_eq!(left["visitor"], id.as_str());
 }
+
+#[test]
+fn skills_and_away_steer_routing() {
+    let server = server(|_| {});
+    let a = server.addr;
+    let ann = rep(a, "ann", "support", true);
+    let bob = rep(a, "bob", "support", false);
+    // bob's console is held first: he has been idle longest.
+    let mut bobs = console(a, &bob, "support");
+    bobs.next_of("snapshot");
+    let mut anns = console(a, &ann, "support");
+    anns.next_of("snapshot");
+    let r = command(
+        a,
+        &ann,
+        "/assist/console/skills",
+        &json!({"site": "support", "skills": ["fr", "Billing"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(body(&r)["skills"], json!(["billing", "fr"]));
+    let french = Visitor::arrive(a, "support", "http://shop.test/fr");
+    french.post("/assist/ask", json!({"skills": ["fr"]}));
+    let offer = anns.next_where(|e| e["type"] == "offer" && e["visitor"] == french.id.as_str());
+    assert_eq!(offer["rep"], "ann", "only ann speaks French");
+    // Away: bob is offered nothing; the visitor waits.
+    let r = command(
+        a,
+        &bob,
+        "/assist/console/away",
+        &json!({"site": "support", "away": true}),
+    );
+    assert_eq!(body(&r)["away"], true);
+    let rep_ev = anns.next_where(|e| e["type"] == "rep" && e["rep"]["name"] == "bob");
+    assert_eq!(rep_ev["rep"]["away"], true);
+    assert_eq!(rep_ev["rep"]["available"], false);
+    let plain = Visitor::arrive(a, "support", "http://shop.test/");
+    let r = plain.post("/assist/ask", json!({}));
+    let offer = anns.next_where(|e| e["type"] == "offer" && e["visitor"] == plain.id.as_str());
+    assert_eq!(offer["rep"], "ann", "{}", r.text());
+}
+
+#[test]
+fn new_visitors_from_one_address_are_limited() {
+    let server = server(|c| c.assist.arrivals_per_addr = 1);
+    let a = server.addr;
+    rep(a, "ann", "support", true);
+    let r = call(a, "POST", "/hub/client", "", "");
+    let creds = body(&r);
+    let open = json!({"site": "support", "client": creds["client"], "key": creds["key"], "url": "http://shop.test/"});
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| visitor_post(a, "/assist/open", Some(SHOP), &open).status)
+        .collect();
+    assert_eq!(&statuses[..3], &[200, 200, 200], "a burst of three");
+    assert_eq!(statuses[3], 429, "{statuses:?}");
+}
