@@ -102,6 +102,21 @@ fn asking_routes_to_a_representative_and_chat_goes_both_ways() {
     let line = con.next_where(|e| e["type"] == "chat" && e["from"] == "visitor");
     assert_eq!(line["text"], "<i>thanks</i>");
     assert_eq!(line["visitor"], v.id.as_str());
+    // The next page gets the chat back with the answer to `open`.
+    let again = json!({"site": "support", "client": v.client, "key": v.key, "url": "http://shop.test/next"});
+    let r = v.post("/assist/open", again);
+    let opened = body(&r);
+    assert_eq!(
+        (opened["state"].as_str(), opened["rep"].as_str()),
+        (Some("chatting"), Some("ann"))
+    );
+    let texts: Vec<&str> = opened["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, vec![text, "<i>thanks</i>"]);
     // Typing notices reach the other side.
     assert_eq!(
         v.post("/assist/typing", json!({"typing": true})).status,
