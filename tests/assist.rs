@@ -750,3 +750,66 @@ fn new_visitors_from_one_address_are_limited() {
     assert_eq!(&statuses[..3], &[200, 200, 200], "a burst of three");
     assert_eq!(statuses[3], 429, "{statuses:?}");
 }
+
+#[test]
+fn a_representative_hands_a_chat_to_another() {
+    let server = server(|_| {});
+    let a = server.addr;
+    let ann = rep(a, "ann", "support", true);
+    let bob = rep(a, "bob", "support", false);
+    let mut anns = console(a, &ann, "support");
+    anns.next_of("snapshot");
+    let mut bobs = console(a, &bob, "support");
+    bobs.next_of("snapshot");
+    let mut v = Visitor::arrive(a, "support", "http://shop.test/");
+    v.post("/assist/ask", json!({"text": "hello?"}));
+    let offer = anns.next_of("offer");
+    let (first, sid, other, other_sid) = if offer["rep"] == "ann" {
+        ("ann", &ann, "bob", &bob)
+    } else {
+        ("bob", &bob, "ann", &ann)
+    };
+    let r = command(
+        a,
+        sid,
+        "/assist/console/accept",
+        &json!({"site": "support", "visitor": v.id}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(v.next_where_state("chatting")["rep"], first);
+    let r = command(
+        a,
+        sid,
+        "/assist/console/transfer",
+        &json!({"site": "support", "visitor": v.id, "to": other}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let offer = bobs.next_where(|e| e["type"] == "offer" && e["rep"] == other);
+    assert_eq!(offer["visitor"], v.id.as_str());
+    // The new representative sees the chat so far.
+    let seen = bobs.next_where(|e| e["type"] == "visitor" && e["visitor"]["rep"] == other);
+    assert_eq!(seen["visitor"]["transcript"][0]["text"], "hello?");
+    let r = command(
+        a,
+        other_sid,
+        "/assist/console/accept",
+        &json!({"site": "support", "visitor": v.id}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(v.next_where_state("chatting")["rep"], other);
+    // The one who handed it on no longer may write in it.
+    let r = command(
+        a,
+        sid,
+        "/assist/console/chat",
+        &json!({"site": "support", "visitor": v.id, "text": "hi"}),
+    );
+    assert_eq!(r.status, 409);
+    let r = command(
+        a,
+        other_sid,
+        "/assist/console/chat",
+        &json!({"site": "support", "visitor": v.id, "text": "hi"}),
+    );
+    assert_eq!(r.status, 200);
+}
