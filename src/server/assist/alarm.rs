@@ -41,7 +41,7 @@ impl Alarm {
                         Ok(at) => next = Some(next.map_or(at, |n| n.min(at))),
                         Err(RecvTimeoutError::Timeout) => {
                             next = None;
-                            if !handle.send(Job::new(move |router, cx| due(router, cx))) {
+                            if !handle.send(Job::new(due)) {
                                 return;
                             }
                         }
