@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use altsock::server::hub::HubSecret;
 use altsock::server::presence::db::{DbSync, StoreConfig};
+use altsock::server::sip::SipConfig;
 use altsock::server::{
     AssistConfig, HubConfig, PresenceConfig, ServerConfig, ServerRouter, SessionLimits,
 };
@@ -64,6 +65,11 @@ struct ServeArgs {
     /// Most open connections; more get 503.
     #[arg(long, default_value_t = 19_000)]
     max_connections: usize,
+    /// The largest WebSocket message a client may send before it is closed
+    /// with 1009 (the server's WebSockets are push-only: any message is
+    /// answered with close 1003; this bounds what is read first).
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_ws_message: usize,
     /// TCP_USER_TIMEOUT for accepted sockets: how long a write or keepalive
     /// probe may go unacknowledged before the peer is dropped (0: system default).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -195,6 +201,24 @@ struct ServeArgs {
     /// bursts of 3x (429 past it).
     #[arg(long, default_value_t = 20)]
     assist_arrivals_per_addr: u32,
+    /// SIP: listen for SIP on this address over UDP and TCP (off when unset).
+    #[arg(long)]
+    sip_listen: Option<std::net::SocketAddr>,
+    /// SIP: the domain of users' addresses of record; enables REGISTER.
+    #[arg(long)]
+    sip_domain: Option<String>,
+    /// SIP: timer T1, the round-trip estimate (E starts at T1; F and J are 64*T1).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    sip_t1: Duration,
+    /// SIP: timer T2, the longest retransmission interval.
+    #[arg(long, default_value = "4s", value_parser = parse_duration)]
+    sip_t2: Duration,
+    /// SIP: how long a user has to answer a request by /sip/reply (then 408).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    sip_reply_timeout: Duration,
+    /// SIP: the longest registration a phone may hold.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    sip_max_expires: Duration,
 }
 
 fn main() {
@@ -216,12 +240,14 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         .poll_interval(args.poll_interval)
         .keepalive_interval(args.keepalive)
         .max_connections(args.max_connections)
+        .max_ws_message(args.max_ws_message)
         .tcp_user_timeout(nonzero(args.tcp_user_timeout))
         .tcp_keepalive_idle(nonzero(args.tcp_keepalive_idle))
         .tcp_keepalive_interval(args.tcp_keepalive_interval)
         .tcp_keepalive_count(args.tcp_keepalive_count)
         .build(ServerRouter::new(server_config(&args)?)?)?;
     let handle = engine.handle();
+    handle.send(ServerRouter::start_job());
     ctrlc::set_handler(move || handle.shutdown()).map_err(std::io::Error::other)?;
     engine.run()
 }
@@ -292,6 +318,14 @@ fn server_config(args: &ServeArgs) -> std::io::Result<ServerConfig> {
             visitor_rate: args.assist_visitor_rate,
             arrivals_per_addr: args.assist_arrivals_per_addr,
             ..AssistConfig::default()
+        sip: SipConfig {
+            listen: args.sip_listen,
+            domain: args.sip_domain.clone(),
+            t1: args.sip_t1,
+            t2: args.sip_t2,
+            reply_timeout: args.sip_reply_timeout,
+            max_expires: args.sip_max_expires,
+            ..SipConfig::default()
         },
     })
 }

@@ -18,7 +18,8 @@ pub mod sip;
 
 use std::path::PathBuf;
 
-use crate::{CloseReason, ConnId, Cx, Reply, Request, Response, Router};
+use crate::ws::{CloseCode, Upgrade};
+use crate::{CloseReason, ConnId, Cx, Hold, Reply, Request, Response, Router, WsMessage};
 pub use assist::{Assist, AssistConfig};
 pub use hub::{Hub, HubConfig};
 pub use presence::{Presence, PresenceConfig};
@@ -41,6 +42,8 @@ pub struct ServerConfig {
     pub store: presence::db::StoreConfig,
     /// The live-assist service's settings.
     pub assist: AssistConfig,
+    /// The SIP relay (`--sip-*`); off without a listen address.
+    pub sip: sip::SipConfig,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +56,7 @@ impl Default for ServerConfig {
             presence: PresenceConfig::default(),
             store: presence::db::StoreConfig::default(),
             assist: AssistConfig::default(),
+            sip: sip::SipConfig::default(),
         }
     }
 }
@@ -140,6 +144,8 @@ pub struct ServerRouter {
     pub presence: Presence,
     /// Live assist: the widget's visitors, the consoles, routing.
     pub assist: Assist,
+    /// The SIP relay: `/sip/reply`, `/sip/send` and the SIP thread.
+    pub sip: sip::SipService,
 }
 
 impl ServerRouter {
@@ -158,6 +164,7 @@ impl ServerRouter {
             presence.db().clone(),
             hub.secret().clone(),
         )?;
+        let sip = sip::SipService::open(&config.sip)?;
         Ok(ServerRouter {
             shared: ServerState {
                 sessions: Sessions::new(config.presence.sessions),
@@ -166,7 +173,14 @@ impl ServerRouter {
             hub,
             presence,
             assist,
+            sip,
         })
+    }
+
+    /// A job that starts the server's own threads (the SIP thread) as soon
+    /// as the engine runs; without it they start at the first tick.
+    pub fn start_job() -> Job {
+        Job::new(|router, cx| router.sip.start(cx))
     }
 
     /// The shared state and the services, in the order they are asked.
@@ -186,6 +200,7 @@ impl Router for ServerRouter {
                 service.metrics(shared, &mut text);
             }
             self.assist.metrics(&mut text);
+            self.sip.metrics(&mut text);
             return Reply::Respond(
                 Response::new(200)
                     .header("Content-Type", "text/plain; version=0.0.4")
@@ -195,7 +210,9 @@ impl Router for ServerRouter {
         let seen = Seen {
             session_cookie: sessions::read_session_cookie(&req),
         };
-        let mut reply = if self.hub.claims(&req) {
+        let mut reply = if sip::SipService::claims(&req) {
+            self.sip.handle(req, &mut self.shared, cx)
+        } else if self.hub.claims(&req) {
             // The hub asks presence, through `hub::Groups` only, who is a
             // member of which group (for `private-group-` channels).
             self.hub
@@ -231,6 +248,7 @@ impl Router for ServerRouter {
     }
 
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
+        self.sip.tick(&self.presence, cx);
         let (shared, services) = self.parts();
         for service in services {
             service.tick(cx);
@@ -241,5 +259,39 @@ impl Router for ServerRouter {
 
     fn message(&mut self, job: Job, cx: &mut Cx<'_, Job>) {
         (job.0)(self, cx);
+    }
+
+    /// The server's WebSockets (hub `/sub/CHANNEL`, presence `/jchat`) are
+    /// push-only: a client that sends a message is closed with 1003 and a
+    /// reason naming the HTTP request to use instead, not silently ignored.
+    fn ws_message(&mut self, conn: ConnId, msg: WsMessage, cx: &mut Cx<'_, Job>) {
+        log::debug!(
+            "{conn}: WebSocket message of {} bytes refused",
+            msg.as_bytes().len()
+        );
+        cx.ws_close(conn, CloseCode::UNSUPPORTED_DATA, PUSH_ONLY);
+    }
+}
+
+/// The close reason a client sending on a push-only WebSocket gets.
+pub const PUSH_ONLY: &str = "push only: publish with POST /pub/CHANNEL, chat with POST /chat";
+
+/// The WebSocket verdict on a request for a held stream: `Ok(Some(hold))`
+/// for a valid upgrade (a [`Hold::websocket`] carrying the accept key; the
+/// service adds its initial messages), `Ok(None)` for plain HTTP, `Err` with
+/// the `400`/`426` for an upgrade asked wrongly.
+///
+/// A browser sends cookies with a cross-site WebSocket upgrade and no CORS
+/// rule stops the page reading the answer, so an upgrade whose `Origin`
+/// names another host gets `403` unless `cross_origin_allowed` (the hub's
+/// `--hub-allow-origin` list names it).
+pub fn websocket_hold(req: &Request, cross_origin_allowed: bool) -> Result<Option<Hold>, Response> {
+    match crate::ws::check_upgrade(req, &[]) {
+        Upgrade::NotWebSocket => Ok(None),
+        Upgrade::Accept(_) if !cross_origin_allowed && !presence::origin::origin_ok(req) => {
+            Err(Response::text(403, "cross-origin WebSocket refused\n"))
+        }
+        Upgrade::Accept(accepted) => Ok(Some(Hold::websocket(accepted))),
+        Upgrade::Refuse(refusal) => Err(refusal),
     }
 }

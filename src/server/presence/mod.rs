@@ -18,6 +18,7 @@
 //! - [`coalesce`]: presence changes batched per target, last state wins.
 //! - `propagate`: batches out to watchers (`updates`, `update`, `resync`).
 //! - [`seed`]: the benchmark's seeding path (`altsock seed-bench`).
+//! - [`push`]: the general door to push a named event to a user's pipe.
 //! - `accounts`, `pipe`, `groups`, `chat`, `invites`, `pages`: the endpoints.
 //!
 //! Everything here runs on the engine thread and never blocks: hashing and
@@ -42,6 +43,7 @@ mod pages;
 pub mod params;
 mod pipe;
 mod propagate;
+pub mod push;
 pub mod seed;
 pub mod store;
 pub mod table;
