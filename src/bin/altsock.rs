@@ -318,6 +318,7 @@ fn server_config(args: &ServeArgs) -> std::io::Result<ServerConfig> {
             visitor_rate: args.assist_visitor_rate,
             arrivals_per_addr: args.assist_arrivals_per_addr,
             ..AssistConfig::default()
+        },
         sip: SipConfig {
             listen: args.sip_listen,
             domain: args.sip_domain.clone(),
