@@ -101,6 +101,11 @@ struct ServeArgs {
     /// Most undelivered stored messages per sender; more get 429.
     #[arg(long, default_value_t = 5_000)]
     max_stored_per_sender: usize,
+    /// Pipelined requests one connection may have dispatched while their
+    /// answers wait (e.g. stored chats waiting for their commit); 1 turns
+    /// parse-ahead off.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pipeline_depth: u32,
     /// This node's id (the patent's host box identifier); default: the host name.
     #[arg(long)]
     node_id: Option<String>,
@@ -240,6 +245,7 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         .poll_interval(args.poll_interval)
         .keepalive_interval(args.keepalive)
         .max_connections(args.max_connections)
+        .pipeline_depth(args.pipeline_depth as usize)
         .max_ws_message(args.max_ws_message)
         .tcp_user_timeout(nonzero(args.tcp_user_timeout))
         .tcp_keepalive_idle(nonzero(args.tcp_keepalive_idle))
