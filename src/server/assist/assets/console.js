@@ -1,0 +1,1 @@
+/* placeholder: assist-ui writes the console script */
