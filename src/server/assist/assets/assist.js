@@ -295,11 +295,24 @@
     return e;
   }
 
+  /* A constructed style sheet where the browser has them: a host page's
+   * strict CSP (style-src without 'unsafe-inline') blocks a <style> element
+   * even in a shadow root, but not the CSSOM. */
+  function styleRoot(root) {
+    try {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(STYLE);
+      root.adoptedStyleSheets = [sheet];
+    } catch (e) {
+      var style = el("style");
+      style.textContent = STYLE;
+      root.appendChild(style);
+    }
+  }
+
   var ui = (function () {
     var host = el("div"), root = host.attachShadow({ mode: "open" });
     host.id = "altsock-assist";
-    var style = el("style");
-    style.textContent = STYLE;
     var wrap = el("div", "wrap"), panel = el("section", "panel");
     panel.hidden = true;
     var head = el("header"), titleEl = el("span", "title", "Live help"), close = el("button", "close", "\u00d7");
@@ -331,7 +344,7 @@
     var toggle = el("button", "toggle", "Live help");
     wrap.appendChild(panel);
     wrap.appendChild(toggle);
-    root.appendChild(style);
+    styleRoot(root);
     root.appendChild(wrap);
 
     var current = { state: "browsing" }, typingTimer = null, consentFn = null, lastTyping = 0, typingSent = null;

@@ -249,7 +249,11 @@
     var tools = el('div', 'tools'), extra = el('div', 'extra');
     tools.appendChild(button('pull', 'Pull page', function () { command('pull', { visitor: id }); }));
     tools.appendChild(button('push-url', 'Push URL\u2026', function () {
-      miniForm(extra, ['url'], 'Push', function (o) { command('push_url', { visitor: id, url: o.url }); });
+      miniForm(extra, ['url'], 'Push', function (o) {
+        command('push_url', { visitor: id, url: o.url }).then(function (r) {
+          if (r.status !== 200) { say('Push of ' + o.url + ' refused: ' + (r.body.error || r.status)); }
+        });
+      });
     }));
     tools.appendChild(button('push-card', 'Push card\u2026', function () {
       miniForm(extra, ['title', 'text', 'image', 'link'], 'Push card', function (o) { command('card', { visitor: id, card: o }); });
@@ -442,6 +446,10 @@
       showPulled(d);
     },
     card: function (d) { if (chats.has(d.visitor)) { note(d.visitor, d.rep + (d.card ? ' pushed a card: ' + (d.card.title || '') : ' cleared the card')); } },
+    present: function (d) {
+      var refused = (d.refused || []).length;
+      say(d.rep + ' presented a ' + d.kind + ' to ' + d.sent + ' visitor(s)' + (refused ? ' (' + refused + ' refused)' : '') + '.');
+    },
     canned: function (d) { setCanned(d.canned); },
     allow: function (d) { setAllow(d.allow); }
   };
