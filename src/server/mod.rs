@@ -10,6 +10,7 @@
 //! Services run on the engine thread; slow work (hashing, SQLite) runs on
 //! worker threads and comes back as a [`Job`] through the engine's handle.
 
+pub mod assist;
 pub mod hub;
 pub mod presence;
 pub mod sessions;
@@ -18,6 +19,7 @@ pub mod sip;
 use std::path::PathBuf;
 
 use crate::{CloseReason, ConnId, Cx, Reply, Request, Response, Router};
+pub use assist::{Assist, AssistConfig};
 pub use hub::{Hub, HubConfig};
 pub use presence::{Presence, PresenceConfig};
 pub use sessions::{Session, SessionLimits, Sessions};
@@ -37,6 +39,8 @@ pub struct ServerConfig {
     pub presence: PresenceConfig,
     /// The database's durability, queue bound and stored-message limits.
     pub store: presence::db::StoreConfig,
+    /// The live-assist service's settings.
+    pub assist: AssistConfig,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +52,7 @@ impl Default for ServerConfig {
             hub: HubConfig::default(),
             presence: PresenceConfig::default(),
             store: presence::db::StoreConfig::default(),
+            assist: AssistConfig::default(),
         }
     }
 }
@@ -133,13 +138,26 @@ pub struct ServerRouter {
     pub hub: Hub,
     /// Presence, groups, chat and pages; the catch-all for static URLs.
     pub presence: Presence,
+    /// Live assist: the widget's visitors, the consoles, routing.
+    pub assist: Assist,
 }
 
 impl ServerRouter {
     /// Builds the router and its services.
-    pub fn new(config: ServerConfig) -> std::io::Result<Self> {
+    pub fn new(mut config: ServerConfig) -> std::io::Result<Self> {
         let presence = Presence::open(&config)?;
+        // The widget's channel is the hub's: its page origins use the hub too.
+        for origin in &config.assist.origins {
+            if !config.hub.allow_origins.contains(origin) {
+                config.hub.allow_origins.push(origin.clone());
+            }
+        }
         let hub = Hub::new(config.hub.clone())?;
+        let assist = Assist::open(
+            config.assist.clone(),
+            presence.db().clone(),
+            hub.secret().clone(),
+        )?;
         Ok(ServerRouter {
             shared: ServerState {
                 sessions: Sessions::new(config.presence.sessions),
@@ -147,6 +165,7 @@ impl ServerRouter {
             },
             hub,
             presence,
+            assist,
         })
     }
 
@@ -166,6 +185,7 @@ impl Router for ServerRouter {
             for service in services {
                 service.metrics(shared, &mut text);
             }
+            self.assist.metrics(&mut text);
             return Reply::Respond(
                 Response::new(200)
                     .header("Content-Type", "text/plain; version=0.0.4")
@@ -180,6 +200,8 @@ impl Router for ServerRouter {
             // member of which group (for `private-group-` channels).
             self.hub
                 .handle_with_groups(req, &mut self.shared, &self.presence, cx)
+        } else if self.assist.claims(&req) {
+            assist::handle(self, req, cx)
         } else {
             let (shared, services) = self.parts();
             match services.into_iter().find(|s| s.claims(&req)) {
@@ -198,12 +220,14 @@ impl Router for ServerRouter {
         for service in self.parts().1 {
             service.closed(conn, reason, cx);
         }
+        assist::closed(self, conn, cx);
     }
 
     fn released(&mut self, conn: ConnId, cx: &mut Cx<'_, Job>) {
         for service in self.parts().1 {
             service.released(conn, cx);
         }
+        assist::closed(self, conn, cx);
     }
 
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
@@ -212,6 +236,7 @@ impl Router for ServerRouter {
             service.tick(cx);
             service.sweep(shared, cx);
         }
+        assist::tick(self, cx);
     }
 
     fn message(&mut self, job: Job, cx: &mut Cx<'_, Job>) {
