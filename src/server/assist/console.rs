@@ -448,8 +448,11 @@ fn canned(
         Ok((title, text))
     };
     let id_of = || -> Result<i64, Response> {
+        // `canned` names the text too: a browser cannot send `id`, which
+        // the session lookup takes for a session id (then `401`).
         let id: i64 = input
-            .required("id")?
+            .text("canned")
+            .map_or_else(|| input.required("id"), Ok)?
             .parse()
             .map_err(|_| fail(400, "bad id"))?;
         if !assist.sites[site].canned.iter().any(|c| c.id == id) {
