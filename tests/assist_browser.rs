@@ -235,10 +235,16 @@ fn wait(browser: &Browser, what: &str, script: &str, args: Value) -> Value {
         if truthy {
             return v;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}; last {v}"
-        );
+        if std::time::Instant::now() > deadline {
+            // The console's status line says why a command was refused.
+            let status = browser
+                .execute(
+                    "const s = document.getElementById('status'); return s && s.textContent;",
+                    json!([]),
+                )
+                .unwrap_or(Value::Null);
+            panic!("timed out waiting for {what}; last {v}; page status {status}");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -266,7 +272,7 @@ const ROW: &str = "function row(id) {
     const rows = [...document.querySelectorAll('#visitors tbody tr')];
     const tr = id ? rows.find(r => r.dataset.visitor === id) : rows[0];
     if (!tr) return null;
-    const cell = c => (tr.querySelector('td.' + c) || {}).textContent || '';
+    const cell = c => (tr.querySelector('.' + c) || {}).textContent || '';
     return { id: tr.dataset.visitor, state: cell('state'), title: cell('title'), url: cell('url'),
              cookies: cell('cookies'), referrer: cell('referrer'), pages: cell('pages'),
              since: cell('since'), accept: tr.querySelector('button.accept') };

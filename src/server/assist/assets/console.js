@@ -372,7 +372,7 @@
         var f = $('#canned-form');
         f.elements.id.value = id; f.elements.title.value = c.title; f.elements.text.value = c.text;
       }));
-      li.appendChild(button('delete', 'Delete', function () { cannedCall('delete', { id: c.id }); }));
+      li.appendChild(button('delete', 'Delete', function () { cannedCall('delete', { canned: c.id }); }));
       ul.appendChild(li);
     });
     chats.forEach(function (chat) { fillCanned(chat.canned); });
@@ -529,7 +529,7 @@
     cf.addEventListener('submit', function (ev) {
       ev.preventDefault();
       var id = cf.elements.id.value, body = { title: cf.elements.title.value, text: cf.elements.text.value };
-      if (id) { body.id = canned.has(id) ? canned.get(id).id : id; }
+      if (id) { body.canned = canned.has(id) ? canned.get(id).id : id; }
       cannedCall(id ? 'update' : 'create', body).then(function (r) {
         if (r.status < 300) { cf.reset(); cf.elements.id.value = ''; }
       });
