@@ -433,6 +433,7 @@ fn opened(assist: &Assist, id: u128) -> Value {
         "visitor": visitor_text(id), "secret": secret_of(&assist.secret, id), "site": &*v.site,
         "visit": v.visit, "state": state, "position": position, "rep": rep,
         "card": site.cards.get(&id).cloned().unwrap_or(Value::Null),
+        "transcript": site.transcripts.get(&id).map(|t| t.iter().cloned().collect::<Vec<_>>()),
     })
 }
 
