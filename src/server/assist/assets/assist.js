@@ -166,6 +166,7 @@
       ui.setLink(true);
       ui.state(r.body);
       if (r.body.card) ui.card(r.body.card, true);
+      (r.body.transcript || []).forEach(chatLine);
     });
   }
 
@@ -202,7 +203,7 @@
   function onEvent(data) {
     if (!data || typeof data !== "object") return;
     switch (data.type) {
-      case "chat": return ui.line(data.from === "visitor" ? "me" : "rep", data.from === "visitor" ? "You" : data.name, data.text);
+      case "chat": return chatLine(data);
       case "typing": return ui.typing(data.name, data.typing !== false);
       case "state": return ui.state(data);
       case "queue": return ui.state({ state: "waiting", position: data.position });
@@ -216,6 +217,10 @@
 
   /* The representative asked where the visitor is: only the tab in front
    * (or, with none in front, the hub's leader tab) answers. */
+  function chatLine(d) {
+    ui.line(d.from === "visitor" ? "me" : "rep", d.from === "visitor" ? "You" : d.name, d.text, d.id);
+  }
+
   function answerPull(data) {
     if (!inFront()) return;
     var body = pageInfo();
@@ -348,6 +353,7 @@
     root.appendChild(wrap);
 
     var current = { state: "browsing" }, typingTimer = null, consentFn = null, lastTyping = 0, typingSent = null;
+    var shown = new Set();
 
     function show() { panel.hidden = false; open(); }
     toggle.addEventListener("click", function () {
@@ -416,7 +422,13 @@
       if (fn) fn(yes);
     }
 
-    function line(kind, who, text) {
+    /* One chat line (each server line id once: the chat of an earlier page
+     * comes back with open, and may also arrive as an event). */
+    function line(kind, who, text, id) {
+      if (id != null) {
+        if (shown.has(id)) return;
+        shown.add(id);
+      }
       show();
       var row = el("div", "line " + kind);
       if (who && kind !== "note") row.appendChild(el("span", "who", who + ":"));

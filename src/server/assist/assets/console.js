@@ -170,9 +170,15 @@
     if (!v || !v.id) { return; }
     var merged = Object.assign({}, visitors.get(v.id) || {}, v);
     visitors.set(v.id, merged);
-    if (merged.state !== 'waiting') { offers.delete(v.id); }
+    // A waiting visitor with a representative is offered to them.
+    if (merged.state === 'waiting' && merged.rep) {
+      var known = offers.get(v.id);
+      offers.set(v.id, { rep: merged.rep, expires: known && known.rep === merged.rep ? known.expires : null });
+    } else {
+      offers.delete(v.id);
+    }
     renderRow(merged);
-    if (chats.has(v.id)) { chatHeader(v.id); }
+    if (chats.has(v.id)) { chatHeader(v.id); showTranscript(v.id); }
   }
   function removeVisitor(id) {
     visitors.delete(id);
@@ -282,13 +288,28 @@
       if (c) { input.value = c.text; input.focus(); }
       pick.value = '';
     });
-    var chat = { box: box, log: log, typing: typing, head: head, canned: pick, earlier: earlier, timer: null };
+    var chat = { box: box, log: log, typing: typing, head: head, canned: pick, earlier: earlier, timer: null, shown: new Set() };
     chats.set(id, chat);
     $('#chats').appendChild(box);
     fillCanned(pick);
     chatHeader(id);
+    showTranscript(id);
     loadHistory(id, chat);
     return chat;
+  }
+  /** The lines of the visitor's current chat the server keeps (lines sent
+   *  while waiting, or before this console opened), each shown once. */
+  function showTranscript(id) {
+    var v = visitors.get(id);
+    (v && v.transcript || []).forEach(function (line) { chatLine(id, line); });
+  }
+  function chatLine(id, d) {
+    var chat = openChat(id);
+    if (d.id != null) {
+      if (chat.shown.has(d.id)) { return; }
+      chat.shown.add(d.id);
+    }
+    addLine(id, d.from === 'rep' ? 'rep' : 'visitor', d.name || (d.from === 'visitor' ? 'visitor' : ''), d.text);
   }
   function chatHeader(id) {
     var chat = chats.get(id), v = visitors.get(id) || { id: id };
@@ -427,7 +448,7 @@
       if (v) { renderRow(v); }
       if (d.rep === me) { note(d.visitor, 'Offered to you: accept to answer.'); }
     },
-    chat: function (d) { addLine(d.visitor, d.from === 'rep' ? 'rep' : 'visitor', d.name || (d.from === 'visitor' ? 'visitor' : ''), d.text); },
+    chat: function (d) { chatLine(d.visitor, d); },
     typing: function (d) {
       var chat = chats.get(d.visitor);
       if (!chat || d.from !== 'visitor') { return; }
