@@ -239,7 +239,8 @@ fn wait(browser: &Browser, what: &str, script: &str, args: Value) -> Value {
             // The console's status line says why a command was refused.
             let status = browser
                 .execute(
-                    "const s = document.getElementById('status'); return s && s.textContent;",
+                    "const s = document.getElementById('status'), t = document.querySelector('#visitors tbody');
+                     return s && s.textContent + ' | visitors: ' + (t && t.innerText);",
                     json!([]),
                 )
                 .unwrap_or(Value::Null);
@@ -614,6 +615,7 @@ fn a_visitor_and_a_representative_in_chromium() {
         "return host.dataset.state === 'chatting';",
         json!([]),
     );
+    widget_shows_line(customer.to(0), from_visitor);
     let next = format!("{}/second", shop.origins[0]);
     chat_form(&rep, &visitor, "push-url", json!({ "url": next }));
     wait(

@@ -200,8 +200,29 @@
 
   /* ---- what the server pushes -------------------------------------------- */
 
-  function onEvent(data) {
-    if (!data || typeof data !== "object") return;
+  /* The hub replays a mailbox's buffer to a new page (its stream starts
+   * without `since`). What pages of this origin had already been handed
+   * when this one loaded (the highest hub message id, kept in localStorage
+   * per hub client) is not handled again here, or a replayed push_url would
+   * navigate in a loop; messages after it are handled by every tab. */
+  var SEEN = "altsock_assist_seen";
+  var seenAtLoad = readSeen();
+  function readSeen() {
+    try { return JSON.parse(localStorage.getItem(SEEN) || "null"); } catch (e) { return null; }
+  }
+  function seenBefore(msg) {
+    var id = hub && hub.clientId();
+    if (!msg || typeof msg.id !== "number" || !id) return false;
+    if (seenAtLoad && seenAtLoad.client === id && msg.id <= seenAtLoad.id) return true;
+    var now = readSeen();
+    if (!now || now.client !== id || now.id < msg.id) {
+      try { localStorage.setItem(SEEN, JSON.stringify({ client: id, id: msg.id })); } catch (e) { /* private mode */ }
+    }
+    return false;
+  }
+
+  function onEvent(data, msg) {
+    if (!data || typeof data !== "object" || seenBefore(msg)) return;
     switch (data.type) {
       case "chat": return chatLine(data);
       case "typing": return ui.typing(data.name, data.typing !== false);
