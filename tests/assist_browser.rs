@@ -16,7 +16,10 @@
 //! - push URL: the widget asks for consent once per session, then follows;
 //!   a foreign origin is refused and the visitor stays;
 //! - requeue when the console closes; queue positions with no representative;
-//! - presenter mode: one card and one line to three customer windows.
+//! - presenter mode: one card and one line to three customer windows;
+//! - the host page's CSS does not reach the widget; `data-open="interaction"`
+//!   opens no channel before the visitor interacts; a page under a strict CSP
+//!   works; the demo page at `/assist/demo` embeds the widget.
 
 mod util;
 
@@ -95,14 +98,31 @@ fn serve_page(stream: TcpStream, server: &SocketAddr, site: &str) {
         }
     }
     let path = first.split(' ').nth(1).unwrap_or("/").to_string();
-    let (status, body) = if path.starts_with("/favicon") {
-        ("404 Not Found", String::new())
+    let title = format!("Shop {}", path.trim_start_matches('/'));
+    let (status, body, csp) = if path.starts_with("/favicon") {
+        ("404 Not Found", String::new(), String::new())
+    } else if path.starts_with("/strict") {
+        // A page with a strict CSP: no inline script or style of its own;
+        // scripts and connections only from the altsock server.
+        let csp = format!(
+            "Content-Security-Policy: default-src 'self'; script-src http://{server}; \
+             connect-src http://{server}; style-src 'self'; img-src 'self'\r\n"
+        );
+        ("200 OK", strict_html(&title, server, site), csp)
     } else {
-        let title = format!("Shop {}", path.trim_start_matches('/'));
-        ("200 OK", shop_html(&title, server, site))
+        let open = if path.starts_with("/lazy") {
+            "interaction"
+        } else {
+            "load"
+        };
+        (
+            "200 OK",
+            shop_html(&title, server, site, open),
+            String::new(),
+        )
     };
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n\
+        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n{csp}\
          Cache-Control: no-store\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
@@ -113,13 +133,23 @@ fn serve_page(stream: TcpStream, server: &SocketAddr, site: &str) {
 
 /// A shop page: its own cookies, a hostile style for buttons, and the one
 /// widget tag a site owner adds.
-fn shop_html(title: &str, server: &SocketAddr, site: &str) -> String {
+fn shop_html(title: &str, server: &SocketAddr, site: &str, open: &str) -> String {
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title>\
 <style>button {{ display: none !important; }} * {{ color: red; }}</style></head><body>\
 <h1>{title}</h1><script>document.cookie = 'plan=pro; path=/'; document.cookie = 'cart=3; path=/';\
 document.cookie = 'secret_token=never-sent; path=/';</script>\
-<script src=\"http://{server}/assist.js\" data-site=\"{site}\" data-cookies=\"plan,cart\" async></script>\
+<script src=\"http://{server}/assist.js\" data-site=\"{site}\" data-cookies=\"plan,cart\" \
+data-open=\"{open}\" async></script>\
+</body></html>"
+    )
+}
+
+/// A shop page under a strict CSP: only the widget's tag.
+fn strict_html(title: &str, server: &SocketAddr, site: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>\
+<h1>{title}</h1><script src=\"http://{server}/assist.js\" data-site=\"{site}\" async></script>\
 </body></html>"
     )
 }
@@ -464,6 +494,17 @@ fn a_visitor_and_a_representative_in_chromium() {
         "return host.dataset.state === 'chatting' && root.querySelector('.status').textContent.includes('rita');",
         json!([]),
     );
+    // The host page's hostile CSS (`button { display: none !important }`,
+    // `* { color: red }`) does not reach into the widget's shadow root.
+    let look = widget(
+        customer.to(0),
+        "const cs = getComputedStyle(root.querySelector('button.toggle'));
+         return { display: cs.display, color: cs.color, background: cs.backgroundColor };",
+        json!([]),
+    );
+    assert_ne!(look["display"], "none", "{look}");
+    assert_eq!(look["color"], "rgb(255, 255, 255)", "{look}");
+    assert_eq!(look["background"], "rgb(10, 88, 202)", "{look}");
 
     // 3. Chat both ways; markup stays text on both sides.
     let from_rep = "<b>Hello</b> & <script>alert(1)</script>welcome";
@@ -748,4 +789,106 @@ fn a_visitor_and_a_representative_in_chromium() {
     for i in 0..3 {
         widget_shows_line(customer.to(i), "We close in 10 minutes");
     }
+}
+
+#[test]
+fn the_widget_waits_for_interaction_works_under_a_strict_csp_and_on_the_demo() {
+    let _turn = util::browser::turn();
+    let (shop, tell_shop) = Shop::start("support");
+    let server = start_server(&shop.origins);
+    let addr = server.addr;
+    tell_shop.send(addr).expect("shop told");
+    representative_with_site(addr, "rita", "support");
+    let rep = Browser::start().expect("chromium for the representative");
+    open_console(&rep, addr, "rita", "support");
+    let customer = Browser::start().expect("chromium for the customer");
+    let lazy_window = customer.current_window().expect("window");
+
+    // data-open="interaction": the page loads, the widget shows, but no
+    // channel opens (not even /altsock.js) until the visitor interacts.
+    customer
+        .navigate(&format!("{}/lazy", shop.origins[0]))
+        .expect("lazy page");
+    wait_widget(
+        &customer,
+        "the lazy widget drawn",
+        "return !!root.querySelector('button.toggle');",
+        json!([]),
+    );
+
+    // Meanwhile a page under a strict CSP (its own origin) opens at load;
+    // the widget works and keeps its style there.
+    let strict_window = customer.new_window().expect("strict window");
+    customer.switch_to(&strict_window).expect("switch");
+    let strict = format!("{}/strict", shop.origins[1]);
+    customer.navigate(&strict).expect("strict page");
+    wait_widget(
+        &customer,
+        "the strict page's widget open",
+        "return host.dataset.link === 'open';",
+        json!([]),
+    );
+    let look = widget(
+        &customer,
+        "return getComputedStyle(root.querySelector('button.toggle')).backgroundColor;",
+        json!([]),
+    );
+    assert_eq!(
+        look, "rgb(10, 88, 202)",
+        "the constructed style sheet applies under the CSP"
+    );
+    wait_row(
+        &rep,
+        "the strict page's visitor",
+        None,
+        &format!("r.url === {}", json!(strict)),
+    );
+    customer
+        .switch_to(&lazy_window)
+        .expect("back to the lazy page");
+    let lazy = customer
+        .execute("return typeof window.Altsock;", json!([]))
+        .expect("lazy state");
+    assert_eq!(lazy, "undefined", "no channel before an interaction");
+    let listed = rep
+        .execute(
+            &format!("{ROW} return [...document.querySelectorAll('#visitors tbody tr')].map(tr => tr.querySelector('.url').textContent);"),
+            json!([]),
+        )
+        .expect("rows");
+    assert!(
+        !listed.to_string().contains("/lazy"),
+        "the lazy visitor is not listed yet: {listed}"
+    );
+    customer
+        .execute(
+            "document.body.dispatchEvent(new PointerEvent('pointerdown', { bubbles: true }));",
+            json!([]),
+        )
+        .expect("interact");
+    let lazy_url = format!("{}/lazy", shop.origins[0]);
+    wait(
+        &rep,
+        "the lazy visitor listed",
+        "return [...document.querySelectorAll('#visitors tbody .url')].some(u => u.textContent === arguments[0]);",
+        json!([lazy_url]),
+    );
+
+    // The demo page served by altsock itself (same origin) embeds the widget.
+    customer
+        .navigate(&format!("http://{addr}/assist/demo"))
+        .expect("demo page");
+    wait_widget(
+        &customer,
+        "the demo's widget open",
+        "return host.dataset.link === 'open';",
+        json!([]),
+    );
+    let demo_url = format!("http://{addr}/assist/demo");
+    wait(
+        &rep,
+        "the demo visitor listed",
+        "return [...document.querySelectorAll('#visitors tbody .url')].some(u => u.textContent === arguments[0]);",
+        json!([demo_url]),
+    );
 }

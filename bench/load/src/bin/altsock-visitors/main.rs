@@ -399,7 +399,7 @@ fn timed_round(
             .copied()
             .unwrap_or(0.0)
     };
-    if answer.status != 200 {
+    if !(200..300).contains(&answer.status) {
         println!(
             "visitors: note: round {round} answered {} {}",
             answer.status,
