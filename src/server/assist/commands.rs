@@ -101,7 +101,17 @@ impl Assist {
         let ev = json!({"type": "visitor", "visitor": v.json(visitor, s)});
         s.emit(ev, cx);
         self.outbox
-            .push((v.client.clone(), state_event(visitor, s)));
+            .push((v.client().into(), state_event(visitor, s)));
+    }
+
+    /// Tells the consoles how the visitor looks now. For a page change:
+    /// the visitor knows already, and an idle visitor's mailbox stays empty.
+    pub(super) fn visitor_listed(&mut self, site: &str, visitor: u128, cx: &mut Cx<'_, Job>) {
+        let (Some(s), Some(v)) = (self.sites.get_mut(site), self.visitors.get(&visitor)) else {
+            return;
+        };
+        let ev = json!({"type": "visitor", "visitor": v.json(visitor, s)});
+        s.emit(ev, cx);
     }
 
     fn rep_changed(&mut self, site: &str, rep: &str, cx: &mut Cx<'_, Job>) {
@@ -126,7 +136,7 @@ impl Assist {
             if s.told.insert(*v, i + 1) != Some(i + 1) {
                 if let Some(visitor) = self.visitors.get(v) {
                     let ev = json!({"type": "queue", "position": i + 1});
-                    self.outbox.push((visitor.client.clone(), ev));
+                    self.outbox.push((visitor.client().into(), ev));
                 }
             }
         }
@@ -182,7 +192,7 @@ impl Assist {
     fn send_line(&mut self, site: &str, visitor: u128, line: Value, cx: &mut Cx<'_, Job>) {
         let mut to_visitor = line.clone();
         to_visitor["type"] = json!("chat");
-        self.to_visitor(visitor, to_visitor);
+        self.tell_visitor(visitor, to_visitor);
         let mut ev = line.clone();
         ev["type"] = json!("chat");
         ev["visitor"] = json!(visitor_text(visitor));
@@ -220,7 +230,7 @@ impl Assist {
             let (kind, detail, event) = match push {
                 Push::Url(url) => {
                     let target = origin_of(url);
-                    let page = origin_of(&visitor.url());
+                    let page = origin_of(visitor.url());
                     if target.is_none()
                         || (target != page && !allow.iter().any(|a| Some(a) == target.as_ref()))
                     {
@@ -260,7 +270,7 @@ impl Assist {
                     ("chat", json!({"from": "rep", "text": text}), ev)
                 }
             };
-            self.outbox.push((visitor.client.clone(), event.clone()));
+            self.outbox.push((visitor.client().into(), event.clone()));
             rows.push(row(at, site, &id, rep, kind, detail));
             sent.push((id, event));
         }
@@ -316,6 +326,7 @@ impl Assist {
             s.cards.remove(&id);
             s.invites.remove(&id);
             s.told.remove(&id);
+            s.earlier.remove(&id);
             self.apply(&site, effects, cx);
         }
         self.emit(

@@ -14,19 +14,24 @@ use super::input::{self, answer, check_card, check_url, fail, parse_visitor, vis
 use super::store::{self, Canned};
 use super::{pages, Assist, Console};
 use crate::server::hub::Groups;
-use crate::server::presence::{caller, origin, params::Params};
+use crate::server::presence::{caller, origin};
 use crate::server::{Job, ServerRouter};
 use crate::{Cx, Framing, Reply, Request, Response};
 
-/// The user of the request's session: `401` without one, `403` for a guest.
+/// The user of the request's session cookie (the console is a browser's;
+/// an `id` field here names a canned text, not a session): `401` without
+/// one, `403` for a guest. The session's idle clock restarts.
 pub fn session_user(
     router: &mut ServerRouter,
     req: &Request,
     _input: &Input,
 ) -> Result<String, Response> {
-    let params = Params::of(req);
-    match caller::authenticate(req, &params, &mut router.shared.sessions) {
-        Some(c) if !c.guest => Ok(c.user),
+    let sessions = &mut router.shared.sessions;
+    match caller::page_viewer(req, sessions) {
+        Some(c) if !c.guest => {
+            sessions.touch(&c.sid);
+            Ok(c.user)
+        }
         Some(_) => Err(fail(403, "guests are not representatives")),
         None => Err(fail(401, "log in first")),
     }
@@ -82,11 +87,15 @@ fn open_stream(
 ) -> Result<Reply, Response> {
     let input = Input::of(req)?;
     let (me, site) = representative(router, req, &input)?;
-    let sse = input.text("framing").as_deref() == Some("sse")
-        || (input.text("framing").is_none()
-            && req
-                .header("accept")
-                .is_some_and(|a| a.contains("text/event-stream")));
+    let transport = input.text("transport").or_else(|| input.text("framing"));
+    let sse = match transport.as_deref() {
+        Some("sse") => true,
+        Some("longpoll") => false,
+        Some(other) => return Err(fail(400, format!("unknown transport: {other}"))),
+        None => req
+            .header("accept")
+            .is_some_and(|a| a.contains("text/event-stream")),
+    };
     let framing = if sse { Framing::Sse } else { Framing::LongPoll };
     let since = req
         .header("last-event-id")
@@ -95,13 +104,25 @@ fn open_stream(
         .and_then(|s| s.trim().parse::<u64>().ok());
     let assist = &mut router.assist;
     let now = assist.mono(cx.now());
+    // Resume when the buffer still holds everything after `since`; else
+    // start with a snapshot of how things stand before this stream counts.
+    let before = assist.site(&site).last_id();
+    let resume = since.filter(|id| assist.site(&site).replay(*id).is_some());
+    let mut first = Vec::new();
+    if resume.is_none() {
+        let mut snap = snapshot(assist, &site, &me);
+        snap["id"] = json!(before);
+        first.push((before, Arc::from(snap.to_string())));
+    }
     let s = assist.site(&site);
     if s.stream_opened(&me) {
         let skills = s.skills.get(&me).cloned().unwrap_or_default();
         let effects = s.routing.rep_present(&me, skills, now);
         assist.apply(&site, effects, cx);
     }
-    let key: Arc<str> = assist.site(&site).name.clone();
+    let s = assist.site(&site);
+    first.extend(s.replay(resume.unwrap_or(before)).unwrap_or_default());
+    let key: Arc<str> = s.name.clone();
     assist.consoles.insert(
         req.conn,
         Console {
@@ -109,16 +130,6 @@ fn open_stream(
             rep: me.clone(),
         },
     );
-    let first = match since.and_then(|id| assist.site(&site).replay(id)) {
-        Some(events) => events,
-        None => {
-            let snap = snapshot(assist, &site, &me);
-            let s = assist.site(&site);
-            let mut snap = snap;
-            snap["id"] = json!(s.last_id());
-            vec![(s.last_id(), Arc::from(snap.to_string()))]
-        }
-    };
     let timeout = assist.cfg.longpoll_timeout;
     let hold = assist
         .site(&site)
@@ -301,7 +312,7 @@ fn visitor_command(
             let effects = assist.site(site).routing.end(visitor, now);
             assist.site(site).transcripts.remove(&visitor);
             assist.apply(site, effects, cx);
-            assist.to_visitor(visitor, json!({"type": "ended", "by": "rep"}));
+            assist.tell_visitor(visitor, json!({"type": "ended", "by": "rep"}));
             assist.visitor_changed(site, visitor, cx);
             assist.log(site, Some(visitor), me, "ended", json!({"by": "rep"}));
             ok(json!({"state": "browsing"}))
@@ -324,7 +335,7 @@ fn visitor_command(
         }
         "/assist/console/typing" => {
             let typing = input.flag("typing", true);
-            assist.to_visitor(
+            assist.tell_visitor(
                 visitor,
                 json!({"type": "typing", "name": me, "typing": typing}),
             );
@@ -341,7 +352,7 @@ fn visitor_command(
                 return Err(fail(413, "invitation text too long"));
             }
             assist.site(site).invites.insert(visitor, me.to_string());
-            assist.to_visitor(visitor, json!({"type": "invite", "rep": me, "text": text}));
+            assist.tell_visitor(visitor, json!({"type": "invite", "rep": me, "text": text}));
             let ev = json!({"type": "invite", "visitor": visitor_text(visitor), "rep": me, "text": text});
             assist.emit(site, ev, cx);
             assist.visitor_changed(site, visitor, cx);
@@ -351,7 +362,7 @@ fn visitor_command(
         "/assist/console/pull" => {
             assist.next_id += 1;
             let id = assist.next_id;
-            assist.to_visitor(visitor, json!({"type": "pull", "id": id}));
+            assist.tell_visitor(visitor, json!({"type": "pull", "id": id}));
             let ev = json!({"type": "pull", "visitor": visitor_text(visitor), "id": id, "rep": me});
             assist.emit(site, ev, cx);
             assist.log(site, Some(visitor), me, "pull", json!({"pull": id}));

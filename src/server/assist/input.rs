@@ -142,7 +142,7 @@ pub fn visitor_text(id: u128) -> String {
 pub fn skills(list: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = list
         .into_iter()
-        .filter(|s| s.len() <= 64)
+        .filter(|s| s.len() <= 64 && !s.contains([',', '\u{1f}']))
         .map(|s| s.to_lowercase())
         .collect();
     out.sort();
@@ -227,11 +227,12 @@ pub fn check_card(card: &Value) -> Result<Value, Response> {
     Ok(json!({ "title": title, "text": text, "image": image, "link": link }))
 }
 
-/// A token bucket: `rate` per second, bursts of three seconds' worth.
+/// A token bucket: `rate` per second, bursts of three seconds' worth. Its
+/// clock is milliseconds in a wrapping `u32` (8 bytes per visitor).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bucket {
     tokens: f32,
-    at_ms: u64,
+    at_ms: u32,
 }
 
 impl Bucket {
@@ -239,16 +240,17 @@ impl Bucket {
     pub fn full(rate: u32, now_ms: u64) -> Bucket {
         Bucket {
             tokens: (rate * 3) as f32,
-            at_ms: now_ms,
+            at_ms: now_ms as u32,
         }
     }
 
     /// Takes a token: `Ok`, or `Err(ms)` to wait before one is there.
     pub fn take(&mut self, rate: u32, now_ms: u64) -> Result<(), u64> {
         let rate = rate.max(1) as f32;
-        let elapsed = now_ms.saturating_sub(self.at_ms) as f32 / 1000.0;
+        let now = now_ms as u32;
+        let elapsed = now.wrapping_sub(self.at_ms) as f32 / 1000.0;
         self.tokens = (self.tokens + elapsed * rate).min(rate * 3.0);
-        self.at_ms = now_ms;
+        self.at_ms = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             Ok(())

@@ -189,9 +189,9 @@ impl Assist {
     }
 
     /// Queues an event for a visitor's mailbox.
-    fn to_visitor(&mut self, visitor: u128, event: Value) {
+    fn tell_visitor(&mut self, visitor: u128, event: Value) {
         if let Some(v) = self.visitors.get(&visitor) {
-            self.outbox.push((v.client.clone(), event));
+            self.outbox.push((v.client().into(), event));
         }
     }
 

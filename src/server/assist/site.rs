@@ -49,6 +49,8 @@ pub struct Site {
     pub invites: HashMap<u128, String>,
     /// The queue position each waiting visitor was last told.
     pub told: HashMap<u128, usize>,
+    /// Returning visitors' earlier visits, latest first: (started, pages).
+    pub earlier: HashMap<u128, Box<[(i64, i64)]>>,
 }
 
 impl Site {
@@ -74,6 +76,7 @@ impl Site {
             cards: HashMap::new(),
             invites: HashMap::new(),
             told: HashMap::new(),
+            earlier: HashMap::new(),
             name,
         }
     }

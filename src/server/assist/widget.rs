@@ -9,9 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use super::commands::Side;
-use super::input::{
-    self, answer, check_url, cut, fail, parse_visitor, visitor_text, Bucket, Input,
-};
+use super::input::{self, answer, check_url, cut, fail, parse_visitor, visitor_text, Input};
 use super::visitors::{secret_of, secret_ok, state_of, Visitor};
 use super::{store, wall_ms, Assist};
 use crate::server::{Job, ServerRouter};
@@ -89,7 +87,8 @@ fn route(
                 let mut page = v.page();
                 page["url"] = json!(url);
                 page["title"] = json!(title);
-                v.page = page.to_string().into();
+                let client = v.client().to_string();
+                v.set_page(&client, &page);
                 v.pages += 1;
             }
             assist.log(
@@ -99,7 +98,7 @@ fn route(
                 "page",
                 json!({"url": url, "title": title}),
             );
-            assist.visitor_changed(&site, id, cx);
+            assist.visitor_listed(&site, id, cx);
             ok(json!({"ok": true}))
         }
         "/assist/ask" => ask(assist, &site, id, &input, now, cx),
@@ -118,7 +117,7 @@ fn route(
             assist.site(&site).transcripts.remove(&id);
             assist.site(&site).invites.remove(&id);
             assist.apply(&site, effects, cx);
-            assist.to_visitor(id, json!({"type": "ended", "by": "visitor"}));
+            assist.tell_visitor(id, json!({"type": "ended", "by": "visitor"}));
             assist.visitor_changed(&site, id, cx);
             assist.log(&site, Some(id), "", "ended", json!({"by": "visitor"}));
             ok(json!({"state": "browsing"}))
@@ -174,7 +173,7 @@ fn visitor_of(assist: &mut Assist, input: &Input, now: u64) -> Result<u128, Resp
         .visitors
         .get_mut(&id)
         .ok_or_else(|| fail(404, "unknown visitor: open first"))?;
-    v.seen = now;
+    v.touch(now);
     v.bucket.take(rate, now).map_err(|wait| {
         let secs = wait.div_ceil(1000).max(1);
         fail(429, "too many requests").header("Retry-After", secs.to_string())
@@ -334,13 +333,12 @@ fn open(
         assist.remove_visitor(id, cx);
     }
     if let Some(v) = assist.visitors.get_mut(&id) {
-        v.seen = now;
+        v.touch(now);
         let rate = assist.cfg.visitor_rate;
         v.bucket
             .take(rate, now)
             .map_err(|_| fail(429, "too many requests").header("Retry-After", "1"))?;
-        v.client = client.into();
-        v.page = page.to_string().into();
+        v.set_page(&client, &page);
         v.pages += 1;
         assist.log(
             &site,
@@ -349,7 +347,7 @@ fn open(
             "page",
             json!({"url": page["url"], "title": page["title"]}),
         );
-        assist.visitor_changed(&site, id, cx);
+        assist.visitor_listed(&site, id, cx);
         return Ok(Reply::Respond(answer(200, opened(assist, id))));
     }
     arrive(assist, &site, id, client, page, now, req, origin, cx)
@@ -377,23 +375,11 @@ fn arrive(
     s.visitors += 1;
     let key = s.name.clone();
     let started = wall_ms();
-    assist.visitors.insert(
-        id,
-        Visitor {
-            site: key,
-            client: client.into(),
-            page: page.to_string().into(),
-            started,
-            visit: 0,
-            pages: 1,
-            seen: now,
-            gone: 0,
-            bucket: Bucket::full(assist.cfg.visitor_rate, now),
-            earlier: None,
-        },
-    );
+    let rate = assist.cfg.visitor_rate;
+    let visitor = Visitor::new(key, &client, &page, started, now, rate);
+    assist.visitors.insert(id, visitor);
     assist.log(site, Some(id), "", "open", page.clone());
-    assist.visitor_changed(site, id, cx);
+    assist.visitor_listed(site, id, cx);
     let (conn, handle, origin) = (req.conn, cx.handle(), origin.to_string());
     let (text, site_name) = (visitor_text(id), site.to_string());
     let queued = assist.db.write(
@@ -405,9 +391,12 @@ fn arrive(
                     v.visit = info.number as u32;
                     v.started = info.started;
                     v.pages += info.pages as u32;
-                    v.earlier = (!info.earlier.is_empty()).then(|| info.earlier.into_boxed_slice());
                     let site = v.site.clone();
-                    assist.visitor_changed(&site, id, cx);
+                    if !info.earlier.is_empty() {
+                        let earlier = info.earlier.into_boxed_slice();
+                        assist.site(&site).earlier.insert(id, earlier);
+                    }
+                    assist.visitor_listed(&site, id, cx);
                 }
                 let body = opened(assist, id);
                 let _ = cx.respond(conn, cors(answer(200, body), &origin));
@@ -451,14 +440,7 @@ pub fn sweep(router: &mut ServerRouter, now: u64, cx: &mut Cx<'_, Job>) {
     let linger = assist.cfg.visitor_linger.as_millis() as u64;
     let mut gone = Vec::new();
     for (id, v) in assist.visitors.iter_mut() {
-        if hub.mailbox_followed(&v.client) {
-            v.gone = 0;
-            continue;
-        }
-        if v.gone == 0 {
-            v.gone = now.max(1);
-        }
-        if now - v.gone >= linger && now.saturating_sub(v.seen) >= linger {
+        if v.has_left(hub.mailbox_followed(v.client()), now, linger) {
             gone.push(*id);
         }
     }
