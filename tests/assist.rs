@@ -102,6 +102,21 @@ fn asking_routes_to_a_representative_and_chat_goes_both_ways() {
     let line = con.next_where(|e| e["type"] == "chat" && e["from"] == "visitor");
     assert_eq!(line["text"], "<i>thanks</i>");
     assert_eq!(line["visitor"], v.id.as_str());
+    // The next page gets the chat back with the answer to `open`.
+    let again = json!({"site": "support", "client": v.client, "key": v.key, "url": "http://shop.test/next"});
+    let r = v.post("/assist/open", again);
+    let opened = body(&r);
+    assert_eq!(
+        (opened["state"].as_str(), opened["rep"].as_str()),
+        (Some("chatting"), Some("ann"))
+    );
+    let texts: Vec<&str> = opened["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, vec![text, "<i>thanks</i>"]);
     // Typing notices reach the other side.
     assert_eq!(
         v.post("/assist/typing", json!({"typing": true})).status,
@@ -679,4 +694,122 @@ fn visitors_are_rate_limited_and_let_go_when_their_channel_is_gone() {
     drop(mailbox);
     let left = con.next_of("visitor_left");
     assert_eq!(left["visitor"], id.as_str());
+}
+
+#[test]
+fn skills_and_away_steer_routing() {
+    let server = server(|_| {});
+    let a = server.addr;
+    let ann = rep(a, "ann", "support", true);
+    let bob = rep(a, "bob", "support", false);
+    // bob's console is held first: he has been idle longest.
+    let mut bobs = console(a, &bob, "support");
+    bobs.next_of("snapshot");
+    let mut anns = console(a, &ann, "support");
+    anns.next_of("snapshot");
+    let r = command(
+        a,
+        &ann,
+        "/assist/console/skills",
+        &json!({"site": "support", "skills": ["fr", "Billing"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(body(&r)["skills"], json!(["billing", "fr"]));
+    let french = Visitor::arrive(a, "support", "http://shop.test/fr");
+    french.post("/assist/ask", json!({"skills": ["fr"]}));
+    let offer = anns.next_where(|e| e["type"] == "offer" && e["visitor"] == french.id.as_str());
+    assert_eq!(offer["rep"], "ann", "only ann speaks French");
+    // Away: bob is offered nothing; the visitor waits.
+    let r = command(
+        a,
+        &bob,
+        "/assist/console/away",
+        &json!({"site": "support", "away": true}),
+    );
+    assert_eq!(body(&r)["away"], true);
+    let rep_ev = anns.next_where(|e| e["type"] == "rep" && e["rep"]["name"] == "bob");
+    assert_eq!(rep_ev["rep"]["away"], true);
+    assert_eq!(rep_ev["rep"]["available"], false);
+    let plain = Visitor::arrive(a, "support", "http://shop.test/");
+    let r = plain.post("/assist/ask", json!({}));
+    let offer = anns.next_where(|e| e["type"] == "offer" && e["visitor"] == plain.id.as_str());
+    assert_eq!(offer["rep"], "ann", "{}", r.text());
+}
+
+#[test]
+fn new_visitors_from_one_address_are_limited() {
+    let server = server(|c| c.assist.arrivals_per_addr = 1);
+    let a = server.addr;
+    rep(a, "ann", "support", true);
+    let r = call(a, "POST", "/hub/client", "", "");
+    let creds = body(&r);
+    let open = json!({"site": "support", "client": creds["client"], "key": creds["key"], "url": "http://shop.test/"});
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| visitor_post(a, "/assist/open", Some(SHOP), &open).status)
+        .collect();
+    assert_eq!(&statuses[..3], &[200, 200, 200], "a burst of three");
+    assert_eq!(statuses[3], 429, "{statuses:?}");
+}
+
+#[test]
+fn a_representative_hands_a_chat_to_another() {
+    let server = server(|_| {});
+    let a = server.addr;
+    let ann = rep(a, "ann", "support", true);
+    let bob = rep(a, "bob", "support", false);
+    let mut anns = console(a, &ann, "support");
+    anns.next_of("snapshot");
+    let mut bobs = console(a, &bob, "support");
+    bobs.next_of("snapshot");
+    let mut v = Visitor::arrive(a, "support", "http://shop.test/");
+    v.post("/assist/ask", json!({"text": "hello?"}));
+    let offer = anns.next_of("offer");
+    let (first, sid, other, other_sid) = if offer["rep"] == "ann" {
+        ("ann", &ann, "bob", &bob)
+    } else {
+        ("bob", &bob, "ann", &ann)
+    };
+    let r = command(
+        a,
+        sid,
+        "/assist/console/accept",
+        &json!({"site": "support", "visitor": v.id}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(v.next_where_state("chatting")["rep"], first);
+    let r = command(
+        a,
+        sid,
+        "/assist/console/transfer",
+        &json!({"site": "support", "visitor": v.id, "to": other}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let offer = bobs.next_where(|e| e["type"] == "offer" && e["rep"] == other);
+    assert_eq!(offer["visitor"], v.id.as_str());
+    // The new representative sees the chat so far.
+    let seen = bobs.next_where(|e| e["type"] == "visitor" && e["visitor"]["rep"] == other);
+    assert_eq!(seen["visitor"]["transcript"][0]["text"], "hello?");
+    let r = command(
+        a,
+        other_sid,
+        "/assist/console/accept",
+        &json!({"site": "support", "visitor": v.id}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(v.next_where_state("chatting")["rep"], other);
+    // The one who handed it on no longer may write in it.
+    let r = command(
+        a,
+        sid,
+        "/assist/console/chat",
+        &json!({"site": "support", "visitor": v.id, "text": "hi"}),
+    );
+    assert_eq!(r.status, 409);
+    let r = command(
+        a,
+        other_sid,
+        "/assist/console/chat",
+        &json!({"site": "support", "visitor": v.id, "text": "hi"}),
+    );
+    assert_eq!(r.status, 200);
 }

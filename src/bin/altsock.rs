@@ -191,6 +191,10 @@ struct ServeArgs {
     /// Assist: visitor requests per second per visitor, bursts of 3x (429 past it).
     #[arg(long, default_value_t = 10)]
     assist_visitor_rate: u32,
+    /// Assist: new visitors per second from one client address (IPv6: /64),
+    /// bursts of 3x (429 past it).
+    #[arg(long, default_value_t = 20)]
+    assist_arrivals_per_addr: u32,
 }
 
 fn main() {
@@ -286,6 +290,7 @@ fn server_config(args: &ServeArgs) -> std::io::Result<ServerConfig> {
             max_chat: args.assist_max_chat,
             max_canned: args.assist_max_canned,
             visitor_rate: args.assist_visitor_rate,
+            arrivals_per_addr: args.assist_arrivals_per_addr,
             ..AssistConfig::default()
         },
     })

@@ -244,6 +244,11 @@ impl Bucket {
         }
     }
 
+    /// Milliseconds since it was last used.
+    pub fn idle_ms(&self, now_ms: u64) -> u64 {
+        (now_ms as u32).wrapping_sub(self.at_ms) as u64
+    }
+
     /// Takes a token: `Ok`, or `Err(ms)` to wait before one is there.
     pub fn take(&mut self, rate: u32, now_ms: u64) -> Result<(), u64> {
         let rate = rate.max(1) as f32;

@@ -66,6 +66,9 @@ pub struct AssistConfig {
     pub max_canned: usize,
     /// Visitor requests per second per visitor (bursts of three seconds').
     pub visitor_rate: u32,
+    /// New visitors per second from one client address (IPv6: one /64),
+    /// bursts of three seconds'.
+    pub arrivals_per_addr: u32,
     /// How long a console long-poll waits before answering `204`.
     pub longpoll_timeout: Duration,
 }
@@ -83,6 +86,7 @@ impl Default for AssistConfig {
             max_chat: 2000,
             max_canned: 200,
             visitor_rate: 10,
+            arrivals_per_addr: 20,
             longpoll_timeout: Duration::from_secs(30),
         }
     }
@@ -118,6 +122,8 @@ pub struct Assist {
     settings: store::Settings,
     visitors: HashMap<u128, Visitor>,
     consoles: HashMap<ConnId, Console>,
+    /// New visitors' rate per client address.
+    arrivals: HashMap<std::net::IpAddr, input::Bucket>,
     /// Events for visitors, delivered into their hub mailboxes after each turn.
     outbox: Vec<(Box<str>, Value)>,
     stats: Arc<Stats>,
@@ -149,6 +155,7 @@ impl Assist {
             settings,
             visitors: HashMap::new(),
             consoles: HashMap::new(),
+            arrivals: HashMap::new(),
             outbox: Vec::new(),
             stats: Arc::default(),
             next_id: 0,

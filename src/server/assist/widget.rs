@@ -6,10 +6,14 @@
 //! `Access-Control-Allow-Origin`. Also the sweep that lets go of visitors
 //! whose hub connection has been gone for `--assist-visitor-linger`.
 
+use std::net::{IpAddr, Ipv6Addr};
+
 use serde_json::{json, Map, Value};
 
 use super::commands::Side;
-use super::input::{self, answer, check_url, cut, fail, parse_visitor, visitor_text, Input};
+use super::input::{
+    self, answer, check_url, cut, fail, parse_visitor, visitor_text, Bucket, Input,
+};
 use super::visitors::{secret_of, secret_ok, state_of, Visitor};
 use super::{store, wall_ms, Assist};
 use crate::server::{Job, ServerRouter};
@@ -367,6 +371,18 @@ fn arrive(
     origin: &str,
     cx: &mut Cx<'_, Job>,
 ) -> Result<Reply, Response> {
+    if let Some(peer) = req.peer {
+        let rate = assist.cfg.arrivals_per_addr;
+        let bucket = assist
+            .arrivals
+            .entry(address_key(peer.ip()))
+            .or_insert_with(|| Bucket::full(rate, now));
+        bucket.take(rate, now).map_err(|wait| {
+            let secs = wait.div_ceil(1000).max(1);
+            fail(429, "too many new visitors from this address")
+                .header("Retry-After", secs.to_string())
+        })?;
+    }
     let max = assist.cfg.max_visitors;
     let s = assist.site(site);
     if s.visitors >= max {
@@ -426,6 +442,20 @@ fn opened(assist: &Assist, id: u128) -> Value {
     })
 }
 
+/// The address new visitors count under: IPv4, or an IPv6 /64.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 /// A new visitor id: 128 random bits from the OS.
 fn new_visitor_id() -> Result<u128, String> {
     let mut bytes = [0u8; 16];
@@ -444,6 +474,8 @@ pub fn sweep(router: &mut ServerRouter, now: u64, cx: &mut Cx<'_, Job>) {
             gone.push(*id);
         }
     }
+    // An address's bucket refills in three seconds; idle longer, it is full.
+    assist.arrivals.retain(|_, b| b.idle_ms(now) < 3_000);
     for id in gone {
         assist.remove_visitor(id, cx);
     }
