@@ -52,7 +52,7 @@ RUST_LOG=warn "$SERVE" serve --listen "127.0.0.1:$PORT" --db "$TMP/assist.db" \
     --publish-token bench --node-id bench --max-connections 19000 \
     --assist-max-queue $((ASKERS + 100)) --assist-chat-cap "$CAP" \
     --assist-answer-timeout 60s --assist-max-visitors $((N + 100)) \
-    ${SERVE_ARGS:-} &
+    ${SERVE_ARGS:-} 2> "$OUT/assist-$STAMP-server.log" &
 SERVER_PID=$!
 for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break

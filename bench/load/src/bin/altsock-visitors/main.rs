@@ -132,10 +132,7 @@ fn run(args: &Args) -> io::Result<()> {
     hold_consoles(&mut streams, args, &sessions)?;
     presenter_rounds(&mut streams, args, &sessions[0])?;
     routing(&mut streams, args, &visitors)?;
-    say("failed_connections", streams.failed);
-    if let Some(e) = &streams.first_error {
-        println!("visitors: note: first failure: {e}");
-    }
+    report_failures(&streams);
     Ok(())
 }
 
@@ -279,6 +276,14 @@ fn open_visitors(
     Ok(())
 }
 
+/// Failed connections so far, and the first failure.
+fn report_failures(streams: &Streams) {
+    say("failed_connections", streams.failed);
+    if let Some(e) = &streams.first_error {
+        println!("visitors: note: first failure: {e}");
+    }
+}
+
 fn report_memory(args: &Args, rss0: u64, hub: u64, visitors: u64, held: usize) {
     if args.server_pid.is_none() || held == 0 {
         return;
@@ -313,6 +318,7 @@ fn hold_consoles(streams: &mut Streams, args: &Args, sessions: &[String]) -> io:
     let failed = streams.failed;
     streams.run_until(args.step_timeout, |s| s.held + (s.failed - failed) >= want)?;
     say("consoles_held", streams.held - before);
+    report_failures(streams);
     streams.drain(args.settle)?;
     Ok(())
 }
@@ -354,6 +360,7 @@ fn presenter_rounds(streams: &mut Streams, args: &Args, sid: &str) -> io::Result
             &mut control,
         )?;
         print_round("present", r, &round);
+        report_failures(streams);
         present_rounds.push(round);
     }
     summarize("hub", &hub_rounds);

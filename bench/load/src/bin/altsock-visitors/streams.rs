@@ -211,7 +211,11 @@ impl Streams {
 
     /// One poll and its events.
     pub fn turn(&mut self, timeout: Duration) -> io::Result<()> {
-        self.poll.poll(&mut self.events, Some(timeout))?;
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
         let ready: Vec<(usize, bool, bool)> = self
             .events
             .iter()
