@@ -26,6 +26,7 @@ mod util;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Child;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -45,22 +46,17 @@ const ROOT: &str = "const host = document.getElementById('altsock-assist');
 /// The shop pages of the customer's windows, one listener per origin.
 struct Shop {
     origins: Vec<String>,
+    /// The altsock server the pages embed the widget from, set once it runs
+    /// (it needs the shop's origins first); no page is asked for before.
+    server: Arc<OnceLock<SocketAddr>>,
 }
 
 impl Shop {
     /// Listens on 127.0.0.2, .3 and .4 (port 0 each) and answers every GET
     /// with a page that sets the cookies `plan` and `cart` and embeds the
-    /// widget of `site` from `server`, whose address comes later through
-    /// the returned sender (the server needs the origins first).
-    fn start(site: &str) -> (Shop, std::sync::mpsc::Sender<SocketAddr>) {
-        let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
-        let server = std::sync::Arc::new(std::sync::OnceLock::<SocketAddr>::new());
-        let waiter = server.clone();
-        std::thread::spawn(move || {
-            if let Ok(addr) = rx.recv() {
-                let _ = waiter.set(addr);
-            }
-        });
+    /// widget of `site`.
+    fn start(site: &str) -> Shop {
+        let server = Arc::new(OnceLock::<SocketAddr>::new());
         let mut origins = Vec::new();
         for ip in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
             let listener = TcpListener::bind((ip, 0)).expect("bind a shop origin");
@@ -70,11 +66,20 @@ impl Shop {
             std::thread::spawn(move || {
                 for stream in listener.incoming().map_while(Result::ok) {
                     let (server, site) = (server.clone(), site.clone());
-                    std::thread::spawn(move || serve_page(stream, server.wait(), &site));
+                    std::thread::spawn(move || {
+                        if let Some(server) = server.get() {
+                            serve_page(stream, server, &site);
+                        }
+                    });
                 }
             });
         }
-        (Shop { origins }, tx)
+        Shop { origins, server }
+    }
+
+    /// Tells the pages where the altsock server is.
+    fn embed_from(&self, server: SocketAddr) {
+        self.server.set(server).expect("the server is set once");
     }
 }
 
@@ -409,10 +414,10 @@ impl Customer {
 #[test]
 fn a_visitor_and_a_representative_in_chromium() {
     let _turn = util::browser::turn();
-    let (shop, tell_shop) = Shop::start("support");
+    let shop = Shop::start("support");
     let server = start_server(&shop.origins);
     let addr = server.addr;
-    tell_shop.send(addr).expect("shop told");
+    shop.embed_from(addr);
     representative_with_site(addr, "rita", "support");
 
     let rep = Browser::start().expect("chromium for the representative");
@@ -794,10 +799,10 @@ fn a_visitor_and_a_representative_in_chromium() {
 #[test]
 fn the_widget_waits_for_interaction_works_under_a_strict_csp_and_on_the_demo() {
     let _turn = util::browser::turn();
-    let (shop, tell_shop) = Shop::start("support");
+    let shop = Shop::start("support");
     let server = start_server(&shop.origins);
     let addr = server.addr;
-    tell_shop.send(addr).expect("shop told");
+    shop.embed_from(addr);
     representative_with_site(addr, "rita", "support");
     let rep = Browser::start().expect("chromium for the representative");
     open_console(&rep, addr, "rita", "support");
