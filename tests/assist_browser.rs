@@ -19,7 +19,8 @@
 //! - presenter mode: one card and one line to three customer windows;
 //! - the host page's CSS does not reach the widget; `data-open="interaction"`
 //!   opens no channel before the visitor interacts; a page under a strict CSP
-//!   works; the demo page at `/assist/demo` embeds the widget.
+//!   works; the demo page at `/assist/demo` embeds the widget; a proactive
+//!   invitation opens the widget and, accepted, starts the chat.
 
 mod util;
 
@@ -797,7 +798,7 @@ fn a_visitor_and_a_representative_in_chromium() {
 }
 
 #[test]
-fn the_widget_waits_for_interaction_works_under_a_strict_csp_and_on_the_demo() {
+fn lazy_widget_strict_csp_page_demo_and_invitation() {
     let _turn = util::browser::turn();
     let shop = Shop::start("support");
     let server = start_server(&shop.origins);
@@ -895,5 +896,35 @@ fn the_widget_waits_for_interaction_works_under_a_strict_csp_and_on_the_demo() {
         "the demo visitor listed",
         "return [...document.querySelectorAll('#visitors tbody .url')].some(u => u.textContent === arguments[0]);",
         json!([demo_url]),
+    );
+
+    // A proactive invitation: the widget opens with it; accepted, the
+    // visitor chats with the representative who invited.
+    rep.execute(
+        "document.getElementById('invite-text').value = 'Can I <help>?';
+         const tr = [...document.querySelectorAll('#visitors tbody tr')]
+           .find(r => r.querySelector('.url').textContent === arguments[0]);
+         tr.querySelector('button.invite').click();",
+        json!([demo_url]),
+    )
+    .expect("invite");
+    wait_widget(
+        &customer,
+        "the invitation",
+        "const i = root.querySelector('.invite');
+         return !i.hidden && i.querySelector('.text').textContent === 'Can I <help>?' &&
+                !root.querySelector('.panel').hidden;",
+        json!([]),
+    );
+    widget(
+        &customer,
+        "root.querySelector('.invite button.accept').click();",
+        json!([]),
+    );
+    wait_widget(
+        &customer,
+        "chatting after the invitation",
+        "return host.dataset.state === 'chatting' && root.querySelector('.status').textContent.includes('rita');",
+        json!([]),
     );
 }
