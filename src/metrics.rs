@@ -28,11 +28,13 @@ pub enum CloseReason {
     Closed,
     /// The engine is shutting down.
     Shutdown,
+    /// A WebSocket peer left the keepalive ping unanswered until the next one was due.
+    SilentPeer,
 }
 
 impl CloseReason {
     /// Every reason, in a stable order.
-    pub const ALL: [CloseReason; 10] = [
+    pub const ALL: [CloseReason; 11] = [
         CloseReason::PeerClosed,
         CloseReason::PeerReset,
         CloseReason::WriteFailed,
@@ -43,6 +45,7 @@ impl CloseReason {
         CloseReason::Done,
         CloseReason::Closed,
         CloseReason::Shutdown,
+        CloseReason::SilentPeer,
     ];
 
     /// A short label, e.g. `slow_consumer`.
@@ -58,6 +61,7 @@ impl CloseReason {
             CloseReason::Done => "done",
             CloseReason::Closed => "closed",
             CloseReason::Shutdown => "shutdown",
+            CloseReason::SilentPeer => "silent_peer",
         }
     }
 

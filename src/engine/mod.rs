@@ -11,6 +11,7 @@ pub(crate) mod conn;
 pub(crate) mod core;
 pub(crate) mod handle;
 mod timers;
+mod websocket;
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -280,7 +281,11 @@ impl<R: Router> Engine<R> {
                 }
                 Ok(n) => {
                     Metrics::add(&self.core.metrics.bytes_in, n as u64);
-                    if keeps_input(conn.phase) {
+                    if conn.phase == Phase::Held(crate::Framing::WebSocket) {
+                        let buf = std::mem::take(&mut self.read_buf);
+                        self.ws_receive(key, &buf[..n]);
+                        self.read_buf = buf;
+                    } else if keeps_input(conn.phase) {
                         let starts_request = conn.input.is_none() && conn.phase == Phase::Reading;
                         let waiting = conn.phase != Phase::Reading;
                         let mut input = match conn.input.take() {
@@ -351,6 +356,10 @@ impl<R: Router> Engine<R> {
             let Some(conn) = self.core.conns.get_mut(key) else {
                 return;
             };
+            if conn.phase == Phase::Held(crate::Framing::WebSocket) {
+                // Frames the client sent right behind its upgrade request.
+                return self.ws_take_input(key);
+            }
             if conn.phase != Phase::Reading {
                 // A held stream keeps no input buffer; a deferred one may
                 // still hold pipelined bytes.
