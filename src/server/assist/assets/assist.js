@@ -88,7 +88,7 @@
 
   /* ---- talking to the server -------------------------------------------- */
 
-  var me = identity(), client = null, opened = false, hub = null, visitNo = null;
+  var me = identity(), client = null, opened = false, hub = null;
 
   /* One visitor request; resolves to {status, body}. */
   function post(path, body) {
@@ -162,7 +162,6 @@
       }
       if (r.status !== 200) return ui.note("Live help is unavailable: " + (r.body.error || r.status));
       remember(r.body.visitor, r.body.secret);
-      visitNo = r.body.visit;
       ui.setLink(true);
       ui.state(r.body);
       if (r.body.card) ui.card(r.body.card, true);
