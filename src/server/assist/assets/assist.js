@@ -88,10 +88,16 @@
 
   /* ---- talking to the server -------------------------------------------- */
 
-  var me = identity(), client = null, opened = false, hub = null;
+  var me = identity(), client = null, opened = false, hub = null, visitKnown = false;
+  var resolveVisit, visitReady = new Promise(function (resolve) { resolveVisit = resolve; });
 
-  /* One visitor request; resolves to {status, body}. */
+  /* One visitor request; resolves to {status, body}. Any but open waits
+   * until this page's open has been answered (the visitor's id and secret,
+   * fresh on a first visit). */
   function post(path, body) {
+    if (path !== "/assist/open" && !visitKnown) {
+      return visitReady.then(function () { return post(path, body); });
+    }
     body.site = SITE;
     if (me) {
       body.visitor = me.id;
@@ -138,7 +144,10 @@
       hub = Altsock.connect({ url: BASE });
       hub.app("assist", onEvent);
       hub.on("client", function (id) { client = id; sendOpen(false); });
-      hub.on("state", function (s) { if (s === "open") ui.setLink(true); else if (s === "retry") ui.setLink(false); });
+      hub.on("state", function (s) {
+        if (s === "retry") ui.setLink(false);
+        else if (s === "open" && visitKnown) ui.setLink(true);
+      });
       return hub.ready;
     }).then(function (id) {
       client = id;
@@ -162,6 +171,8 @@
       }
       if (r.status !== 200) return ui.note("Live help is unavailable: " + (r.body.error || r.status));
       remember(r.body.visitor, r.body.secret);
+      visitKnown = true;
+      resolveVisit();
       ui.setLink(true);
       ui.state(r.body);
       if (r.body.card) ui.card(r.body.card, true);
