@@ -813,3 +813,23 @@ fn a_representative_hands_a_chat_to_another() {
     );
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn a_burst_of_queue_changes_is_announced_after_its_window() {
+    // A tick far away: only the alarm can announce the queue's last change.
+    let builder = altsock::Engine::builder().poll_interval(Duration::from_secs(60));
+    let server = util::spawn_server(builder, |c| c.assist.origins = vec![SHOP.into()]);
+    let a = server.addr;
+    rep(a, "ann", "support", true);
+    let mut visitors: Vec<Visitor> = (0..3)
+        .map(|i| Visitor::arrive(a, "support", &format!("http://shop.test/{i}")))
+        .collect();
+    for (i, v) in visitors.iter().enumerate() {
+        assert_eq!(body(&v.post("/assist/ask", json!({})))["position"], i + 1);
+    }
+    for (i, v) in visitors.iter_mut().enumerate() {
+        assert_eq!(v.next_of("queue")["position"], i + 1);
+    }
+    assert_eq!(visitors[0].post("/assist/end", json!({})).status, 200);
+    assert_eq!(visitors[2].next_of("queue")["position"], 2);
+}

@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub store: presence::db::StoreConfig,
     /// The live-assist service's settings.
     pub assist: AssistConfig,
+    /// The SIP relay (`--sip-*`); off without a listen address.
+    pub sip: sip::SipConfig,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +56,7 @@ impl Default for ServerConfig {
             presence: PresenceConfig::default(),
             store: presence::db::StoreConfig::default(),
             assist: AssistConfig::default(),
+            sip: sip::SipConfig::default(),
         }
     }
 }
@@ -141,6 +144,8 @@ pub struct ServerRouter {
     pub presence: Presence,
     /// Live assist: the widget's visitors, the consoles, routing.
     pub assist: Assist,
+    /// The SIP relay: `/sip/reply`, `/sip/send` and the SIP thread.
+    pub sip: sip::SipService,
 }
 
 impl ServerRouter {
@@ -159,6 +164,7 @@ impl ServerRouter {
             presence.db().clone(),
             hub.secret().clone(),
         )?;
+        let sip = sip::SipService::open(&config.sip)?;
         Ok(ServerRouter {
             shared: ServerState {
                 sessions: Sessions::new(config.presence.sessions),
@@ -167,7 +173,14 @@ impl ServerRouter {
             hub,
             presence,
             assist,
+            sip,
         })
+    }
+
+    /// A job that starts the server's own threads (the SIP thread) as soon
+    /// as the engine runs; without it they start at the first tick.
+    pub fn start_job() -> Job {
+        Job::new(|router, cx| router.sip.start(cx))
     }
 
     /// The shared state and the services, in the order they are asked.
@@ -187,6 +200,7 @@ impl Router for ServerRouter {
                 service.metrics(shared, &mut text);
             }
             self.assist.metrics(&mut text);
+            self.sip.metrics(&mut text);
             return Reply::Respond(
                 Response::new(200)
                     .header("Content-Type", "text/plain; version=0.0.4")
@@ -196,7 +210,9 @@ impl Router for ServerRouter {
         let seen = Seen {
             session_cookie: sessions::read_session_cookie(&req),
         };
-        let mut reply = if self.hub.claims(&req) {
+        let mut reply = if sip::SipService::claims(&req) {
+            self.sip.handle(req, &mut self.shared, cx)
+        } else if self.hub.claims(&req) {
             // The hub asks presence, through `hub::Groups` only, who is a
             // member of which group (for `private-group-` channels).
             self.hub
@@ -232,6 +248,7 @@ impl Router for ServerRouter {
     }
 
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
+        self.sip.tick(&self.presence, cx);
         let (shared, services) = self.parts();
         for service in services {
             service.tick(cx);

@@ -4,6 +4,7 @@
 //! pulls and invitations; a visitor leaving; the per-site tick.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -73,7 +74,7 @@ impl Assist {
                     self.log(site, Some(visitor), &rep, "requeued", Value::Null);
                     self.visitor_changed(site, visitor, cx);
                 }
-                Effect::Queue(queue) => self.queue_changed(site, queue, cx),
+                Effect::Queue(_) => self.queue_moved(site, cx),
                 Effect::Rep(rep) => {
                     if !reps.contains(&rep) {
                         reps.push(rep);
@@ -122,12 +123,42 @@ impl Assist {
         }
     }
 
-    /// The queue changed: the consoles see it, and each waiting visitor
-    /// whose position moved is told its new one.
-    fn queue_changed(&mut self, site: &str, queue: Vec<u128>, cx: &mut Cx<'_, Job>) {
+    /// The queue changed: announced now, or at the end of the site's
+    /// quiet window (see [`super::alarm`]).
+    fn queue_moved(&mut self, site: &str, cx: &mut Cx<'_, Job>) {
+        let now = self.mono(cx.now());
         let Some(s) = self.sites.get_mut(site) else {
             return;
         };
+        if now >= s.queue_quiet_until {
+            self.announce_queue(site, now, cx);
+            return;
+        }
+        let at = self.epoch + Duration::from_millis(s.queue_quiet_until);
+        if !s.queue_dirty {
+            s.queue_dirty = true;
+            if self.alarm.is_none() {
+                match super::alarm::Alarm::start(cx.handle(), queues_due) {
+                    Ok(alarm) => self.alarm = Some(alarm),
+                    Err(e) => log::error!("assist: no alarm thread ({e}): queue sent at once"),
+                }
+            }
+            match &self.alarm {
+                Some(alarm) => alarm.set(at),
+                None => self.announce_queue(site, now, cx),
+            }
+        }
+    }
+
+    /// The consoles see the queue, and each waiting visitor whose position
+    /// moved is told its new one.
+    fn announce_queue(&mut self, site: &str, now: u64, cx: &mut Cx<'_, Job>) {
+        let Some(s) = self.sites.get_mut(site) else {
+            return;
+        };
+        s.queue_dirty = false;
+        s.queue_quiet_until = now + super::alarm::QUEUE_WINDOW.as_millis() as u64;
+        let queue = s.routing.queue();
         let ids: Vec<String> = queue.iter().map(|v| visitor_text(*v)).collect();
         s.emit(json!({"type": "queue", "queue": ids}), cx);
         let waiting: HashSet<u128> = queue.iter().copied().collect();
@@ -357,6 +388,22 @@ fn row(at: i64, site: &str, visitor: &str, rep: &str, kind: &'static str, detail
     }
 }
 
+/// The alarm rang: announces every queue that changed in its quiet window.
+fn queues_due(router: &mut crate::server::ServerRouter, cx: &mut Cx<'_, Job>) {
+    let assist = &mut router.assist;
+    let now = assist.mono(cx.now());
+    let due: Vec<std::sync::Arc<str>> = assist
+        .sites
+        .iter()
+        .filter(|(_, s)| s.queue_dirty)
+        .map(|(name, _)| name.clone())
+        .collect();
+    for site in due {
+        assist.announce_queue(&site, now, cx);
+    }
+    super::flush(router, cx);
+}
+
 /// One site's turn of the tick: lapsed offers pass on; representatives
 /// whose grace ran out leave.
 pub fn site_tick(assist: &mut Assist, name: &str, now: u64, cx: &mut Cx<'_, Job>) {
@@ -372,5 +419,10 @@ pub fn site_tick(assist: &mut Assist, name: &str, now: u64, cx: &mut Cx<'_, Job>
     }
     if !effects.is_empty() {
         assist.apply(name, effects, cx);
+    }
+    // A backstop for the alarm.
+    let s = &assist.sites[name];
+    if s.queue_dirty && now >= s.queue_quiet_until {
+        assist.announce_queue(name, now, cx);
     }
 }

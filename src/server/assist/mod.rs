@@ -17,6 +17,7 @@
 //! activity log; `store` the SQL; `input` parameters and checks; `pages`
 //! the page and script assets.
 
+mod alarm;
 mod commands;
 mod console;
 pub mod input;
@@ -131,6 +132,8 @@ pub struct Assist {
     next_id: u64,
     /// Unix ms at `epoch`.
     epoch_wall: i64,
+    /// Wakes the engine thread for queue announcements (started on first use).
+    alarm: Option<alarm::Alarm>,
     next_sweep: u64,
 }
 
@@ -160,6 +163,7 @@ impl Assist {
             stats: Arc::default(),
             next_id: 0,
             epoch_wall: wall_ms(),
+            alarm: None,
             next_sweep: 0,
         })
     }

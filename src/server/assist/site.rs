@@ -51,6 +51,10 @@ pub struct Site {
     pub told: HashMap<u128, usize>,
     /// Returning visitors' earlier visits, latest first: (started, pages).
     pub earlier: HashMap<u128, Box<[(i64, i64)]>>,
+    /// The queue changed since it was last announced.
+    pub queue_dirty: bool,
+    /// No queue announcement before this (service ms).
+    pub queue_quiet_until: u64,
 }
 
 impl Site {
@@ -77,6 +81,8 @@ impl Site {
             invites: HashMap::new(),
             told: HashMap::new(),
             earlier: HashMap::new(),
+            queue_dirty: false,
+            queue_quiet_until: 0,
             name,
         }
     }
