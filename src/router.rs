@@ -115,6 +115,19 @@ impl<M: Send + 'static> Cx<'_, M> {
         self.core.is_open(conn)
     }
 
+    /// Bytes written to `conn` that its socket has not taken yet (`None`:
+    /// closed). Past [`Cx::max_backlog`] the engine closes it as a slow
+    /// consumer, so a router can hold back what a slow reader cannot take.
+    pub fn backlog(&self, conn: ConnId) -> Option<usize> {
+        self.core.backlog(conn)
+    }
+
+    /// The most output a connection may have waiting (the engine's
+    /// `max_pending_output`).
+    pub fn max_backlog(&self) -> usize {
+        self.core.cfg.max_pending_output
+    }
+
     /// A handle for other threads.
     pub fn handle(&self) -> Handle<M> {
         self.handle.clone()

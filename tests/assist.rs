@@ -833,3 +833,114 @@ fn a_burst_of_queue_changes_is_announced_after_its_window() {
     assert_eq!(visitors[0].post("/assist/end", json!({})).status, 200);
     assert_eq!(visitors[2].next_of("queue")["position"], 2);
 }
+
+/// A console's view of the site's queue, following `queue` events (whole or
+/// changes) and starting over from a snapshot when told to (`resync`).
+struct QueueView {
+    ids: Vec<String>,
+}
+
+impl QueueView {
+    /// Takes one console event; false when the console must start over.
+    fn take(&mut self, ev: &serde_json::Value) -> bool {
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            let list = v.as_array().cloned().unwrap_or_default();
+            list.iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect()
+        };
+        match ev["type"].as_str() {
+            Some("snapshot") => self.ids = strings(&ev["queue"]),
+            Some("resync") => return false,
+            Some("queue") if ev["queue"].is_array() => self.ids = strings(&ev["queue"]),
+            Some("queue") => {
+                let gone = strings(&ev["removed"]);
+                self.ids.retain(|id| !gone.contains(id));
+                for a in ev["added"].as_array().unwrap() {
+                    let at = a[0].as_u64().unwrap() as usize;
+                    self.ids.insert(at, a[1].as_str().unwrap().to_string());
+                }
+                assert_eq!(self.ids.len() as u64, ev["length"].as_u64().unwrap());
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Follows `stream` (reopened from a snapshot on `resync`, the only way
+    /// a new stream is opened) until the view equals `want`; a stream the
+    /// server closed fails the read.
+    fn follow_until(&mut self, stream: &mut Stream, reopen: impl Fn() -> Stream, want: &[String]) {
+        while self.ids != want {
+            if !self.take(&stream.next()) {
+                *stream = reopen();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_burst_of_asks_keeps_every_console_open_and_its_queue_true() {
+    const ASKERS: usize = 1200;
+    // A small slow-consumer limit; one console reads through a 4 KiB
+    // receive buffer and not at all during the burst.
+    let builder = altsock::Engine::builder()
+        .poll_interval(Duration::from_millis(20))
+        .keepalive_interval(Duration::from_secs(5))
+        .max_pending_output(16 * 1024);
+    let server = util::spawn_server(builder, |c| {
+        c.assist.origins = vec![SHOP.into()];
+        c.assist.max_queue = 2 * ASKERS;
+        c.assist.arrivals_per_addr = 1_000_000;
+        c.hub.max_topics_per_addr = 100_000;
+    });
+    let a = server.addr;
+    let ann = rep(a, "ann", "support", true);
+    let open_console = |client: util::Client| {
+        let cookie = format!("Cookie: altsock_session={ann}\r\n");
+        Stream::open_on(client, a, "/assist/stream?site=support", &cookie)
+    };
+    let mut quick = console(a, &ann, "support");
+    let mut slow = open_console(util::Client::connect_small_rcvbuf(a, 4096));
+    let visitors: Vec<Visitor> = (0..ASKERS)
+        .map(|i| Visitor::arrive(a, "support", &format!("http://shop.test/{i}")))
+        .collect();
+    let answers: Vec<(String, serde_json::Value)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = visitors
+            .chunks(ASKERS / 6)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    let ask = |v: &Visitor| (v.id.clone(), body(&v.post("/assist/ask", json!({}))));
+                    chunk.iter().map(ask).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    // ann takes 4 (her cap); the rest wait, in the order of their answers.
+    let mut queued: Vec<(u64, String)> = answers
+        .iter()
+        .filter_map(|(id, ans)| Some((ans["position"].as_u64().filter(|p| *p > 0)?, id.clone())))
+        .collect();
+    queued.sort();
+    let want: Vec<String> = queued.iter().map(|(_, id)| id.clone()).collect();
+    assert_eq!(want.len(), ASKERS - 4, "all but ann's 4 wait");
+    assert!(queued
+        .iter()
+        .enumerate()
+        .all(|(i, (p, _))| *p == i as u64 + 1));
+    let mut view = QueueView { ids: vec![] };
+    view.follow_until(&mut quick, || console(a, &ann, "support"), &want);
+    let mut slow_view = QueueView { ids: vec![] };
+    slow_view.follow_until(&mut slow, || open_console(util::Client::connect(a)), &want);
+    // Nobody was cut off as a slow consumer.
+    let metrics = get_as(a, &ann, "/metrics").text();
+    assert!(
+        !metrics.contains("reason=\"slow_consumer\"}")
+            || metrics.contains("reason=\"slow_consumer\"} 0"),
+        "{metrics}"
+    );
+}

@@ -150,6 +150,13 @@ impl Core {
         self.key_of(conn).is_some()
     }
 
+    /// Bytes written to `conn` that its socket has not taken yet (`None`:
+    /// closed).
+    pub fn backlog(&self, conn: ConnId) -> Option<usize> {
+        let c = self.conns.get(self.key_of(conn)?)?;
+        Some(c.output.as_ref().map_or(0, |p| p.len()))
+    }
+
     /// An input buffer from the pool.
     pub fn take_input_buffer(&mut self) -> Box<Input> {
         self.input_pool

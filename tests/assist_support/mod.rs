@@ -88,7 +88,12 @@ pub struct Stream {
 impl Stream {
     /// Opens a GET as an SSE stream; waits for the `200` head.
     pub fn open(addr: SocketAddr, path: &str, headers: &str) -> Stream {
-        let mut client = Client::connect(addr);
+        Stream::open_on(Client::connect(addr), addr, path, headers)
+    }
+
+    /// [`Stream::open`] on a connection made by the caller (e.g. with a
+    /// small receive buffer).
+    pub fn open_on(mut client: Client, addr: SocketAddr, path: &str, headers: &str) -> Stream {
         client.send(
             format!(
                 "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{headers}\r\n"

@@ -159,8 +159,8 @@ impl Assist {
         s.queue_dirty = false;
         s.queue_quiet_until = now + super::alarm::QUEUE_WINDOW.as_millis() as u64;
         let queue = s.routing.queue();
-        let ids: Vec<String> = queue.iter().map(|v| visitor_text(*v)).collect();
-        s.emit(json!({"type": "queue", "queue": ids}), cx);
+        let ev = s.queue_event(queue.clone());
+        s.emit(ev, cx);
         let waiting: HashSet<u128> = queue.iter().copied().collect();
         s.told.retain(|v, _| waiting.contains(v));
         for (i, v) in queue.iter().enumerate() {
@@ -410,6 +410,7 @@ pub fn site_tick(assist: &mut Assist, name: &str, now: u64, cx: &mut Cx<'_, Job>
     let Some(site) = assist.sites.get_mut(name) else {
         return;
     };
+    site.catch_up(cx);
     let mut effects = Vec::new();
     for rep in site.gone_by(now) {
         effects.extend(site.routing.rep_left(&rep, now));

@@ -141,7 +141,8 @@ fn open_stream(
 fn snapshot(assist: &mut Assist, site: &str, me: &str) -> Value {
     let wall = assist.epoch_wall;
     let s = assist.site(site);
-    let queue: Vec<String> = s.routing.queue().iter().map(|v| visitor_text(*v)).collect();
+    // The queue as last announced: the `queue` changes that follow apply to it.
+    let queue: Vec<String> = s.announced.iter().map(|v| visitor_text(*v)).collect();
     let mut reps: Vec<&String> = s.routing.reps().keys().collect();
     reps.sort();
     let reps: Vec<Value> = reps.iter().map(|r| s.rep_json(r, wall)).collect();

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::input::visitor_text;
 use super::routing::Routing;
 use super::store::{Canned, Settings};
 use super::AssistConfig;
@@ -28,6 +29,9 @@ pub struct Site {
     seq: u64,
     events: VecDeque<(u64, Arc<str>)>,
     sse: HashSet<ConnId>,
+    /// SSE consoles held back (their socket had too much unread): the last
+    /// event id each was sent. See [`Site::catch_up`].
+    behind: HashMap<ConnId, u64>,
     polls: HashSet<ConnId>,
     /// Held console streams per representative.
     rep_streams: HashMap<String, usize>,
@@ -55,6 +59,9 @@ pub struct Site {
     pub queue_dirty: bool,
     /// No queue announcement before this (service ms).
     pub queue_quiet_until: u64,
+    /// The queue as last announced to the consoles (what a `queue` change
+    /// is computed against).
+    pub announced: Vec<u128>,
 }
 
 impl Site {
@@ -69,6 +76,7 @@ impl Site {
             seq: 0,
             events: VecDeque::new(),
             sse: HashSet::new(),
+            behind: HashMap::new(),
             polls: HashSet::new(),
             rep_streams: HashMap::new(),
             leaving: HashMap::new(),
@@ -83,6 +91,7 @@ impl Site {
             earlier: HashMap::new(),
             queue_dirty: false,
             queue_quiet_until: 0,
+            announced: Vec::new(),
             name,
         }
     }
@@ -94,6 +103,7 @@ impl Site {
 
     /// Sends an event to every console of the site and keeps it for replay.
     pub fn emit<M: Send + 'static>(&mut self, mut event: Value, cx: &mut Cx<'_, M>) {
+        self.catch_up(cx);
         self.seq += 1;
         event["id"] = json!(self.seq);
         let text: Arc<str> = Arc::from(event.to_string());
@@ -102,6 +112,7 @@ impl Site {
         }
         self.events.push_back((self.seq, text.clone()));
         if !self.sse.is_empty() {
+            self.hold_back_laggards(text.len(), cx);
             let msg = Message::data(text.as_bytes()).with_id(self.seq.to_string());
             cx.broadcast(&self.sse, &msg);
         }
@@ -110,6 +121,62 @@ impl Site {
             cx.broadcast(&self.polls, &msg);
             // Each long-poll answered; the engine releases them.
             self.polls.clear();
+        }
+    }
+
+    /// SSE consoles whose unread output would pass half the engine's
+    /// slow-consumer limit with `len` more bytes stop getting events (they
+    /// would be closed otherwise); [`Site::catch_up`] resumes them.
+    fn hold_back_laggards<M: Send + 'static>(&mut self, len: usize, cx: &mut Cx<'_, M>) {
+        let room = cx.max_backlog() / 2;
+        let last = self.seq - 1;
+        let behind = &mut self.behind;
+        self.sse.retain(|conn| match cx.backlog(*conn) {
+            Some(b) if b + len + 64 > room => {
+                behind.insert(*conn, last);
+                false
+            }
+            _ => true,
+        });
+    }
+
+    /// Once per tick: a held-back console whose socket took its backlog
+    /// gets the events it missed from the replay buffer when they fit in a
+    /// quarter of the slow-consumer limit, else one `resync` event (the
+    /// console starts over from a snapshot); then it follows again.
+    pub fn catch_up<M: Send + 'static>(&mut self, cx: &mut Cx<'_, M>) {
+        if self.behind.is_empty() {
+            return;
+        }
+        let budget = cx.max_backlog() / 4;
+        let drained: Vec<(ConnId, u64)> = self.behind.iter().map(|(c, l)| (*c, *l)).collect();
+        for (conn, last) in drained {
+            match cx.backlog(conn) {
+                None => {
+                    self.behind.remove(&conn);
+                    continue;
+                }
+                Some(b) if b > 0 => continue,
+                Some(_) => {}
+            }
+            self.behind.remove(&conn);
+            let missed = self
+                .replay(last)
+                .filter(|evs| evs.iter().map(|(_, t)| t.len() + 32).sum::<usize>() <= budget);
+            let sent = match missed {
+                Some(evs) => evs.iter().all(|(id, text)| {
+                    let msg = Message::data(text.as_bytes()).with_id(id.to_string());
+                    cx.push(conn, &msg).is_ok()
+                }),
+                // No id: a reconnect still resumes from what it last had.
+                None => {
+                    let ev = json!({"type": "resync", "last": self.seq}).to_string();
+                    cx.push(conn, &Message::data(ev)).is_ok()
+                }
+            };
+            if sent {
+                self.sse.insert(conn);
+            }
         }
     }
 
@@ -174,6 +241,7 @@ impl Site {
     /// A stream of `rep` ended; with none left they leave at `deadline`.
     pub fn stream_gone(&mut self, conn: ConnId, rep: &str, deadline: u64) {
         self.sse.remove(&conn);
+        self.behind.remove(&conn);
         self.polls.remove(&conn);
         if let Some(n) = self.rep_streams.get_mut(rep) {
             *n = n.saturating_sub(1);
@@ -219,6 +287,35 @@ impl Site {
             lines.pop_front();
         }
         lines.push_back(line);
+    }
+
+    /// The console event for the queue moving from `announced` to `queue`:
+    /// the ids that left, the ids that joined with their new index, and the
+    /// length, so its bytes follow the change, not the queue. Whole
+    /// (`queue`) only when kept entries changed order or the change is
+    /// no smaller.
+    pub fn queue_event(&mut self, queue: Vec<u128>) -> Value {
+        let old: HashSet<u128> = self.announced.iter().copied().collect();
+        let new: HashSet<u128> = queue.iter().copied().collect();
+        let kept_old = self.announced.iter().filter(|v| new.contains(v));
+        let kept_new = queue.iter().filter(|v| old.contains(v));
+        let removed: Vec<String> = (self.announced.iter())
+            .filter(|v| !new.contains(v))
+            .map(|v| visitor_text(*v))
+            .collect();
+        let added: Vec<Value> = (queue.iter().enumerate())
+            .filter(|(_, v)| !old.contains(v))
+            .map(|(i, v)| json!([i, visitor_text(*v)]))
+            .collect();
+        let length = queue.len();
+        let ev = if kept_old.eq(kept_new) && removed.len() + added.len() < length.max(1) {
+            json!({"type": "queue", "removed": removed, "added": added, "length": length})
+        } else {
+            let ids: Vec<String> = queue.iter().map(|v| visitor_text(*v)).collect();
+            json!({"type": "queue", "queue": ids, "length": length})
+        };
+        self.announced = queue;
+        ev
     }
 
     /// The canned texts as JSON.

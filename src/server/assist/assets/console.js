@@ -440,7 +440,17 @@
     },
     visitor: function (d) { upsertVisitor(d.visitor); },
     visitor_left: function (d) { removeVisitor(d.visitor); },
-    queue: function (d) { setQueue(d.queue); },
+    queue: function (d) {
+      if (d.queue) { setQueue(d.queue); return; }
+      // A change: drop the ids that left, put the new ones at their index.
+      var gone = new Set(d.removed || []);
+      var next = queue.filter(function (id) { return !gone.has(id); });
+      (d.added || []).forEach(function (a) { next.splice(a[0], 0, a[1]); });
+      if (next.length !== d.length) { restart(); return; }
+      setQueue(next);
+    },
+    // The server skipped events this console could not take in time.
+    resync: function () { restart(); },
     rep: function (d) { setReps([d.rep]); },
     offer: function (d) {
       offers.set(d.visitor, { rep: d.rep, expires: d.expires });
@@ -489,16 +499,21 @@
     var d = parse(text), fn = handlers[d.type];
     if (fn) { fn(d); }
   }
+  // Starts over from a snapshot (the view no longer matches the stream).
+  var restart = function () {};
   function connect() {
     var url = '/assist/stream?site=' + encodeURIComponent(SITE);
     if (window.EventSource) {
       var es = new EventSource(url + '&framing=sse');
+      restart = function () { es.close(); connect(); };
       es.onopen = function () { $('#pipe').textContent = 'connected'; };
       es.onmessage = function (e) { take(e.data); };
       es.onerror = function () { $('#pipe').textContent = es.readyState === 2 ? 'closed (reload)' : 'reconnecting'; };
       return;
     }
     var since = null;
+    var fresh = false;
+    restart = function () { fresh = true; };
     (function poll() {
       fetch(url + '&framing=longpoll' + (since != null ? '&since=' + since : ''), { credentials: 'same-origin', cache: 'no-store' })
         .then(function (r) { if (r.status === 204) { return ''; } if (r.status !== 200) { throw new Error(r.status); } return r.text(); })
@@ -507,9 +522,12 @@
           t.split('\n').forEach(function (line) {
             if (!line) { return; }
             var d = parse(line);
+            if (fresh) { return; }
             if (typeof d.id === 'number') { since = d.id; }
             take(line);
+            if (fresh) { since = null; }
           });
+          fresh = false;
           poll();
         })
         .catch(function () { $('#pipe').textContent = 'reconnecting'; setTimeout(poll, 2000); });
