@@ -99,7 +99,7 @@ impl Assist {
         let (Some(s), Some(v)) = (self.sites.get_mut(site), self.visitors.get(&visitor)) else {
             return;
         };
-        let ev = json!({"type": "visitor", "visitor": v.json(visitor, s)});
+        let ev = json!({"type": "visitor", "visitor": super::visitors::state_json(visitor, s)});
         s.emit(ev, cx);
         self.outbox
             .push((v.client().into(), state_event(visitor, s)));

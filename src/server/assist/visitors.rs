@@ -157,6 +157,19 @@ impl Visitor {
     }
 }
 
+/// What a state change alters of a visitor as the console sees it (the
+/// console merges it into the entry it has): its page, visits and earlier
+/// visits stay as listed, so a burst of asks sends each console a few dozen
+/// bytes per visitor, not its whole entry.
+pub fn state_json(id: u128, site: &Site) -> Value {
+    let (state, rep, position) = state_of(id, site);
+    json!({
+        "id": visitor_text(id), "state": state, "rep": rep, "position": position,
+        "card": site.cards.get(&id).cloned().unwrap_or(Value::Null),
+        "transcript": site.transcripts.get(&id).map(|t| t.iter().cloned().collect::<Vec<_>>()),
+    })
+}
+
 /// The fields of a visitor's text, each cleared of [`SEP`].
 fn join(client: &str, page: &Value) -> Box<str> {
     let text = |v: &Value| v.as_str().unwrap_or("").replace(SEP, " ");

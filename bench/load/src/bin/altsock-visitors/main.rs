@@ -466,6 +466,7 @@ fn summarize(what: &str, rounds: &[Round]) {
 fn routing(streams: &mut Streams, args: &Args, visitors: &[Visitor]) -> io::Result<()> {
     let askers = &visitors[..args.askers.min(visitors.len())];
     let offers_before = streams.offers.len();
+    let (events_before, bytes_before) = (streams.console_events, streams.console_bytes);
     let mut index_of = HashMap::new();
     let origin = format!("http://{}", args.target);
     for (i, v) in askers.iter().enumerate() {
@@ -500,6 +501,15 @@ fn routing(streams: &mut Streams, args: &Args, visitors: &[Visitor]) -> io::Resu
         format!("{:.1}", all_answered.as_secs_f64() * 1e3),
     );
     say("routing_server_cpu_ms", cpu);
+    // What the consoles (all of them together) received during the asks.
+    say(
+        "routing_console_events",
+        streams.console_events - events_before,
+    );
+    say(
+        "routing_console_bytes",
+        streams.console_bytes - bytes_before,
+    );
     check_routing(streams, askers, &index_of, offers_before);
     Ok(())
 }

@@ -86,6 +86,8 @@ pub struct Streams {
     pub offers: Vec<(u64, String, String)>,
     /// Console events read, of any type.
     pub console_events: u64,
+    /// Bytes the console streams received (heads and framing included).
+    pub console_bytes: u64,
     /// One-shot answers.
     pub replies: Vec<Reply>,
     fired: Instant,
@@ -109,6 +111,7 @@ impl Streams {
             first_error: None,
             offers: Vec::new(),
             console_events: 0,
+            console_bytes: 0,
             replies: Vec::new(),
             fired: Instant::now(),
         })
@@ -359,6 +362,7 @@ impl Streams {
 
     /// Console stream bytes: SSE lines; `offer` events are kept.
     fn console_bytes(&mut self, i: usize, from: usize, to: usize) {
+        self.console_bytes += (to - from) as u64;
         let c = &mut self.conns[i];
         c.pending.extend_from_slice(&self.buf[from..to]);
         let Some(last) = c.pending.iter().rposition(|&b| b == b'\n') else {
