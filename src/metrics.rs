@@ -28,11 +28,14 @@ pub enum CloseReason {
     Closed,
     /// The engine is shutting down.
     Shutdown,
+    /// The TLS handshake or a record failed (a malformed ClientHello, a bad
+    /// record): the peer was sent an alert.
+    TlsError,
 }
 
 impl CloseReason {
     /// Every reason, in a stable order.
-    pub const ALL: [CloseReason; 10] = [
+    pub const ALL: [CloseReason; 11] = [
         CloseReason::PeerClosed,
         CloseReason::PeerReset,
         CloseReason::WriteFailed,
@@ -43,6 +46,7 @@ impl CloseReason {
         CloseReason::Done,
         CloseReason::Closed,
         CloseReason::Shutdown,
+        CloseReason::TlsError,
     ];
 
     /// A short label, e.g. `slow_consumer`.
@@ -58,6 +62,7 @@ impl CloseReason {
             CloseReason::Done => "done",
             CloseReason::Closed => "closed",
             CloseReason::Shutdown => "shutdown",
+            CloseReason::TlsError => "tls_error",
         }
     }
 

@@ -11,6 +11,8 @@ pub(crate) mod conn;
 pub(crate) mod core;
 pub(crate) mod handle;
 mod timers;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -30,9 +32,13 @@ use crate::metrics::{CloseReason, Metrics};
 use crate::router::{Cx, Router};
 use crate::{ConnId, Handle, Request};
 pub use config::{Builder, Config};
+#[cfg(feature = "tls")]
+pub use tls::TlsListen;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
+#[cfg(feature = "tls")]
+const TLS_LISTENER: Token = Token(usize::MAX - 3);
 /// How long accepting pauses after `EMFILE`/`ENFILE`.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Timers fired at most between two polls: about 10 ms of keepalive writes.
@@ -56,6 +62,9 @@ pub struct Engine<R: Router> {
     timer_backlog: bool,
     /// Kernel keepalive settings for accepted sockets, built once.
     tcp_keepalive: Option<socket2::TcpKeepalive>,
+    /// The TLS listener and the shared buffers of decryption, if any.
+    #[cfg(feature = "tls")]
+    tls: Option<tls::TlsListener>,
 }
 
 impl Engine<NoRouter> {
@@ -94,7 +103,11 @@ impl<R: Router> Engine<R> {
             }),
         };
         let tcp_keepalive = cfg.tcp_keepalive();
+        #[cfg(feature = "tls")]
+        let tls = tls::TlsListener::bind(&cfg, &poll, TLS_LISTENER)?;
         Ok(Engine {
+            #[cfg(feature = "tls")]
+            tls,
             tcp_keepalive,
             core: Core::new(poll, cfg, metrics),
             router,
@@ -148,7 +161,9 @@ impl<R: Router> Engine<R> {
             self.core.update_clock();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(),
+                    LISTENER => self.accept_all(false),
+                    #[cfg(feature = "tls")]
+                    TLS_LISTENER => self.accept_all(true),
                     WAKER => self.run_commands(),
                     Token(key) => self.on_event(
                         key,
@@ -159,7 +174,9 @@ impl<R: Router> Engine<R> {
             }
             if self.accept_paused_until.is_some_and(|t| t <= self.core.now) {
                 self.accept_paused_until = None;
-                self.accept_all();
+                self.accept_all(false);
+                #[cfg(feature = "tls")]
+                self.accept_all(true);
             }
             if self.timer_backlog {
                 self.run_timer_slice();
@@ -190,13 +207,13 @@ impl<R: Router> Engine<R> {
 
     // ---- accepting --------------------------------------------------------
 
-    fn accept_all(&mut self) {
+    fn accept_all(&mut self, tls: bool) {
         if self.accept_paused_until.is_some() {
             return;
         }
         let mut burst_warned = false;
         loop {
-            let Some(listener) = self.listener.as_ref() else {
+            let Some(listener) = self.listener_of(tls) else {
                 return;
             };
             match listener.accept() {
@@ -204,7 +221,7 @@ impl<R: Router> Engine<R> {
                     if std::mem::take(&mut self.out_of_fds) {
                         info!("accepting again");
                     }
-                    self.admit(stream, peer, &mut burst_warned)
+                    self.admit(stream, peer, &mut burst_warned, tls)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if is_fd_exhaustion(&e) => {
@@ -223,7 +240,18 @@ impl<R: Router> Engine<R> {
         }
     }
 
-    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, burst_warned: &mut bool) {
+    /// The plain listener, or the TLS one.
+    fn listener_of(&self, tls: bool) -> Option<&TcpListener> {
+        if !tls {
+            return self.listener.as_ref();
+        }
+        #[cfg(feature = "tls")]
+        return self.tls.as_ref().and_then(|t| t.listener());
+        #[cfg(not(feature = "tls"))]
+        None
+    }
+
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, burst_warned: &mut bool, tls: bool) {
         if self.core.conns.len() >= self.core.cfg.max_connections {
             if !*burst_warned {
                 warn!(
@@ -233,7 +261,10 @@ impl<R: Router> Engine<R> {
                 *burst_warned = true;
             }
             Metrics::add(&self.core.metrics.rejected, 1);
-            refuse(stream);
+            if !tls {
+                // A TLS client would take a plain answer for a broken record.
+                refuse(stream);
+            }
             return;
         }
         let sock = socket2::SockRef::from(&stream);
@@ -247,7 +278,13 @@ impl<R: Router> Engine<R> {
             let _ = sock.set_tcp_keepalive(keepalive);
         }
         match self.core.insert(stream) {
-            Ok(key) => debug!("{}: accepted from {peer}", self.core.id_of(key)),
+            Ok(key) => {
+                debug!("{}: accepted from {peer}", self.core.id_of(key));
+                #[cfg(feature = "tls")]
+                if tls {
+                    self.start_tls(key);
+                }
+            }
             Err(e) => warn!("register: {e}"),
         }
     }
@@ -280,29 +317,15 @@ impl<R: Router> Engine<R> {
                 }
                 Ok(n) => {
                     Metrics::add(&self.core.metrics.bytes_in, n as u64);
-                    if keeps_input(conn.phase) {
-                        let starts_request = conn.input.is_none() && conn.phase == Phase::Reading;
-                        let waiting = conn.phase != Phase::Reading;
-                        let mut input = match conn.input.take() {
-                            Some(input) => input,
-                            None => self.core.take_input_buffer(),
-                        };
-                        input.bytes.extend_from_slice(&self.read_buf[..n]);
-                        let piled_up = waiting && input.bytes.len() > cap;
-                        self.core.conns[key].input = Some(input);
-                        if piled_up {
-                            // Nothing parses input while an answer is pending,
-                            // so no parser limit would ever stop it.
-                            debug!(
-                                "{}: too much input behind a pending answer",
-                                self.core.id_of(key)
-                            );
-                            self.core.close(key, CloseReason::BadRequest);
-                            return;
-                        }
-                        if starts_request {
-                            let due = self.core.now + Core::ms(self.core.cfg.header_timeout);
-                            self.core.set_deadline(key, due);
+                    let buf = std::mem::take(&mut self.read_buf);
+                    let step = self.received(key, &buf[..n], cap);
+                    self.read_buf = buf;
+                    match step {
+                        Received::Kept => {}
+                        Received::Closed => return,
+                        Received::PeerFinished => {
+                            eof = true;
+                            break;
                         }
                     }
                 }
@@ -319,6 +342,51 @@ impl<R: Router> Engine<R> {
         if eof {
             self.peer_finished(key);
         }
+    }
+
+    /// Takes bytes just read from `key`: plaintext as they are, TLS records
+    /// through the connection's session.
+    fn received(&mut self, key: usize, bytes: &[u8], cap: usize) -> Received {
+        #[cfg(feature = "tls")]
+        if self.core.tls.is_tls(key) {
+            return self.tls_received(key, bytes, cap);
+        }
+        self.keep_input(key, bytes, cap)
+    }
+
+    /// Keeps received plaintext as input where the connection's phase wants
+    /// it (see [`keeps_input`]); closes a connection that piles up too much.
+    fn keep_input(&mut self, key: usize, bytes: &[u8], cap: usize) -> Received {
+        let Some(conn) = self.core.conns.get_mut(key) else {
+            return Received::Closed;
+        };
+        if !keeps_input(conn.phase) || bytes.is_empty() {
+            return Received::Kept;
+        }
+        let starts_request = conn.input.is_none() && conn.phase == Phase::Reading;
+        let waiting = conn.phase != Phase::Reading;
+        let mut input = match conn.input.take() {
+            Some(input) => input,
+            None => self.core.take_input_buffer(),
+        };
+        input.bytes.extend_from_slice(bytes);
+        let piled_up = waiting && input.bytes.len() > cap;
+        self.core.conns[key].input = Some(input);
+        if piled_up {
+            // Nothing parses input while an answer is pending,
+            // so no parser limit would ever stop it.
+            debug!(
+                "{}: too much input behind a pending answer",
+                self.core.id_of(key)
+            );
+            self.core.close(key, CloseReason::BadRequest);
+            return Received::Closed;
+        }
+        if starts_request {
+            let due = self.core.now + Core::ms(self.core.cfg.header_timeout);
+            self.core.set_deadline(key, due);
+        }
+        Received::Kept
     }
 
     /// The most input kept behind a deferred answer or a pending long-poll:
@@ -489,6 +557,8 @@ impl<R: Router> Engine<R> {
                 self.router.message(msg, &mut cx);
             }
             Command::Shutdown => self.begin_shutdown(),
+            #[cfg(feature = "tls")]
+            Command::TlsConfig(config) => self.set_tls_config(config),
         }
     }
 
@@ -558,6 +628,10 @@ impl<R: Router> Engine<R> {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.core.poll.registry().deregister(&mut listener);
         }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.as_mut() {
+            tls.stop_listening(&self.core.poll);
+        }
         for key in self.core.keys() {
             let id = self.core.id_of(key);
             if self.core.conns[key].phase != Phase::Deferred {
@@ -587,6 +661,16 @@ impl<R: Router> Engine<R> {
     pub fn conn_id(&self, key: usize) -> Option<ConnId> {
         self.core.conns.get(key).map(|_| self.core.id_of(key))
     }
+}
+
+/// What became of bytes just read.
+enum Received {
+    /// Kept (or discarded as the phase wants); read on.
+    Kept,
+    /// The connection closed.
+    Closed,
+    /// The peer ended its side (TLS `close_notify`): treat as end of input.
+    PeerFinished,
 }
 
 /// Whether bytes arriving in `phase` are kept as the next request: while

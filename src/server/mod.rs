@@ -14,6 +14,7 @@ pub mod hub;
 pub mod presence;
 pub mod sessions;
 pub mod sip;
+pub mod tls;
 
 use std::path::PathBuf;
 
