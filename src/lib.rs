@@ -48,16 +48,16 @@ pub mod ws;
 pub use conn_id::ConnId;
 pub use duration::parse_duration;
 pub use engine::handle::{Handle, Receipt};
-pub use engine::{Builder, Config, Engine};
 #[cfg(feature = "tls")]
 pub use engine::TlsListen;
-/// The rustls this crate was built with, for building `listen_tls` configurations.
-#[cfg(feature = "tls")]
-pub use rustls;
+pub use engine::{Builder, Config, Engine};
 pub use framing::{Framing, Message};
 pub use http::{Request, Response};
 pub use metrics::{CloseReason, MetricsSnapshot};
 pub use router::{Cx, Gone, Hold, Reply, Router};
+/// The rustls this crate was built with, for building `listen_tls` configurations.
+#[cfg(feature = "tls")]
+pub use rustls;
 
 #[cfg(feature = "server")]
 pub mod server;

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use altsock::server::hub::HubSecret;
-use altsock::server::tls::CertFiles;
 use altsock::server::presence::db::{DbSync, StoreConfig};
+use altsock::server::tls::CertFiles;
 use altsock::server::{HubConfig, PresenceConfig, ServerConfig, ServerRouter, SessionLimits};
 use altsock::{parse_duration, Engine};
 use clap::{Parser, Subcommand};

@@ -681,7 +681,10 @@ impl Core {
             }
             #[cfg(feature = "tls")]
             Phase::Reading if self.tls.handshaking(key) => {
-                debug!("{}: TLS handshake not done within the header timeout", self.id_of(key));
+                debug!(
+                    "{}: TLS handshake not done within the header timeout",
+                    self.id_of(key)
+                );
                 self.close(key, CloseReason::HeaderTimeout);
             }
             Phase::Reading => {

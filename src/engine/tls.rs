@@ -25,8 +25,8 @@ use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedS
 use super::config::Config;
 use super::conn::Phase;
 use super::core::Core;
-use super::{bind_listener, Engine, Received};
 use super::handle::Command;
+use super::{bind_listener, Engine, Received};
 use crate::metrics::CloseReason;
 use crate::router::{Cx, Router};
 use crate::{ConnId, Handle};

@@ -68,7 +68,9 @@ impl TestCert {
     /// A client configuration that trusts only this certificate.
     pub fn client_config(&self) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
-        roots.add(self.cert_der.clone()).expect("trust the test cert");
+        roots
+            .add(self.cert_der.clone())
+            .expect("trust the test cert");
         let config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .expect("protocol versions")

@@ -245,7 +245,8 @@ impl Presence {
             ip.map(|i| i.to_string()).unwrap_or_default(),
         );
         let body = json(200, json!({ "user": name, "session": sid }));
-        let cookie = set_session_cookie(&sid, shared.sessions.limits().absolute);
+        let secure = cx.is_tls(conn);
+        let cookie = set_session_cookie(&sid, shared.sessions.limits().absolute, secure);
         finish(cx, conn, body.header("Set-Cookie", cookie));
     }
 
@@ -318,6 +319,7 @@ impl Presence {
     /// connection is closed.
     pub(super) fn logout(
         &mut self,
+        conn: ConnId,
         caller: Caller,
         shared: &mut ServerState,
         cx: &mut Cx<'_, Job>,
@@ -325,7 +327,8 @@ impl Presence {
         self.end_session(shared, cx, &caller.sid, "logout");
         self.db.log(&caller.user, "logout", String::new());
         Reply::Respond(
-            json(200, json!({ "ok": true })).header("Set-Cookie", clear_session_cookie()),
+            json(200, json!({ "ok": true }))
+                .header("Set-Cookie", clear_session_cookie(cx.is_tls(conn))),
         )
     }
 
