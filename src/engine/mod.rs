@@ -670,6 +670,7 @@ enum Received {
     /// The connection closed.
     Closed,
     /// The peer ended its side (TLS `close_notify`): treat as end of input.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     PeerFinished,
 }
 
