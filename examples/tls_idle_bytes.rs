@@ -28,6 +28,8 @@ thread_local! {
 static TRACKED: [(AtomicUsize, AtomicUsize); 256] =
     [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; 256];
 static TRACKING: AtomicBool = AtomicBool::new(true);
+/// Sizes whose allocations print a backtrace (`TRACE_SIZE=662,640`).
+static TRACE: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -57,6 +59,20 @@ fn note(ptr: *mut u8, delta: isize) {
         return;
     }
     let addr = ptr as usize;
+    {
+        if delta > 0
+            && TRACE
+                .iter()
+                .any(|t| t.load(Ordering::Relaxed) == delta as usize)
+        {
+            COUNTING.with(|c| c.set(false));
+            eprintln!(
+                "--- alloc {delta}:\n{}",
+                std::backtrace::Backtrace::force_capture()
+            );
+            COUNTING.with(|c| c.set(true));
+        }
+    }
     if delta > 0 {
         if let Some((a, s)) = TRACKED.iter().find(|(a, _)| a.load(Ordering::Relaxed) == 0) {
             a.store(addr, Ordering::Relaxed);
@@ -153,6 +169,11 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1000);
+    if let Ok(sizes) = std::env::var("TRACE_SIZE") {
+        for (slot, size) in TRACE.iter().zip(sizes.split(',')) {
+            slot.store(size.parse().unwrap_or(0), Ordering::Relaxed);
+        }
+    }
     let (server_config, client_config) = configs();
     let mut servers = Vec::with_capacity(n);
     let before = LIVE.with(|l| l.get());
@@ -178,7 +199,12 @@ fn main() {
             } else {
                 b""
             };
-            let from_server = counted(|| serve(&mut server, &mut to_server, reply));
+            // Allocated and freed outside the count: only the server's own heap is counted.
+            let mut from_server = Vec::with_capacity(64 * 1024);
+            counted(|| {
+                let out = serve(&mut server, &mut to_server, reply);
+                from_server.extend_from_slice(&out);
+            });
             let mut reader = &from_server[..];
             while !reader.is_empty() {
                 client.read_tls(&mut reader).expect("client read");
