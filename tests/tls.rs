@@ -448,3 +448,68 @@ fn openssl_s_client_verifies_and_talks_http() {
     assert!(stdout.ends_with("hello over tls"), "{stdout}");
     assert!(!stderr.contains("verify error"), "{stderr}");
 }
+
+/// Records cut anywhere between reads (here: a few bytes per TCP segment, the
+/// handshake included) are put back together: the engine keeps a cut record
+/// with the session until the rest arrives. Two pipelined requests in one
+/// record are answered in order.
+#[test]
+fn records_cut_into_pieces_and_pipelined_requests() {
+    let server = Server::start(|b| b);
+    let name = altsock::rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls =
+        altsock::rustls::ClientConnection::new(server.cert.client_config(), name).expect("client");
+    let mut sock = std::net::TcpStream::connect(server.tls).expect("connect");
+    sock.set_nodelay(true).expect("nodelay");
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let dribble = |tls: &mut altsock::rustls::ClientConnection, sock: &mut std::net::TcpStream| {
+        let mut records = Vec::new();
+        while tls.wants_write() {
+            tls.write_tls(&mut records).expect("records");
+        }
+        for piece in records.chunks(7) {
+            sock.write_all(piece).expect("piece");
+        }
+    };
+    tls.writer()
+        .write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("requests");
+    let mut plain = Vec::new();
+    while tls_support::find(&plain, b"hello over tls").map_or(true, |i| {
+        tls_support::find(&plain[i + 1..], b"hello over tls").is_none()
+    }) {
+        assert!(Instant::now() < deadline, "no two answers: {plain:?}");
+        dribble(&mut tls, &mut sock);
+        match tls.read_tls(&mut sock) {
+            Ok(0) => panic!("closed"),
+            Ok(_) => {
+                tls.process_new_packets().expect("records");
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("{e}"),
+        }
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = tls.reader().read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            plain.extend_from_slice(&chunk[..n]);
+        }
+    }
+    let targets: Vec<String> = server
+        .log
+        .all()
+        .into_iter()
+        .filter_map(|e| match e {
+            Ev::Request(_, t, true) => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(targets, ["/a", "/b"], "answered in order, both over TLS");
+}
