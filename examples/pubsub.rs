@@ -1,6 +1,8 @@
-//! A complete embedding: `GET /sub` holds an SSE stream, `POST /pub` sends its
-//! body to every subscriber as one `data:` event and answers `202`.
+//! A complete embedding: `GET /sub` holds an SSE stream (or, asked with a
+//! WebSocket upgrade, a WebSocket), `POST /pub` sends its body to every
+//! subscriber (one `data:` event, or one text frame) and answers `202`.
 //! Run: `cargo run --release --example pubsub -- --listen 127.0.0.1:9000`
+use altsock::ws::{check_upgrade, Upgrade};
 use altsock::{
     parse_duration, CloseReason, ConnId, Cx, Engine, Hold, Message, Reply, Request, Response,
     Router,
@@ -18,8 +20,13 @@ impl Router for PubSub {
     fn request(&mut self, req: Request, cx: &mut Cx<'_, ()>) -> Reply {
         match (req.method.as_str(), req.path()) {
             ("GET", "/sub") => {
+                let hold = match check_upgrade(&req, &[]) {
+                    Upgrade::NotWebSocket => Hold::sse(),
+                    Upgrade::Accept(accepted) => Hold::websocket(accepted),
+                    Upgrade::Refuse(refusal) => return Reply::Respond(refusal),
+                };
                 self.subscribers.insert(req.conn);
-                Reply::Hold(Hold::sse())
+                Reply::Hold(hold)
             }
             ("POST", "/pub") => {
                 let reached = cx.broadcast(&self.subscribers, &Message::data(req.body));

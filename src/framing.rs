@@ -33,6 +33,10 @@ pub enum Framing {
     Raw,
     /// Nothing is sent until the first message, which completes the response.
     LongPoll,
+    /// An upgraded WebSocket (RFC 6455): each message is one unmasked frame,
+    /// text when its data is UTF-8, binary otherwise; the keepalive is a
+    /// 2-byte ping. Opened with [`crate::Hold::websocket`], never by `?transport=`.
+    WebSocket,
 }
 
 impl Framing {
@@ -44,6 +48,7 @@ impl Framing {
             Framing::Multipart => "multipart",
             Framing::Raw => "raw",
             Framing::LongPoll => "longpoll",
+            Framing::WebSocket => "websocket",
         }
     }
 
@@ -80,6 +85,7 @@ impl Framing {
             // Transport padding after a delimiter line (RFC 2046 section 5.1.1).
             Framing::Multipart => b" ",
             Framing::LongPoll => b"",
+            Framing::WebSocket => &crate::ws::KEEPALIVE_PING,
         }
     }
 }
@@ -184,6 +190,9 @@ pub fn encode_message_with_boundary(
     chunked_transfer: bool,
     boundary: &str,
 ) {
+    if framing == Framing::WebSocket {
+        return encode_websocket_message(out, msg);
+    }
     let mut payload = Vec::with_capacity(msg.data.len() + 64);
     match framing {
         Framing::Sse => encode_sse(&mut payload, msg),
@@ -192,9 +201,24 @@ pub fn encode_message_with_boundary(
             payload.extend_from_slice(&msg.data);
             let _ = write!(payload, "\r\n--{boundary}");
         }
-        Framing::Chunked | Framing::Raw | Framing::LongPoll => payload.extend_from_slice(&msg.data),
+        Framing::Chunked | Framing::Raw | Framing::LongPoll | Framing::WebSocket => {
+            payload.extend_from_slice(&msg.data)
+        }
     }
     append_payload(out, &payload, chunked_transfer);
+}
+
+/// Appends `msg` as one WebSocket frame: text when its data is UTF-8 (what
+/// browsers hand to `onmessage` as a string), binary otherwise. The id and
+/// event name have no place in a frame; a router that needs them puts them
+/// in the data.
+pub fn encode_websocket_message(out: &mut Vec<u8>, msg: &Message) {
+    let opcode = if std::str::from_utf8(&msg.data).is_ok() {
+        crate::ws::Opcode::Text
+    } else {
+        crate::ws::Opcode::Binary
+    };
+    crate::ws::encode_frame(out, opcode, &msg.data);
 }
 
 /// Appends `payload`, as one chunk when the transfer is chunked.

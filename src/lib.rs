@@ -11,8 +11,9 @@
 //!   multipart, raw, long-poll) and their keepalives.
 //! - [`router`]: the trait an embedding program implements.
 //! - [`metrics`]: counters, and their Prometheus rendering.
-//! - `ws` (feature `websocket`): RFC 6455, the upgrade check and a frame
-//!   codec of our own, pure over byte slices.
+//! - [`ws`]: RFC 6455, a frame codec of our own, pure over byte slices, and
+//!   (feature `websocket`) the upgrade check. The engine runs it on held
+//!   connections opened with `Hold::websocket`.
 //!
 //! The core depends only on `mio`, `httparse`, `slab`, `socket2` and `log`;
 //! the `websocket` feature adds `sha1` and `base64` for the handshake.
@@ -42,7 +43,6 @@ pub mod http;
 pub mod metrics;
 mod reply;
 pub mod router;
-#[cfg(feature = "websocket")]
 pub mod ws;
 
 pub use conn_id::ConnId;
@@ -58,6 +58,7 @@ pub use router::{Cx, Gone, Hold, Reply, Router};
 /// The rustls this crate was built with, for building `listen_tls` configurations.
 #[cfg(feature = "tls")]
 pub use rustls;
+pub use ws::WsMessage;
 
 #[cfg(feature = "server")]
 pub mod server;

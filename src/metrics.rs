@@ -28,6 +28,8 @@ pub enum CloseReason {
     Closed,
     /// The engine is shutting down.
     Shutdown,
+    /// A WebSocket peer left the keepalive ping unanswered until the next one was due.
+    SilentPeer,
     /// The TLS handshake or a record failed (a malformed ClientHello, a bad
     /// record): the peer was sent an alert.
     TlsError,
@@ -35,7 +37,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, in a stable order.
-    pub const ALL: [CloseReason; 11] = [
+    pub const ALL: [CloseReason; 12] = [
         CloseReason::PeerClosed,
         CloseReason::PeerReset,
         CloseReason::WriteFailed,
@@ -46,6 +48,7 @@ impl CloseReason {
         CloseReason::Done,
         CloseReason::Closed,
         CloseReason::Shutdown,
+        CloseReason::SilentPeer,
         CloseReason::TlsError,
     ];
 
@@ -62,6 +65,7 @@ impl CloseReason {
             CloseReason::Done => "done",
             CloseReason::Closed => "closed",
             CloseReason::Shutdown => "shutdown",
+            CloseReason::SilentPeer => "silent_peer",
             CloseReason::TlsError => "tls_error",
         }
     }

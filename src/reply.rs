@@ -68,6 +68,22 @@ impl Hold {
         Hold::new(Framing::Sse)
     }
 
+    /// Accepts a WebSocket upgrade judged by [`crate::ws::check_upgrade`]:
+    /// the engine answers `101 Switching Protocols` with the accept key (and
+    /// the chosen subprotocol), then the connection is held in the WebSocket
+    /// phase. Pushes and broadcasts reach it as one frame per message; what
+    /// the client sends reaches [`crate::Router::ws_message`]. Extra headers
+    /// go into the `101`; initial messages follow it as frames.
+    #[cfg(feature = "websocket")]
+    pub fn websocket(accepted: crate::ws::Accepted) -> Self {
+        let mut hold =
+            Hold::new(Framing::WebSocket).with_header("Sec-WebSocket-Accept", accepted.accept);
+        if let Some(protocol) = accepted.protocol {
+            hold = hold.with_header("Sec-WebSocket-Protocol", protocol);
+        }
+        hold
+    }
+
     /// Sets the content type.
     pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
         self.content_type = Some(content_type.into());

@@ -10,6 +10,7 @@ use crate::engine::core::Core;
 use crate::framing::Message;
 use crate::metrics::{CloseReason, MetricsSnapshot};
 pub use crate::reply::{Gone, Hold, Reply};
+use crate::ws::{CloseCode, WsMessage};
 use crate::{ConnId, Handle, Request, Response};
 
 /// The program's side of the engine: application state and request handling.
@@ -29,6 +30,13 @@ pub trait Router {
     /// connection stays open for its next request but takes no more pushes.
     fn released(&mut self, conn: ConnId, cx: &mut Cx<'_, Self::Msg>) {
         let _ = (conn, cx);
+    }
+
+    /// A WebSocket client (a connection held with [`Hold::websocket`]) sent
+    /// a whole text or binary message. Pings, pongs and the close handshake
+    /// are the engine's. The default ignores the message.
+    fn ws_message(&mut self, conn: ConnId, msg: WsMessage, cx: &mut Cx<'_, Self::Msg>) {
+        let _ = (conn, msg, cx);
     }
 
     /// Called once per poll interval, after the engine's own timers.
@@ -82,6 +90,20 @@ impl<M: Send + 'static> Cx<'_, M> {
     /// Closes a connection (held streams end cleanly first).
     pub fn close(&mut self, conn: ConnId) {
         self.core.close_gracefully(conn, CloseReason::Closed);
+    }
+
+    /// Sends one WebSocket message to `conn` as the frame type given (where
+    /// [`Cx::push`] picks text or binary by whether the data is UTF-8).
+    pub fn ws_send(&mut self, conn: ConnId, msg: &WsMessage) -> Result<(), Gone> {
+        self.core.ws_send(conn, msg)
+    }
+
+    /// Closes a WebSocket connection with `code` and `reason` in its close
+    /// frame (e.g. 1008 for a message against policy; a code no endpoint
+    /// may send, such as 1005, goes out as 1011); other connections close
+    /// as with [`Cx::close`].
+    pub fn ws_close(&mut self, conn: ConnId, code: CloseCode, reason: &str) {
+        self.core.ws_close(conn, code, reason);
     }
 
     /// True while `conn` is open.

@@ -3,7 +3,7 @@
 //! page share one connection per stream (the server sees one subscriber),
 //! both receive channel messages, each application handler receives only its
 //! own app's notifications, the second tab takes over when the leader
-//! closes, the library falls back to long-poll where SSE fails, and a
+//! closes, the library falls back to long-poll where SSE and WebSocket fail, and a
 //! refused key makes it get a new client.
 
 mod util;
@@ -156,13 +156,17 @@ fn two_tabs_share_one_connection_and_both_receive() {
 }
 
 #[test]
-fn falls_back_to_longpoll_where_sse_fails() {
+fn falls_back_to_longpoll_where_sse_and_websocket_fail() {
     let _turn = util::browser::turn();
     let s = server();
     let browser = Browser::start().expect("chromium");
     let broken = "window.EventSource = function () {
         var es = this; es.close = function () {}; es.addEventListener = function () {};
         setTimeout(function () { es.onerror && es.onerror(); }, 0);
+      };
+      window.WebSocket = function () {
+        var ws = this; ws.close = function () {}; window.wsTries = (window.wsTries || 0) + 1;
+        setTimeout(function () { ws.onclose && ws.onclose({code: 1006}); }, 0);
       };";
     let key = mint(&s, "b1");
     let options = format!("{{share: false, client: 'b1', key: '{key}'}}");
@@ -176,6 +180,10 @@ fn falls_back_to_longpoll_where_sse_fails() {
     assert_eq!(received(&browser, "news", 2), json!(["one", "two"]));
     assert_eq!(received(&browser, "mail", 1), json!([1]));
     assert_eq!(received(&browser, "chat", 0), json!([]));
+    let tries = browser
+        .execute("return window.wsTries", json!([]))
+        .expect("tries");
+    assert_eq!(tries, 2, "WebSocket was tried twice before long-poll");
 }
 
 #[test]

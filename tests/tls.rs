@@ -45,6 +45,11 @@ impl Router for Holder {
             "/raw" => Hold::new(Framing::Raw),
             "/multipart" => Hold::new(Framing::Multipart),
             "/longpoll" => Hold::new(Framing::LongPoll).with_timeout(Duration::from_millis(200)),
+            "/ws" => match altsock::ws::check_upgrade(&req, &[]) {
+                altsock::ws::Upgrade::Accept(accepted) => Hold::websocket(accepted),
+                altsock::ws::Upgrade::Refuse(refusal) => return Reply::Respond(refusal),
+                _ => return Reply::Respond(Response::text(426, "upgrade\n")),
+            },
             "/big" => return Reply::Respond(Response::text(200, "x".repeat(100_000))),
             _ => {
                 let body = format!("hello over {}", if tls { "tls" } else { "plain" });
@@ -56,6 +61,10 @@ impl Router for Holder {
 
     fn closed(&mut self, conn: ConnId, reason: CloseReason, _cx: &mut Cx<'_, ()>) {
         self.log.push(Ev::Closed(conn, reason));
+    }
+
+    fn ws_message(&mut self, conn: ConnId, msg: altsock::WsMessage, cx: &mut Cx<'_, ()>) {
+        let _ = cx.ws_send(conn, &msg);
     }
 }
 
@@ -512,4 +521,32 @@ fn records_cut_into_pieces_and_pipelined_requests() {
         })
         .collect();
     assert_eq!(targets, ["/a", "/b"], "answered in order, both over TLS");
+}
+
+/// WebSocket over TLS (`wss:`): the upgrade, a masked text frame in, its echo
+/// out, and a push, all as records.
+#[test]
+fn websocket_over_tls_echoes_and_pushes() {
+    // Pings every 5 s: this client never answers them.
+    let server = Server::start(|b| b.keepalive_interval(Duration::from_secs(5)));
+    let mut client = server.connect();
+    client.send(
+        b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    let head = client.read_through("\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+    // A masked text frame "Hello" (RFC 6455 5.7); the echo comes unmasked.
+    client.send(&[
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ]);
+    let echo = client.read_through("Hello");
+    assert!(echo.ends_with("\u{5}Hello"), "{echo:?}");
+    let conn = server.conn_of("/ws");
+    assert_eq!(
+        server.handle.push(conn, Message::data("news")).wait(),
+        Ok(())
+    );
+    client.read_through("news");
 }

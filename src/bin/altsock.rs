@@ -73,6 +73,11 @@ struct ServeArgs {
     /// Most open connections; more get 503.
     #[arg(long, default_value_t = 19_000)]
     max_connections: usize,
+    /// The largest WebSocket message a client may send before it is closed
+    /// with 1009 (the server's WebSockets are push-only: any message is
+    /// answered with close 1003; this bounds what is read first).
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_ws_message: usize,
     /// TCP_USER_TIMEOUT for accepted sockets: how long a write or keepalive
     /// probe may go unacknowledged before the peer is dropped (0: system default).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -200,6 +205,7 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         .poll_interval(args.poll_interval)
         .keepalive_interval(args.keepalive)
         .max_connections(args.max_connections)
+        .max_ws_message(args.max_ws_message)
         .tcp_user_timeout(nonzero(args.tcp_user_timeout))
         .tcp_keepalive_idle(nonzero(args.tcp_keepalive_idle))
         .tcp_keepalive_interval(args.tcp_keepalive_interval)

@@ -51,6 +51,9 @@ pub struct Config {
     pub limits: Limits,
     /// Pending output per connection at most; past it, "slow consumer".
     pub max_pending_output: usize,
+    /// The largest WebSocket message a client may send (all fragments
+    /// together); past it the connection is closed with 1009.
+    pub max_ws_message: usize,
     /// How long shutdown waits for connections to finish.
     pub shutdown_grace: Duration,
     /// The listen backlog.
@@ -75,6 +78,7 @@ impl Default for Config {
             max_connections: 19_000,
             limits: Limits::default(),
             max_pending_output: 1024 * 1024,
+            max_ws_message: 64 * 1024,
             shutdown_grace: Duration::from_secs(3),
             backlog: 4096,
             #[cfg(feature = "tls")]
@@ -213,6 +217,12 @@ impl Builder {
     /// The cap on pending output per connection (default 1 MiB).
     pub fn max_pending_output(mut self, bytes: usize) -> Self {
         self.config.max_pending_output = bytes;
+        self
+    }
+
+    /// Sets the largest WebSocket message a client may send (default 64 KiB).
+    pub fn max_ws_message(mut self, bytes: usize) -> Self {
+        self.config.max_ws_message = bytes;
         self
     }
 

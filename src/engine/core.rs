@@ -59,6 +59,8 @@ pub(crate) struct Core {
     pub shutting_down: bool,
     /// The secret key of multipart boundaries.
     boundary_keys: RandomState,
+    /// WebSocket state kept outside `Conn` (see `websocket.rs`).
+    pub ws: super::websocket::WsTable,
     /// The TLS session of each TLS connection (a side table keyed like `conns`).
     #[cfg(feature = "tls")]
     pub(crate) tls: super::tls::Sessions,
@@ -87,6 +89,7 @@ impl Core {
             resume_queue: Vec::new(),
             shutting_down: false,
             boundary_keys: RandomState::new(),
+            ws: Default::default(),
             #[cfg(feature = "tls")]
             tls: Default::default(),
             #[cfg(feature = "tls")]
@@ -295,6 +298,7 @@ impl Core {
             self.tls.remove(key);
         }
         let mut conn = self.conns.remove(key);
+        self.ws.forget(key);
         let id = ConnId {
             key: key as u32,
             gen: conn.gen,
@@ -344,6 +348,7 @@ impl Core {
         let c = &self.conns[key];
         match c.phase {
             Phase::Held(Framing::LongPoll) => self.close(key, reason),
+            Phase::Held(Framing::WebSocket) => self.ws_close_for(key, reason),
             Phase::Held(framing) => {
                 let end = framing::stream_end(framing, c.chunked);
                 if self.write(key, &end) {
@@ -462,6 +467,9 @@ impl Core {
 
     /// Opens a held stream on `key`.
     pub fn start_hold(&mut self, key: usize, hold: Hold) {
+        if hold.framing == Framing::WebSocket {
+            return self.start_websocket(key, hold);
+        }
         let framing = hold.framing;
         let boundary = self.boundary_of(key, framing);
         let Some(conn) = self.conns.get_mut(key) else {
@@ -706,6 +714,7 @@ impl Core {
                 self.respond(key, &response);
                 self.released_queue.push(id);
             }
+            Phase::Held(Framing::WebSocket) => self.ws_keepalive(key),
             Phase::Held(framing) => self.keepalive(key, framing),
             Phase::Deferred => {}
             Phase::Closing(reason) => self.close(key, reason),

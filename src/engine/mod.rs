@@ -13,6 +13,7 @@ pub(crate) mod handle;
 mod timers;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
+mod websocket;
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -360,6 +361,13 @@ impl<R: Router> Engine<R> {
         let Some(conn) = self.core.conns.get_mut(key) else {
             return Received::Closed;
         };
+        if conn.phase == Phase::Held(crate::Framing::WebSocket) {
+            self.ws_receive(key, bytes);
+            return match self.core.conns.contains(key) {
+                true => Received::Kept,
+                false => Received::Closed,
+            };
+        }
         if !keeps_input(conn.phase) || bytes.is_empty() {
             return Received::Kept;
         }
@@ -419,6 +427,10 @@ impl<R: Router> Engine<R> {
             let Some(conn) = self.core.conns.get_mut(key) else {
                 return;
             };
+            if conn.phase == Phase::Held(crate::Framing::WebSocket) {
+                // Frames the client sent right behind its upgrade request.
+                return self.ws_take_input(key);
+            }
             if conn.phase != Phase::Reading {
                 // A held stream keeps no input buffer; a deferred one may
                 // still hold pipelined bytes.

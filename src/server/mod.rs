@@ -18,7 +18,8 @@ pub mod tls;
 
 use std::path::PathBuf;
 
-use crate::{CloseReason, ConnId, Cx, Reply, Request, Response, Router};
+use crate::ws::{CloseCode, Upgrade};
+use crate::{CloseReason, ConnId, Cx, Hold, Reply, Request, Response, Router, WsMessage};
 pub use hub::{Hub, HubConfig};
 pub use presence::{Presence, PresenceConfig};
 pub use sessions::{Session, SessionLimits, Sessions};
@@ -217,5 +218,39 @@ impl Router for ServerRouter {
 
     fn message(&mut self, job: Job, cx: &mut Cx<'_, Job>) {
         (job.0)(self, cx);
+    }
+
+    /// The server's WebSockets (hub `/sub/CHANNEL`, presence `/jchat`) are
+    /// push-only: a client that sends a message is closed with 1003 and a
+    /// reason naming the HTTP request to use instead, not silently ignored.
+    fn ws_message(&mut self, conn: ConnId, msg: WsMessage, cx: &mut Cx<'_, Job>) {
+        log::debug!(
+            "{conn}: WebSocket message of {} bytes refused",
+            msg.as_bytes().len()
+        );
+        cx.ws_close(conn, CloseCode::UNSUPPORTED_DATA, PUSH_ONLY);
+    }
+}
+
+/// The close reason a client sending on a push-only WebSocket gets.
+pub const PUSH_ONLY: &str = "push only: publish with POST /pub/CHANNEL, chat with POST /chat";
+
+/// The WebSocket verdict on a request for a held stream: `Ok(Some(hold))`
+/// for a valid upgrade (a [`Hold::websocket`] carrying the accept key; the
+/// service adds its initial messages), `Ok(None)` for plain HTTP, `Err` with
+/// the `400`/`426` for an upgrade asked wrongly.
+///
+/// A browser sends cookies with a cross-site WebSocket upgrade and no CORS
+/// rule stops the page reading the answer, so an upgrade whose `Origin`
+/// names another host gets `403` unless `cross_origin_allowed` (the hub's
+/// `--hub-allow-origin` list names it).
+pub fn websocket_hold(req: &Request, cross_origin_allowed: bool) -> Result<Option<Hold>, Response> {
+    match crate::ws::check_upgrade(req, &[]) {
+        Upgrade::NotWebSocket => Ok(None),
+        Upgrade::Accept(_) if !cross_origin_allowed && !presence::origin::origin_ok(req) => {
+            Err(Response::text(403, "cross-origin WebSocket refused\n"))
+        }
+        Upgrade::Accept(accepted) => Ok(Some(Hold::websocket(accepted))),
+        Upgrade::Refuse(refusal) => Err(refusal),
     }
 }

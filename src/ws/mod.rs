@@ -34,6 +34,7 @@
 mod close;
 pub mod decode;
 pub mod encode;
+#[cfg(feature = "websocket")]
 pub mod handshake;
 pub mod utf8;
 
@@ -43,7 +44,28 @@ pub use encode::{
     encode_binary, encode_close, encode_close_empty, encode_frame, encode_masked_frame,
     encode_ping, encode_pong, encode_text, frame_head, KEEPALIVE_PING,
 };
+#[cfg(feature = "websocket")]
 pub use handshake::{accept_key, check_upgrade, Accepted, Upgrade};
+
+/// A whole message a WebSocket client sent, as the engine hands it to
+/// [`Router::ws_message`](crate::Router::ws_message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsMessage {
+    /// A text message (already checked to be UTF-8).
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+}
+
+impl WsMessage {
+    /// The message's bytes, text or binary.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            WsMessage::Text(text) => text.as_bytes(),
+            WsMessage::Binary(data) => data,
+        }
+    }
+}
 
 /// A frame's opcode (RFC 6455 5.2). The reserved opcodes 3-7 and 11-15 have
 /// no variant: the decoder refuses them.

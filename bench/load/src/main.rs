@@ -4,7 +4,8 @@
 //! things in four phases, each bounded in time:
 //!
 //! 1. **connect**: opens the N subscribers, at most `--in-flight` at a time,
-//!    sends `GET <sub-path>` on each and waits for each `200` response head;
+//!    sends `GET <sub-path>` on each and waits for each `200` response head
+//!    (`101` with `--websocket`, whose keepalive pings it answers);
 //!    reports connections per second until all N are held;
 //! 2. **memory**: the server's `VmRSS` (from `/proc/PID/status`) before the
 //!    first connection and with N held; reports the delta per held connection;
@@ -78,6 +79,15 @@ struct Args {
     /// Send `Accept: text/event-stream` with each subscribe request.
     #[arg(long)]
     accept_sse: bool,
+    /// Subscribe with a WebSocket upgrade (expects `101`; answers each
+    /// keepalive ping with a masked pong, so the server keeps the peer).
+    #[arg(long)]
+    websocket: bool,
+    /// Every second subscriber (odd index) upgrades to a WebSocket, the
+    /// others take SSE: both in the same rounds, reported apart (`fanout_sse_*`,
+    /// `fanout_ws_*`), so machine noise hits both alike.
+    #[arg(long)]
+    websocket_mix: bool,
     /// Subscriber connections to hold.
     #[arg(long, short = 'n', default_value_t = 1000)]
     connections: usize,
@@ -143,6 +153,8 @@ struct Sub {
     seen_round: usize,
     /// The TLS session, in TLS mode.
     tls: Option<Box<rustls::ClientConnection>>,
+    /// Subscribed with a WebSocket upgrade.
+    ws: bool,
 }
 
 /// Counts of the connect phase.
@@ -162,6 +174,8 @@ struct Round {
     p50: Duration,
     p99: Duration,
     max: Duration,
+    /// With `--websocket-mix`: p50 and p99 of the SSE, then the WebSocket subscribers.
+    by_kind: [Duration; 4],
     status: u16,
     reply: String,
     server_cpu_ms: u64,
@@ -176,6 +190,8 @@ struct Load {
     subs: Vec<Sub>,
     tally: Tally,
     request: Vec<u8>,
+    /// The subscribe request of `--websocket-mix`'s WebSocket subscribers.
+    ws_request: Vec<u8>,
     buf: Vec<u8>,
     /// The marker of the current round, empty outside rounds.
     marker: Vec<u8>,
@@ -183,6 +199,8 @@ struct Load {
     round_start: Instant,
     latencies: Vec<Duration>,
     tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// Whether each of `latencies` is a WebSocket subscriber's.
+    latency_ws: Vec<bool>,
 }
 
 fn main() {
@@ -251,8 +269,14 @@ impl Load {
             args.sub_path, args.target
         );
         let tls_config = args.tls_ca.as_deref().map(tls::client_config).transpose()?;
+        let ws_request = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\n{WS_UPGRADE}\r\n",
+            args.sub_path, args.target
+        );
         Ok(Load {
             tls_config,
+            ws_request: ws_request.into_bytes(),
+            latency_ws: Vec::new(),
             poll: Poll::new()?,
             events: Events::with_capacity(4096),
             subs: Vec::with_capacity(args.connections),
@@ -323,6 +347,7 @@ impl Load {
             bytes: 0,
             seen_round: 0,
             tls: None,
+            ws: self.args.websocket || (self.args.websocket_mix && index % 2 == 1),
         });
         self.tally.in_flight += 1;
         Ok(())
@@ -368,12 +393,17 @@ impl Load {
 
     fn on_connected(&mut self, i: usize) {
         let sub = &mut self.subs[i];
+        let request = if sub.ws {
+            &self.ws_request
+        } else {
+            &self.request
+        };
         let status = match sub.stream.take_error() {
             Ok(None) => sub.stream.peer_addr().map(|_| ()),
             Ok(Some(e)) | Err(e) => Err(e),
         };
         if let (Ok(()), Some(config)) = (&status, &self.tls_config) {
-            let started = tls::start(config, &self.request)
+            let started = tls::start(config, request)
                 .and_then(|mut conn| tls::flush(&mut conn, &mut sub.stream).map(|_| conn));
             match started {
                 Ok(conn) => {
@@ -385,8 +415,8 @@ impl Load {
             return;
         }
         match status {
-            Ok(()) => match sub.stream.write(&self.request) {
-                Ok(n) if n == self.request.len() => sub.state = State::Sent,
+            Ok(()) => match sub.stream.write(request) {
+                Ok(n) if n == request.len() => sub.state = State::Sent,
                 Ok(_) => self.fail(i, "short write of the request".into()),
                 Err(e) => self.fail(i, format!("write: {e}")),
             },
@@ -486,7 +516,8 @@ impl Load {
             return;
         };
         let status = status_code(&sub.head);
-        if status != Some(200) {
+        let expected = if sub.ws { 101 } else { 200 };
+        if status != Some(expected) {
             let line = String::from_utf8_lossy(&sub.head[..sub.head.len().min(80)]).into_owned();
             return self.fail(i, format!("response: {line:?}"));
         }
@@ -505,6 +536,9 @@ impl Load {
     fn on_stream_bytes(&mut self, i: usize, from: usize, to: usize, now: Instant) {
         let sub = &mut self.subs[i];
         sub.bytes += (to - from) as u64;
+        if sub.ws {
+            answer_pings(&mut sub.stream, &self.buf[from..to]);
+        }
         if self.marker.is_empty() || sub.seen_round == self.round {
             return;
         }
@@ -519,6 +553,7 @@ impl Load {
             sub.seen_round = self.round;
             sub.carry = Vec::new();
             self.latencies.push(now - self.round_start);
+            self.latency_ws.push(sub.ws);
         } else {
             let keep = self.marker.len() - 1;
             let joined = if sub.carry.is_empty() {
@@ -563,6 +598,10 @@ impl Load {
                 round.server_cpu_ms,
                 round.client_cpu_ms
             );
+            if self.args.websocket_mix {
+                let [a, b, c, d] = round.by_kind.map(ms);
+                println!("{}: round {r}: SSE p50 {a:.2} p99 {b:.2} ms; WebSocket p50 {c:.2} p99 {d:.2} ms", self.args.label);
+            }
             rounds.push(round);
             self.drain(self.args.settle)?;
         }
@@ -578,6 +617,19 @@ impl Load {
         out.add("fanout_p50_ms", format!("{:.2}", median(&|r| ms(r.p50))));
         out.add("fanout_p99_ms", format!("{:.2}", median(&|r| ms(r.p99))));
         out.add("fanout_max_ms", format!("{:.2}", median(&|r| ms(r.max))));
+        if self.args.websocket_mix {
+            for (i, key) in [
+                "fanout_sse_p50_ms",
+                "fanout_sse_p99_ms",
+                "fanout_ws_p50_ms",
+                "fanout_ws_p99_ms",
+            ]
+            .iter()
+            .enumerate()
+            {
+                out.add(key, format!("{:.2}", median(&|r| ms(r.by_kind[i]))));
+            }
+        }
         let worst = rounds.iter().map(|r| ms(r.max)).fold(0.0, f64::max);
         out.add("fanout_worst_max_ms", format!("{worst:.2}"));
         let least = rounds.iter().map(|r| r.received).min().unwrap_or(0);
@@ -600,6 +652,7 @@ impl Load {
             format!("altsock-load-{:05}-{:020}", r, sent_ns % 10u128.pow(20)).into_bytes();
         self.round = r;
         self.latencies.clear();
+        self.latency_ws.clear();
         for sub in &mut self.subs {
             sub.carry = Vec::new();
         }
@@ -638,13 +691,26 @@ impl Load {
         self.poll.registry().deregister(&mut publisher)?;
         self.marker.clear();
         let mut lat = std::mem::take(&mut self.latencies);
-        lat.sort();
-        let pick = |q: f64| -> Duration {
-            if lat.is_empty() {
-                return Duration::ZERO;
-            }
-            lat[((lat.len() as f64 * q).ceil() as usize).clamp(1, lat.len()) - 1]
+        let kinds = std::mem::take(&mut self.latency_ws);
+        let of_kind = |ws: bool| -> Vec<Duration> {
+            let mut v: Vec<Duration> = lat
+                .iter()
+                .zip(&kinds)
+                .filter(|(_, &k)| k == ws)
+                .map(|(d, _)| *d)
+                .collect();
+            v.sort();
+            v
         };
+        let (sse, ws) = (of_kind(false), of_kind(true));
+        let by_kind = [
+            percentile(&sse, 0.5),
+            percentile(&sse, 0.99),
+            percentile(&ws, 0.5),
+            percentile(&ws, 0.99),
+        ];
+        lat.sort();
+        let pick = |q: f64| percentile(&lat, q);
         let cpu_ms = match (cpu_before, cpu_after) {
             (Some(a), Some(b)) => (b - a) * 1000 / TICKS_PER_SEC,
             _ => 0,
@@ -653,6 +719,7 @@ impl Load {
             received: lat.len(),
             p50: pick(0.50),
             p99: pick(0.99),
+            by_kind,
             max: lat.last().copied().unwrap_or_default(),
             status: status_code(&reply).unwrap_or(0),
             reply: first_body_line(&reply),
@@ -721,6 +788,28 @@ impl Load {
             held.iter().max().copied().unwrap_or(0),
         );
         Ok(())
+    }
+}
+
+/// The `q` quantile of sorted `lat` (zero when empty).
+fn percentile(lat: &[Duration], q: f64) -> Duration {
+    if lat.is_empty() {
+        return Duration::ZERO;
+    }
+    lat[((lat.len() as f64 * q).ceil() as usize).clamp(1, lat.len()) - 1]
+}
+
+/// The upgrade headers of `--websocket` (RFC 6455's sample key).
+const WS_UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+
+/// Answers every keepalive ping in `data` with an empty masked pong. Each
+/// ping starts with the byte `0x89`, which no ASCII message (the markers)
+/// contains, so counting that byte counts pings, even split across reads.
+fn answer_pings(stream: &mut TcpStream, data: &[u8]) {
+    const PONG: [u8; 6] = [0x8A, 0x80, 0, 0, 0, 0];
+    for _ in data.iter().filter(|&&b| b == 0x89) {
+        let _ = stream.write(&PONG);
     }
 }
 

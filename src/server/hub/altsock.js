@@ -9,8 +9,10 @@
  * browser's notifications for every application and every channel its tabs
  * subscribe to; the other tabs of the same origin receive through a
  * BroadcastChannel, so many tabs never exhaust the browser's six connections
- * per host. The connection uses SSE and falls back to long-poll where SSE
- * fails; it reconnects with exponential backoff and jitter and resumes from
+ * per host. The connection uses SSE; where SSE fails twice without ever
+ * opening (a proxy that buffers or blocks event streams) it falls back to
+ * a WebSocket (one JSON envelope per frame), and where that fails twice
+ * too, to long-poll: SSE, then WebSocket, then long-poll. It reconnects with exponential backoff and jitter and resumes from
  * the last id seen of each channel and of the mailbox, so nothing is lost
  * or repeated. Altsock.pipe shares any other held event stream the same
  * way (the presence pages use it for their /jchat pipe).
@@ -77,6 +79,40 @@
     return get();
   }
 
+  /* The ws: or wss: URL of an http(s) URL, relative ones against this page. */
+  function wsUrl(url) {
+    var u = new global.URL(url, global.location.href);
+    u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+    return u.href;
+  }
+
+  /* The transport after SSE failed: WebSocket where the browser has it. */
+  function afterSse() {
+    return global.WebSocket ? "websocket" : "longpoll";
+  }
+
+  /* Opens a WebSocket for a Stream or a Pipe (`self`): every frame goes to
+   * onText, a close before it ever opened counts towards falling back to
+   * long-poll, and any close retries with backoff. */
+  function openWebSocket(self, url, onText, onOpen) {
+    var opened = false, gen = self.generation;
+    var ws = self.ws = new global.WebSocket(wsUrl(url));
+    ws.onopen = function () { opened = true; self.failures = 0; onOpen(); };
+    ws.onmessage = function (e) { if (gen === self.generation) onText(e.data); };
+    ws.onclose = function () {
+      if (gen !== self.generation) return;
+      self.ws = null;
+      if (!opened && ++self.wsFailures >= 2) self.mode = "longpoll";
+      self.retry();
+    };
+  }
+
+  /* Closes a Stream's or Pipe's WebSocket without it retrying. */
+  function closeWebSocket(self) {
+    if (self.ws) { self.ws.onclose = null; self.ws.close(1000); }
+    self.ws = null;
+  }
+
   /* The stream key of a message envelope: "c:NAME" or "mailbox". */
   function keyOf(msg) {
     return msg.channel != null ? "c:" + msg.channel : "mailbox";
@@ -88,7 +124,8 @@
     this.hub = hub;
     this.failures = 0;
     this.sseFailures = 0;
-    this.mode = hub.options.transport || (global.EventSource ? "sse" : "longpoll");
+    this.wsFailures = 0;
+    this.mode = hub.options.transport || (global.EventSource ? "sse" : afterSse());
     this.closed = false;
     this.generation = 0;
   }
@@ -113,7 +150,9 @@
   Stream.prototype.start = function () {
     if (this.closed) return;
     this.generation += 1;
-    if (this.mode === "sse") this.openSse(); else this.poll();
+    if (this.mode === "sse") this.openSse();
+    else if (this.mode === "websocket") this.openWs();
+    else this.poll();
   };
 
   /* Reconnects at once, e.g. to follow a channel another tab wants. */
@@ -131,9 +170,16 @@
       es.close();
       if (gen !== self.generation) return;
       self.es = null;
-      if (!opened && ++self.sseFailures >= 2) self.mode = "longpoll";
+      if (!opened && ++self.sseFailures >= 2) self.mode = afterSse();
       self.retry();
     };
+  };
+
+  /* The same /poll as a WebSocket: one JSON envelope per text frame. */
+  Stream.prototype.openWs = function () {
+    var self = this;
+    openWebSocket(this, this.url("websocket"), function (text) { self.take(text); },
+      function () { self.hub.state("open"); });
   };
 
   Stream.prototype.poll = function () {
@@ -185,6 +231,7 @@
     clearTimeout(this.timer);
     if (this.es) this.es.close();
     if (this.abort) this.abort.abort();
+    closeWebSocket(this);
     this.es = this.abort = null;
   };
 
@@ -413,8 +460,9 @@
    * one tab of this origin, elected with the Web Locks API, and relayed to
    * the others over a BroadcastChannel. Events are JSON with a `seq`; the
    * pipe reconnects with backoff and jitter and resumes with `since=` the
-   * last seq, and falls back to long-poll (`pollUrl`, answered with
-   * `msg TYPE JSON` lines) where SSE fails. Without Web Locks or
+   * last seq. Where SSE fails twice without opening it falls back to a
+   * WebSocket on the same url (one `msg TYPE JSON` line per frame), then to
+   * long-poll (`pollUrl`, answered with `msg TYPE JSON` lines). Without Web Locks or
    * BroadcastChannel each tab holds its own stream. */
   function Pipe(options) {
     this.options = options;
@@ -422,7 +470,8 @@
     this.last = null;
     this.failures = 0;
     this.sseFailures = 0;
-    this.mode = options.transport || (global.EventSource ? "sse" : "longpoll");
+    this.wsFailures = 0;
+    this.mode = options.transport || (global.EventSource ? "sse" : afterSse());
     this.generation = 0;
     this.closed = false;
     var name = "altsock-pipe:" + options.name;
@@ -454,7 +503,9 @@
   Pipe.prototype.start = function () {
     if (this.closed) return;
     this.generation += 1;
-    if (this.mode === "sse") this.openSse(); else this.poll();
+    if (this.mode === "sse") this.openSse();
+    else if (this.mode === "websocket") this.openWs();
+    else this.poll();
   };
 
   Pipe.prototype.openSse = function () {
@@ -468,9 +519,21 @@
       es.close();
       if (gen !== self.generation) return;
       self.es = null;
-      if (!opened && ++self.sseFailures >= 2) self.mode = "longpoll";
+      if (!opened && ++self.sseFailures >= 2) self.mode = afterSse();
       self.retry();
     };
+  };
+
+  Pipe.prototype.openWs = function () {
+    var self = this;
+    openWebSocket(this, this.withSince(this.options.url), function (text) { self.line(text); },
+      function () { self.emit("state", ["open"]); });
+  };
+
+  /* One `msg TYPE JSON` line (long-poll answers and WebSocket frames). */
+  Pipe.prototype.line = function (line) {
+    var m = /^msg (\S+) (.*)$/.exec(line.replace(/\n$/, ""));
+    if (m) this.take(m[1], m[2]);
   };
 
   Pipe.prototype.poll = function () {
@@ -485,10 +548,7 @@
         if (gen !== self.generation) return;
         self.failures = 0;
         self.emit("state", ["open"]);
-        text.split("\n").forEach(function (line) {
-          var m = /^msg (\S+) (.*)$/.exec(line);
-          if (m) self.take(m[1], m[2]);
-        });
+        text.split("\n").forEach(function (line) { self.line(line); });
         if (!self.closed) self.poll();
       })
       .catch(function () { if (gen === self.generation) self.retry(); });
@@ -541,6 +601,7 @@
     clearTimeout(this.timer);
     if (this.es) this.es.close();
     this.es = null;
+    closeWebSocket(this);
     if (this.unlock) this.unlock();
     if (this.bus) this.bus.close();
   };
@@ -549,7 +610,8 @@
     /** Shares one held event stream across this origin's tabs.
      *  Options: name (what tabs share it by), url (SSE), pollUrl (long-poll
      *  fallback), events (event names to listen for), retryDelay (ms),
-     *  transport ("sse" | "longpoll"), share (false: this tab alone).
+     *  transport ("sse" | "websocket" | "longpoll"; default SSE, then
+     *  WebSocket, then long-poll as each fails), share (false: this tab alone).
      *  Returns an object with on(event, fn), isLeader() and close(). */
     pipe: function (options) {
       return new Pipe(options || {});
@@ -559,7 +621,8 @@
      *  Options: client and key (both, minted by the application server
      *  with POST /hub/client and the publisher token; default: issued to
      *  this browser and kept in localStorage), transport ("sse" |
-     *  "longpoll"), retryDelay (ms, default 500), share (false: no sharing
+     *  "websocket" | "longpoll"; default SSE, then WebSocket, then
+     *  long-poll as each fails), retryDelay (ms, default 500), share (false: no sharing
      *  across tabs). */
     connect: function (options) {
       options = options || {};

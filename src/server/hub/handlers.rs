@@ -18,7 +18,7 @@ use super::secret::{same_secret, Claims};
 use super::topics::{Start, TopicKey};
 use super::Hub;
 use crate::server::{Job, ServerState};
-use crate::{Cx, Framing, Reply, Request, Response};
+use crate::{Cx, Framing, Hold, Reply, Request, Response};
 
 /// The browser library.
 const ALTSOCK_JS: &str = include_str!("altsock.js");
@@ -79,7 +79,7 @@ fn script() -> Reply {
 }
 
 /// `GET /sub/CHANNEL[?token=JWT]`: holds a stream of the channel from the
-/// resume point.
+/// resume point; a WebSocket upgrade makes it a WebSocket of JSON objects.
 fn subscribe(
     hub: &mut Hub,
     req: &Request,
@@ -91,7 +91,12 @@ fn subscribe(
     let grants = tokens_of(hub, req)?;
     let asker = asker_of(req, shared, None, &grants);
     let until = check_access(hub, &name, &asker, groups)?;
-    let framing = framing_of(req, Framing::Sse)?;
+    let upgrade =
+        crate::server::websocket_hold(req, cors::allowed_origin(&hub.cfg, req).is_some())?;
+    let framing = match upgrade {
+        Some(_) => Framing::WebSocket,
+        None => framing_of(req, Framing::Sse)?,
+    };
     let start = start_of(req, Start::New)?;
     let key = TopicKey::Channel(name);
     let maker = Maker::new(req.conn, req.peer);
@@ -100,7 +105,15 @@ fn subscribe(
         .topics
         .subscribe(maker, key, framing, start, &hub.cfg, cx.now());
     hub.held_until(req.conn, until);
-    Ok(Reply::Hold(hold))
+    Ok(Reply::Hold(with_upgrade(hold, upgrade)))
+}
+
+/// A topic hold in `Framing::WebSocket` with the upgrade's `101` headers added.
+fn with_upgrade(mut hold: Hold, upgrade: Option<Hold>) -> Hold {
+    if let Some(websocket) = upgrade {
+        hold.headers.extend(websocket.headers);
+    }
+    hold
 }
 
 /// `POST /pub/CHANNEL`: buffers and sends the body; `202` with id and reach.
@@ -143,7 +156,8 @@ fn post_notify(
 }
 
 /// `GET /poll?client=ID&key=KEY&since=N`: the client's notifications after
-/// `N` (all buffered ones without `since`), or a hold until one arrives. The
+/// `N` (all buffered ones without `since`), or a hold until one arrives (a
+/// WebSocket upgrade makes it a WebSocket of JSON envelopes). The
 /// key is the client's mailbox key (`POST /hub/client`). With
 /// `&channels=NAME[@SINCE],...` the same connection also follows those
 /// channels (each from its `SINCE`, else from now; private ones with
@@ -161,7 +175,12 @@ fn poll(
         .ok_or_else(|| Response::text(400, "missing client\n"))?;
     check_name(hub, "client", &client)?;
     check_mailbox_key(hub, req, &client)?;
-    let framing = framing_of(req, Framing::LongPoll)?;
+    let upgrade =
+        crate::server::websocket_hold(req, cors::allowed_origin(&hub.cfg, req).is_some())?;
+    let framing = match upgrade {
+        Some(_) => Framing::WebSocket,
+        None => framing_of(req, Framing::LongPoll)?,
+    };
     let start = start_of(req, Start::Buffered)?;
     let maker = Maker::new(req.conn, req.peer);
     let now = cx.now();
@@ -172,7 +191,7 @@ fn poll(
             .topics
             .subscribe(maker, key, framing, start, &hub.cfg, now);
         hub.held_until(req.conn, None);
-        return Ok(Reply::Hold(hold));
+        return Ok(Reply::Hold(with_upgrade(hold, upgrade)));
     };
     let grants = tokens_of(hub, req)?;
     let asker = asker_of(req, shared, Some(&client), &grants);
@@ -183,7 +202,7 @@ fn poll(
         .topics
         .subscribe_all(maker, wants, framing, true, &hub.cfg, now);
     hub.held_until(req.conn, until);
-    Ok(Reply::Hold(hold))
+    Ok(Reply::Hold(with_upgrade(hold, upgrade)))
 }
 
 /// Most channels one connection may follow.

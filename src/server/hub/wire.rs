@@ -6,7 +6,8 @@
 //!   a lost range as `event: gap`; where a new subscriber starts as `event:
 //!   position` with `id:` and no data (`EventSource` does not hand it to
 //!   `onmessage`, but remembers the id for its reconnect).
-//! - [`Shape::JsonLines`], every other framing: one JSON object per line,
+//! - [`Shape::JsonLines`], every other framing: one JSON object per line
+//!   (on a WebSocket, one text frame per object, its newline included),
 //!   `{"id":N,"channel":NAME,"data":TEXT}` or `{"id":N,"app":APP,"data":JSON}`;
 //!   `{"event":"gap","id":TO,"from":FROM,"to":TO,...}`;
 //!   `{"event":"position","id":N,...}`.
@@ -185,6 +186,8 @@ pub fn hold_for(framing: Framing, cfg: &HubConfig) -> Hold {
             .with_timeout(cfg.longpoll_timeout),
         Framing::Multipart => Hold::new(framing).with_content_type("application/json"),
         Framing::Chunked | Framing::Raw => Hold::new(framing).with_content_type(NDJSON),
+        // The 101's accept key is added by the handler that checked the upgrade.
+        Framing::WebSocket => Hold::new(framing),
     }
 }
 

@@ -150,8 +150,8 @@ impl Presence {
         true
     }
 
-    /// `GET /jchat`: the held pipe (lines by default, SSE when asked), or one
-    /// long-poll (`mode=poll`).
+    /// `GET /jchat`: the held pipe (lines by default, SSE when asked, one
+    /// line per text frame on a WebSocket upgrade), or one long-poll (`mode=poll`).
     pub(super) fn jchat(
         &mut self,
         req: &Request,
@@ -166,12 +166,18 @@ impl Presence {
         if p.get("mode") == Some("poll") {
             return self.poll(req, p, &caller, since, cx);
         }
-        let framing = if req.accepts("text/event-stream") {
+        let upgrade = match crate::server::websocket_hold(req, false) {
+            Ok(upgrade) => upgrade,
+            Err(refusal) => return Reply::Respond(refusal),
+        };
+        let framing = if upgrade.is_some() {
+            Framing::WebSocket
+        } else if req.accepts("text/event-stream") {
             Framing::Sse
         } else {
             Framing::Chunked
         };
-        let mut hold = Hold::new(framing);
+        let mut hold = upgrade.unwrap_or_else(|| Hold::new(framing));
         self.go_online(cx, &caller, req, Mode::Stream(framing));
         // What is due goes out first (queued for this pipe too), so that the
         // first events below account for it.
