@@ -22,10 +22,15 @@ trap 'stop; rm -rf "$work"' EXIT
 
 serve() {
   rm -f "$work"/db*
+  # Another server on the port would be measured instead of ours.
+  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    echo "port $PORT is in use; set PORT" >&2; exit 1
+  fi
   RUST_LOG=warn "$ALTSOCK" serve --listen "127.0.0.1:$PORT" --db "$work/db" \
     --max-connections 19000 "$@" 2>"$work/log" &
   pid=$!
   for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return
     sleep 0.1
   done

@@ -16,6 +16,10 @@
 #   SERVE=target/release/altsock   the server binary (e.g. an older build)
 #   SERVE_ARGS=''    extra `altsock serve` flags
 #   HUB=1            run the hub fan-out first
+#   RUST_LOG=warn    the server's log (altsock::server::presence=debug: the
+#                    time each presence batch took to write)
+#   STORM_ARGS=''    extra altsock-storm flags (e.g. --shuffle: pipes open
+#                    in a fixed random order, not by name)
 #   PORT=19410
 set -euo pipefail
 
@@ -43,19 +47,22 @@ trap cleanup EXIT INT TERM
 
 "$SEED" seed-bench --db "$TMP/storm.db" -n $((N + 1)) >/dev/null
 # shellcheck disable=SC2086
-RUST_LOG=warn "$SERVE" serve --listen "127.0.0.1:$PORT" --db "$TMP/storm.db" \
+RUST_LOG=${RUST_LOG:-warn} "$SERVE" serve --listen "127.0.0.1:$PORT" --db "$TMP/storm.db" \
     --publish-token bench --node-id bench ${SERVE_ARGS:-} &
 SERVER_PID=$!
 for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
     sleep 0.1
 done
-echo "server $SERVER_PID on $PORT: $N members, $RATE pipes/s, query '$QUERY'"
+echo "server $SERVER_PID on $PORT: $N members, $RATE pipes/s, query '$QUERY' ${STORM_ARGS:-}"
+uptime
 if [ "$HUB" = 1 ]; then
     nice "$LOAD" --target "127.0.0.1:$PORT" --sub-path /sub/storm-yardstick \
         --pub-path /pub/storm-yardstick --pub-header 'Authorization: Bearer bench' \
         --accept-sse -n "$N" --rounds 5 --idle 0s --server-pid "$SERVER_PID" \
         --label hub --out "$OUT/storm-$STAMP-hub.txt" | grep -E 'fanout_p|held|received_min'
 fi
+# shellcheck disable=SC2086
 nice "$STORM" --target "127.0.0.1:$PORT" -n "$N" --rate "$RATE" --query "$QUERY" \
-    --server-pid "$SERVER_PID" --label storm --out "$OUT/storm-$STAMP.txt"
+    --server-pid "$SERVER_PID" --label storm --out "$OUT/storm-$STAMP.txt" ${STORM_ARGS:-}
+uptime

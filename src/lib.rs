@@ -45,7 +45,7 @@ mod reply;
 pub mod router;
 pub mod ws;
 
-pub use conn_id::ConnId;
+pub use conn_id::{AnswerTo, ConnId, RequestId};
 pub use duration::parse_duration;
 pub use engine::handle::{Handle, Receipt};
 #[cfg(feature = "tls")]

@@ -16,9 +16,19 @@ pub enum Reply {
     Respond(Response),
     /// Hold the connection open as a stream.
     Hold(Hold),
-    /// Answer later with [`crate::Cx::respond`], [`crate::Cx::hold`] or the same on a [`crate::Handle`].
-    /// Pipelined requests behind this one wait.
+    /// Answer later with [`crate::Cx::respond`], [`crate::Cx::hold`] or the
+    /// same on a [`crate::Handle`], naming the request by
+    /// [`crate::Request::id`]. The request's effect is not yet visible, so
+    /// requests pipelined behind it wait, unparsed, until it is answered
+    /// (RFC 9112 §9.3.2: unsafe requests are processed in order).
     Defer,
+    /// Answer later, as [`Reply::Defer`], but the router has already applied
+    /// the request's effect to its own state and only the answer waits (e.g.
+    /// for the commit of a write the router already counts). Requests
+    /// pipelined behind it are parsed and dispatched meanwhile, up to the
+    /// engine's `pipeline_depth`; their answers are written after this one,
+    /// strictly in request order.
+    DeferPipelined,
 }
 
 impl From<Response> for Reply {

@@ -1,7 +1,8 @@
 //! The seam between the engine and the program that embeds it. A [`Router`]
 //! gets each request and answers it now ([`Reply::Respond`]), later
-//! ([`Reply::Defer`], completed through [`Cx`] or a [`crate::Handle`]), or
-//! holds the connection open as a stream ([`Reply::Hold`]). The router runs on
+//! ([`Reply::Defer`] or [`Reply::DeferPipelined`], completed through [`Cx`]
+//! or a [`crate::Handle`] naming the request by [`Request::id`]), or holds
+//! the connection open as a stream ([`Reply::Hold`]). The router runs on
 //! the engine thread, so it owns its state without locks; it must never block.
 
 use std::time::Instant;
@@ -11,7 +12,7 @@ use crate::framing::Message;
 use crate::metrics::{CloseReason, MetricsSnapshot};
 pub use crate::reply::{Gone, Hold, Reply};
 use crate::ws::{CloseCode, WsMessage};
-use crate::{ConnId, Handle, Request, Response};
+use crate::{AnswerTo, ConnId, Handle, Request, Response};
 
 /// The program's side of the engine: application state and request handling.
 pub trait Router {
@@ -77,14 +78,17 @@ impl<M: Send + 'static> Cx<'_, M> {
         self.core.broadcast(conns, msg)
     }
 
-    /// Answers a deferred request.
-    pub fn respond(&mut self, conn: ConnId, response: Response) -> Result<(), Gone> {
-        self.core.complete(conn, Reply::Respond(response))
+    /// Answers a deferred request: `to` is its [`crate::RequestId`] (from
+    /// [`Request::id`]), or a [`ConnId`] for the connection's oldest
+    /// unanswered one. Answers are written in request order.
+    pub fn respond(&mut self, to: impl Into<AnswerTo>, response: Response) -> Result<(), Gone> {
+        self.core.complete(to.into(), Reply::Respond(response))
     }
 
-    /// Turns a deferred request into a held stream.
-    pub fn hold(&mut self, conn: ConnId, hold: Hold) -> Result<(), Gone> {
-        self.core.complete(conn, Reply::Hold(hold))
+    /// Turns a deferred request (named as for [`Cx::respond`]) into a held
+    /// stream, in its turn; answers owed behind a stream are dropped.
+    pub fn hold(&mut self, to: impl Into<AnswerTo>, hold: Hold) -> Result<(), Gone> {
+        self.core.complete(to.into(), Reply::Hold(hold))
     }
 
     /// Closes a connection (held streams end cleanly first).

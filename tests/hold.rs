@@ -901,10 +901,14 @@ fn input_piling_up_behind_a_longpoll_is_capped() {
     assert!(server.handle.metrics().bytes_in < 4 * 1024 * 1024);
 }
 
+/// Input piling up behind a deferred answer is bounded: reading pauses at
+/// one request's worth (the kernel and TCP push back on the client) instead of
+/// buffering the flood; once the answer is written the waiting bytes are
+/// parsed, and garbage is refused with a 4xx and a close.
 #[test]
-fn input_piling_up_behind_a_deferred_answer_is_capped() {
+fn input_piling_up_behind_a_deferred_answer_pauses_reading() {
     let (server, log) = start(builder());
-    let (client, conn, _) = open(&server, &log, "/defer");
+    let (mut client, conn, _) = open(&server, &log, "/defer");
     let mut stream = client.stream.try_clone().expect("clone");
     let writer = std::thread::spawn(move || {
         let block = vec![b'a'; 64 * 1024];
@@ -914,6 +918,27 @@ fn input_piling_up_behind_a_deferred_answer_is_capped() {
             }
         }
     });
+    let limits = altsock::http::parse::Limits::default();
+    let cap = (limits.max_head + limits.max_body) as u64;
+    wait_for("a request's worth of input", || {
+        server.handle.metrics().bytes_in > cap
+    });
+    // Paused: at most one more read past the cap.
+    let read = server.handle.metrics().bytes_in;
+    assert!(
+        read < cap + 64 * 1024,
+        "read {read} bytes behind a deferred answer"
+    );
+    assert_eq!(
+        server
+            .handle
+            .respond(conn, Response::text(200, "late"))
+            .wait(),
+        Ok(())
+    );
+    assert_eq!(client.read_response().text(), "late");
+    let refused = client.read_response();
+    assert!((400..500).contains(&refused.status), "{}", refused.status);
     assert_eq!(closed_reason(&log, conn), CloseReason::BadRequest);
     let _ = writer.join();
 }

@@ -351,6 +351,57 @@ fn two_tabs_of_one_user_share_one_pipe_and_the_other_takes_over() {
     browser.quit();
 }
 
+#[test]
+fn a_follower_tab_gets_the_view_and_live_changes_of_a_group() {
+    let _turn = my_turn();
+    let db = util::temp_dir("follower").join("p.db");
+    let names: Vec<String> = (1..=20).map(|i| format!("m{i}")).collect();
+    altsock::server::presence::seed::seed_bench(&db, "big", &names, "correct horse").unwrap();
+    let server = server_at(Some(db));
+    let a = server.addr;
+    let sid = login(a, "m2");
+    let _m2 = Pipe::open_query(a, &format!("me=m2&id={sid}"), false);
+    let mut browser = Browser::start().expect("chromium");
+    log_in(&browser, a, "m1");
+    let view = "const v = window.presenceView && window.presenceView();
+                return v && v.synced && v.online === 2 && !!v.epoch;";
+    browser
+        .wait_until("the leader tab's view", view, SHOWN)
+        .expect("leader view");
+    let first = browser.current_window().unwrap();
+    let second = browser.new_tab().unwrap();
+    browser.switch_to(&second).unwrap();
+    browser.navigate(&format!("http://{a}/home")).unwrap();
+    browser
+        .wait_until(
+            "the second tab follows the first tab's pipe",
+            "return !!window.presencePipe && !window.presencePipe.isLeader();",
+            SHOWN,
+        )
+        .expect("follower");
+    // The pipe opened before this tab: it asks for the view and gets it.
+    browser
+        .wait_until("the follower tab's view", view, SHOWN)
+        .expect("follower view");
+    assert_eq!(
+        metric(a, "altsock_held_connections"),
+        2,
+        "m1's one pipe and m2's"
+    );
+    // Live changes by roster index reach both tabs' rows.
+    let sid = login(a, "m3");
+    let m3 = Pipe::open_query(a, &format!("me=m3&id={sid}"), false);
+    for tab in [&second, &first] {
+        browser.switch_to(tab).unwrap();
+        wait_status(&browser, "m3", "online", SHOWN);
+        wait_roster(&browser, "3 online", "r.online === '3'");
+    }
+    drop(m3);
+    browser.switch_to(&second).unwrap();
+    wait_status(&browser, "m3", "offline", SHOWN);
+    browser.quit();
+}
+
 /// What the roster of the current page shows: counts, page info, and the
 /// names and states of the rows.
 const ROSTER: &str = "return {

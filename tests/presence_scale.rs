@@ -44,9 +44,56 @@ fn log_in(addr: SocketAddr, name: &str) -> String {
     body(&r)["session"].as_str().unwrap().to_string()
 }
 
+/// The names of group `big` by roster index, as `GET /members` numbers
+/// them (`i`), with the roster's epoch.
+fn roster_names(addr: SocketAddr, me: &str, sid: &str) -> (Vec<String>, String) {
+    let list = body(&get(
+        addr,
+        &format!("/members?group=big&per=1000&me={me}&id={sid}"),
+    ));
+    let mut names = Vec::new();
+    for m in list["members"].as_array().unwrap() {
+        let i = m["i"].as_u64().expect("a group member has a roster index") as usize;
+        if names.len() <= i {
+            names.resize(i + 1, String::new());
+        }
+        names[i] = m["name"].as_str().unwrap().to_string();
+    }
+    (names, list["roster"].as_str().unwrap().to_string())
+}
+
+/// The roster indices of a list given as gaps.
+fn from_gaps(v: &Value) -> Vec<usize> {
+    let mut at = 0;
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            at += g.as_u64().unwrap() as usize;
+            at
+        })
+        .collect()
+}
+
+/// The roster indices whose bit is set in a `resync` page (from `from`).
+fn from_bits(page: &Value) -> Vec<usize> {
+    use base64::Engine as _;
+    let text = page["bits"].as_str().expect("a group resync carries bits");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap();
+    let from = page["from"].as_u64().unwrap() as usize;
+    (0..bytes.len() * 8)
+        .filter(|k| bytes[k / 8] >> (k % 8) & 1 == 1)
+        .map(|k| from + k)
+        .collect()
+}
+
 /// One member's pipe and the online set it has been told.
 struct Watcher {
     name: String,
+    /// Group `big`'s names by roster index, and the roster's epoch.
+    roster: (Vec<String>, String),
     pipe: Pipe,
     view: BTreeSet<String>,
     count: u64,
@@ -57,29 +104,26 @@ impl Watcher {
     /// Applies the next event; panics on a `gap` (a batched pipe resyncs).
     fn apply_next(&mut self) {
         let ev = self.pipe.next();
-        let names = |key: &str| -> Vec<String> {
-            ev.data[key]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        };
+        let (names, epoch) = &self.roster;
+        if let Some(e) = ev.data.get("roster") {
+            assert_eq!(e, epoch.as_str(), "{}: the roster's epoch", self.name);
+        }
+        let name = |i: usize| names.get(i).cloned().unwrap_or_else(|| format!("#{i}?"));
         match ev.kind.as_str() {
             "resync" => {
                 if ev.data["page"] == 1 {
                     self.view.clear();
                 }
-                self.view.extend(names("online"));
+                self.view.extend(from_bits(&ev.data).into_iter().map(name));
                 self.count = ev.data["count"].as_u64().unwrap();
             }
             "updates" => {
-                for user in names("online") {
+                for user in from_gaps(&ev.data["on"]).into_iter().map(name) {
                     if !self.view.insert(user.clone()) {
                         self.duplicates.push(format!("{user} online"));
                     }
                 }
-                for user in names("offline") {
+                for user in from_gaps(&ev.data["off"]).into_iter().map(name) {
                     if !self.view.remove(&user) {
                         self.duplicates.push(format!("{user} offline"));
                     }
@@ -114,6 +158,8 @@ fn every_member_of_a_few_hundred_ends_with_the_servers_view() {
     let server = seeded(N + 1, Duration::from_millis(20));
     let a = server.addr;
     let sessions: Vec<String> = (1..=N).map(|i| log_in(a, &format!("m{i}"))).collect();
+    let roster = roster_names(a, "m1", &sessions[0]);
+    assert_eq!(roster.0.len(), N + 1, "every member numbered");
     // Half the pipes SSE, half `msg TYPE JSON` lines; all batched.
     let mut watchers: Vec<Watcher> = sessions
         .iter()
@@ -123,6 +169,7 @@ fn every_member_of_a_few_hundred_ends_with_the_servers_view() {
             let pipe = Pipe::open_query(a, &format!("me={name}&id={sid}&v=2"), i % 2 == 0);
             Watcher {
                 name,
+                roster: roster.clone(),
                 pipe,
                 view: BTreeSet::new(),
                 count: 0,
@@ -167,6 +214,7 @@ fn every_member_of_a_few_hundred_ends_with_the_servers_view() {
     }
     let mut last = Watcher {
         name: "m301".into(),
+        roster,
         pipe: last,
         view: BTreeSet::new(),
         count: 0,
@@ -216,12 +264,18 @@ fn a_batched_watcher_that_fell_behind_gets_a_resync_not_a_gap() {
         "{:?}",
         events.iter().map(|e| &e.kind).collect::<Vec<_>>()
     );
+    let (names, _) = roster_names(a, "m1", &me);
     let online: BTreeSet<&str> = events
         .iter()
-        .flat_map(|e| e.data["online"].as_array().unwrap())
-        .map(|v| v.as_str().unwrap())
+        .flat_map(|e| from_bits(&e.data))
+        .map(|i| names[i].as_str())
         .collect();
-    assert_eq!(online.len(), 301, "the whole online set, in pages");
+    let everyone: BTreeSet<String> = (1..=301).map(|i| format!("m{i}")).collect();
+    assert_eq!(
+        online,
+        everyone.iter().map(String::as_str).collect(),
+        "the whole online set"
+    );
     assert_eq!(events[0].data["count"], 301);
     // Resuming after the resync picks up from there: nothing lost since.
     let resumed = again.header("x-altsock-id").unwrap();
@@ -235,7 +289,11 @@ fn a_batched_watcher_that_fell_behind_gets_a_resync_not_a_gap() {
     );
     let events = poll_events(&next);
     assert_eq!(events[0].kind, "updates", "{}", next.text());
-    assert_eq!(events[0].data["offline"], json!(["m301"]));
+    let off: Vec<&str> = from_gaps(&events[0].data["off"])
+        .into_iter()
+        .map(|i| names[i].as_str())
+        .collect();
+    assert_eq!(off, ["m301"]);
 }
 
 #[test]
@@ -333,4 +391,53 @@ fn a_join_in_a_big_group_sends_the_member_not_the_list() {
     assert!(ev.data.get("members").is_none());
     let raw = ev.data.to_string();
     assert!(raw.len() < 200, "{raw}");
+    // The newcomer is numbered after the 500 and is heard of by that number.
+    assert_eq!(ev.data["i"], 500);
+    let (names, _) = roster_names(a, "m1", &me);
+    assert_eq!(names[500], "newbie");
+    let _theirs = Pipe::open_query(a, &format!("me=newbie&id={newcomer}&v=2"), false);
+    let ev = pipe.next_of("updates");
+    assert_eq!(from_gaps(&ev.data["on"]), [500], "{}", ev.data);
+    assert_eq!(ev.data["count"], 2);
+}
+
+#[test]
+fn post_resync_sends_the_view_down_the_pipe_for_every_tab() {
+    let server = seeded(20, Duration::from_millis(20));
+    let a = server.addr;
+    let me = log_in(a, "m1");
+    // Without a batched pipe there is nothing to resync.
+    let r = act(a, "/resync", "m1", &me, json!({}));
+    assert_eq!(r.status, 409, "{}", r.text());
+    let mut pipe = Pipe::open_query(a, &format!("me=m1&id={me}&v=2"), true);
+    let opening = pipe.next_of("resync");
+    assert!(
+        opening.data.get("seq").is_none(),
+        "the opening one is not queued"
+    );
+    let others: Vec<Pipe> = (2..=5)
+        .map(|i| {
+            let sid = log_in(a, &format!("m{i}"));
+            Pipe::open_query(a, &format!("me=m{i}&id={sid}&v=2"), false)
+        })
+        .collect();
+    let r = act(a, "/resync", "m1", &me, json!({}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(body(&r)["resync"], 1);
+    // In order after the updates that went before it, with a seq of its own
+    // (a tab sharing the pipe takes it), the whole view.
+    let ev = pipe.next_of("resync");
+    assert!(
+        ev.data["seq"].as_u64().is_some_and(|seq| seq > 0),
+        "{}",
+        ev.data
+    );
+    assert_eq!(ev.data["count"], 5);
+    let (names, _) = roster_names(a, "m1", &me);
+    let online: BTreeSet<&str> = from_bits(&ev.data)
+        .into_iter()
+        .map(|i| names[i].as_str())
+        .collect();
+    assert_eq!(online, ["m1", "m2", "m3", "m4", "m5"].into_iter().collect());
+    drop(others);
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use altsock::server::hub::HubSecret;
 use altsock::server::presence::db::{DbSync, StoreConfig};
+use altsock::server::sip::SipConfig;
 use altsock::server::tls::CertFiles;
 use altsock::server::{HubConfig, PresenceConfig, ServerConfig, ServerRouter, SessionLimits};
 use altsock::{parse_duration, Engine};
@@ -109,6 +110,11 @@ struct ServeArgs {
     /// Most undelivered stored messages per sender; more get 429.
     #[arg(long, default_value_t = 5_000)]
     max_stored_per_sender: usize,
+    /// Pipelined requests one connection may have dispatched while their
+    /// answers wait (e.g. stored chats waiting for their commit); 1 turns
+    /// parse-ahead off.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pipeline_depth: u32,
     /// This node's id (the patent's host box identifier); default: the host name.
     #[arg(long)]
     node_id: Option<String>,
@@ -174,6 +180,24 @@ struct ServeArgs {
     /// Presence: most guest sessions at once (the oldest guest is ended past it).
     #[arg(long, default_value_t = 10_000)]
     max_guests: usize,
+    /// SIP: listen for SIP on this address over UDP and TCP (off when unset).
+    #[arg(long)]
+    sip_listen: Option<std::net::SocketAddr>,
+    /// SIP: the domain of users' addresses of record; enables REGISTER.
+    #[arg(long)]
+    sip_domain: Option<String>,
+    /// SIP: timer T1, the round-trip estimate (E starts at T1; F and J are 64*T1).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    sip_t1: Duration,
+    /// SIP: timer T2, the longest retransmission interval.
+    #[arg(long, default_value = "4s", value_parser = parse_duration)]
+    sip_t2: Duration,
+    /// SIP: how long a user has to answer a request by /sip/reply (then 408).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    sip_reply_timeout: Duration,
+    /// SIP: the longest registration a phone may hold.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    sip_max_expires: Duration,
 }
 
 fn main() {
@@ -205,6 +229,7 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         .poll_interval(args.poll_interval)
         .keepalive_interval(args.keepalive)
         .max_connections(args.max_connections)
+        .pipeline_depth(args.pipeline_depth as usize)
         .max_ws_message(args.max_ws_message)
         .tcp_user_timeout(nonzero(args.tcp_user_timeout))
         .tcp_keepalive_idle(nonzero(args.tcp_keepalive_idle))
@@ -214,7 +239,9 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
     if let Some(addr) = engine.tls_local_addr() {
         log::info!("altsock listening for TLS on {addr}");
     }
-    handle_signals(engine.handle(), cert_files)?;
+    let handle = engine.handle();
+    handle.send(ServerRouter::start_job());
+    handle_signals(handle, cert_files)?;
     engine.run()
 }
 
@@ -295,6 +322,15 @@ fn server_config(args: &ServeArgs) -> std::io::Result<ServerConfig> {
             queue: args.db_queue,
             max_per_recipient: args.max_stored_per_recipient,
             max_per_sender: args.max_stored_per_sender,
+        },
+        sip: SipConfig {
+            listen: args.sip_listen,
+            domain: args.sip_domain.clone(),
+            t1: args.sip_t1,
+            t2: args.sip_t2,
+            reply_timeout: args.sip_reply_timeout,
+            max_expires: args.sip_max_expires,
+            ..SipConfig::default()
         },
     })
 }

@@ -51,6 +51,9 @@ pub struct Config {
     pub limits: Limits,
     /// Pending output per connection at most; past it, "slow consumer".
     pub max_pending_output: usize,
+    /// Pipelined requests a connection may have dispatched and unanswered
+    /// behind a deferred answer; past it, later ones wait unparsed.
+    pub pipeline_depth: usize,
     /// The largest WebSocket message a client may send (all fragments
     /// together); past it the connection is closed with 1009.
     pub max_ws_message: usize,
@@ -78,6 +81,7 @@ impl Default for Config {
             max_connections: 19_000,
             limits: Limits::default(),
             max_pending_output: 1024 * 1024,
+            pipeline_depth: 128,
             max_ws_message: 64 * 1024,
             shutdown_grace: Duration::from_secs(3),
             backlog: 4096,
@@ -217,6 +221,14 @@ impl Builder {
     /// The cap on pending output per connection (default 1 MiB).
     pub fn max_pending_output(mut self, bytes: usize) -> Self {
         self.config.max_pending_output = bytes;
+        self
+    }
+
+    /// How many pipelined requests one connection may have dispatched with
+    /// their answers still owed (default 128; at least 1). Later requests wait
+    /// unparsed, and reading stops once they fill the input cap.
+    pub fn pipeline_depth(mut self, depth: usize) -> Self {
+        self.config.pipeline_depth = depth.max(1);
         self
     }
 

@@ -9,6 +9,7 @@
 #![allow(clippy::vec_box)]
 
 use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::io::{self, Write};
 use std::net::Shutdown;
@@ -21,6 +22,7 @@ use slab::Slab;
 
 use super::config::Config;
 use super::conn::{Conn, HoldInfo, Input, Pending, Phase};
+use super::pipeline::Pipeline;
 use super::timers::Timers;
 use crate::framing::{self, Framing, Message};
 use crate::metrics::{CloseReason, Metrics};
@@ -56,6 +58,11 @@ pub(crate) struct Core {
     pub released_queue: Vec<ConnId>,
     /// Connections whose deferred reply completed with input still buffered.
     pub resume_queue: Vec<ConnId>,
+    /// Answers owed per connection (slab key), in request order; an entry
+    /// exists only while some are owed (`pipeline.rs`).
+    pub pipelines: HashMap<usize, Pipeline>,
+    /// The last request sequence number handed out.
+    pub request_seq: u64,
     pub shutting_down: bool,
     /// The secret key of multipart boundaries.
     boundary_keys: RandomState,
@@ -87,6 +94,8 @@ impl Core {
             closed_queue: Vec::new(),
             released_queue: Vec::new(),
             resume_queue: Vec::new(),
+            pipelines: HashMap::new(),
+            request_seq: 0,
             shutting_down: false,
             boundary_keys: RandomState::new(),
             ws: Default::default(),
@@ -153,12 +162,9 @@ impl Core {
 
     /// An input buffer from the pool.
     pub fn take_input_buffer(&mut self) -> Box<Input> {
-        self.input_pool.pop().unwrap_or_else(|| {
-            Box::new(Input {
-                bytes: Vec::with_capacity(INPUT_CAPACITY),
-                ..Input::default()
-            })
-        })
+        self.input_pool
+            .pop()
+            .unwrap_or_else(|| Box::new(Input::with_capacity(INPUT_CAPACITY)))
     }
 
     /// Returns a connection's input buffer to the pool once it is empty and no
@@ -169,8 +175,7 @@ impl Core {
         };
         if conn.input.as_ref().is_some_and(|b| b.is_empty()) {
             if let Some(buf) = conn.input.take() {
-                if self.input_pool.len() < INPUT_POOL && buf.bytes.capacity() <= 4 * INPUT_CAPACITY
-                {
+                if self.input_pool.len() < INPUT_POOL && buf.capacity() <= 4 * INPUT_CAPACITY {
                     self.input_pool.push(buf);
                 }
             }
@@ -297,6 +302,7 @@ impl Core {
             }
             self.tls.remove(key);
         }
+        self.drop_pipeline(key);
         let mut conn = self.conns.remove(key);
         self.ws.forget(key);
         let id = ConnId {
@@ -337,6 +343,7 @@ impl Core {
             let _ = conn.stream.shutdown(Shutdown::Write);
         }
         conn.input = None;
+        self.drop_pipeline(key);
         let linger = self.now + Self::ms(LINGER);
         self.set_deadline(key, linger);
     }
@@ -369,7 +376,8 @@ impl Core {
         let Some(conn) = self.conns.get(key) else {
             return;
         };
-        let close = !conn.keep_alive || self.shutting_down;
+        // Shutting down, a connection still answers what it owes, then closes.
+        let close = !conn.keep_alive || (self.shutting_down && !self.owes_answers(key));
         let head_only = conn.head_only;
         let confirm_keep_alive = conn.http10 && !close;
         let mut out = std::mem::take(&mut self.out_scratch);
@@ -389,14 +397,25 @@ impl Core {
 
     /// Back to reading after an answered request.
     fn await_next_request(&mut self, key: usize) {
+        let owes = self.owes_answers(key);
         let conn = &mut self.conns[key];
         if conn.framing().is_some() {
             Metrics::sub(&self.metrics.held, 1);
         }
-        conn.phase = Phase::Reading;
         conn.served = true;
         conn.hold = None;
         let has_input = conn.input.as_ref().is_some_and(|b| !b.is_empty());
+        if owes {
+            // More pipelined answers are owed: back behind them, and parse
+            // ahead again now that a slot is free.
+            conn.phase = Phase::Deferred;
+            conn.deadline = u64::MAX;
+            if has_input {
+                self.resume_queue.push(self.id_of(key));
+            }
+            return;
+        }
+        conn.phase = Phase::Reading;
         let timeout = if has_input {
             self.cfg.header_timeout
         } else {
@@ -441,28 +460,15 @@ impl Core {
         }
     }
 
-    /// Carries out the router's answer to the request on `key`.
-    pub fn apply(&mut self, key: usize, reply: Reply) {
+    /// Carries out the router's answer to request `seq` on `key`, which owed
+    /// no earlier answer.
+    pub fn apply(&mut self, key: usize, seq: u64, reply: Reply) {
         match reply {
             Reply::Respond(response) => self.respond(key, &response),
             Reply::Hold(hold) => self.start_hold(key, hold),
-            Reply::Defer => {
-                if let Some(conn) = self.conns.get_mut(key) {
-                    conn.phase = Phase::Deferred;
-                    conn.deadline = u64::MAX;
-                }
-            }
+            Reply::Defer => self.defer_first(key, seq, false),
+            Reply::DeferPipelined => self.defer_first(key, seq, true),
         }
-    }
-
-    /// Completes a deferred request.
-    pub fn complete(&mut self, conn: ConnId, reply: Reply) -> Result<(), Gone> {
-        let key = self.key_of(conn).ok_or(Gone)?;
-        if self.conns[key].phase != Phase::Deferred {
-            return Err(Gone);
-        }
-        self.apply(key, reply);
-        Ok(())
     }
 
     /// Opens a held stream on `key`.
@@ -549,6 +555,7 @@ impl Core {
         let id = self.id_of(key);
         self.respond(key, &response);
         self.released_queue.push(id);
+        self.answer_ready(key);
     }
 
     // ---- pushing ----------------------------------------------------------
@@ -713,6 +720,7 @@ impl Core {
                 let response = framing::longpoll_timeout(headers);
                 self.respond(key, &response);
                 self.released_queue.push(id);
+                self.answer_ready(key);
             }
             Phase::Held(Framing::WebSocket) => self.ws_keepalive(key),
             Phase::Held(framing) => self.keepalive(key, framing),

@@ -12,14 +12,14 @@ use mio::Waker;
 use crate::framing::Message;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::reply::{Gone, Hold};
-use crate::{ConnId, Response};
+use crate::{AnswerTo, ConnId, Response};
 
 /// Work queued for the engine thread.
 pub(crate) enum Command<M> {
     Push(ConnId, Message, SyncSender<Result<(), Gone>>),
     Broadcast(Vec<ConnId>, Message, SyncSender<usize>),
-    Respond(ConnId, Response, SyncSender<Result<(), Gone>>),
-    Hold(ConnId, Hold, SyncSender<Result<(), Gone>>),
+    Respond(AnswerTo, Response, SyncSender<Result<(), Gone>>),
+    Hold(AnswerTo, Hold, SyncSender<Result<(), Gone>>),
     Close(ConnId),
     Send(M),
     Shutdown,
@@ -77,14 +77,24 @@ impl<M: Send + 'static> Handle<M> {
         self.command_with_receipt(0, |tx| Command::Broadcast(conns, msg, tx))
     }
 
-    /// Answers a deferred request.
-    pub fn respond(&self, conn: ConnId, response: Response) -> Receipt<Result<(), Gone>> {
-        self.command_with_receipt(Err(Gone), |tx| Command::Respond(conn, response, tx))
+    /// Answers a deferred request: `to` is its [`crate::RequestId`] (from
+    /// [`crate::Request::id`]), or a [`ConnId`] for the connection's oldest
+    /// unanswered one. Answers are written in request order.
+    pub fn respond(
+        &self,
+        to: impl Into<AnswerTo>,
+        response: Response,
+    ) -> Receipt<Result<(), Gone>> {
+        let to = to.into();
+        self.command_with_receipt(Err(Gone), |tx| Command::Respond(to, response, tx))
     }
 
-    /// Turns a deferred request into a held stream.
-    pub fn hold(&self, conn: ConnId, hold: Hold) -> Receipt<Result<(), Gone>> {
-        self.command_with_receipt(Err(Gone), |tx| Command::Hold(conn, hold, tx))
+    /// Turns a deferred request (named as for [`Handle::respond`]) into a
+    /// held stream, in its turn. A stream takes the connection: answers owed
+    /// to requests pipelined behind it are dropped (`Gone`).
+    pub fn hold(&self, to: impl Into<AnswerTo>, hold: Hold) -> Receipt<Result<(), Gone>> {
+        let to = to.into();
+        self.command_with_receipt(Err(Gone), |tx| Command::Hold(to, hold, tx))
     }
 
     /// Closes a connection.

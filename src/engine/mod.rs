@@ -10,6 +10,7 @@ pub(crate) mod config;
 pub(crate) mod conn;
 pub(crate) mod core;
 pub(crate) mod handle;
+mod pipeline;
 mod timers;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
@@ -25,7 +26,7 @@ use log::{debug, info, trace, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use self::conn::{Input, Phase};
+use self::conn::Phase;
 use self::core::Core;
 use self::handle::{Command, Shared};
 use crate::http::parse::Progress;
@@ -297,25 +298,59 @@ impl<R: Router> Engine<R> {
             self.deliver_router_queues();
             return;
         }
-        if readable {
+        // Writing ready answers and parsing ahead both stop while much output
+        // waits for a slow reader; the writable event that drains it resumes them.
+        let owes = writable && self.core.owes_answers(key);
+        if owes {
+            self.core.answer_ready(key);
+        }
+        if readable || owes {
             self.read_ready(key);
         }
         self.deliver_router_queues();
     }
 
     /// Drains the socket; parses what arrived; handles the peer's end.
+    /// Behind owed answers, reading pauses once a request's worth of input
+    /// waits unparsed (TCP pushes back on the client); answers resume it.
     fn read_ready(&mut self, key: usize) {
-        let mut eof = false;
+        loop {
+            let stop = self.read_input(key);
+            self.process_input(key);
+            match stop {
+                ReadStop::Drained => return,
+                ReadStop::Eof => return self.peer_finished(key),
+                ReadStop::Closed => return,
+                ReadStop::Full if self.input_len(key) > self.pipelined_cap() => return,
+                ReadStop::Full => continue,
+            }
+        }
+    }
+
+    /// Unconsumed input bytes on `key`.
+    fn input_len(&self, key: usize) -> usize {
+        let input = self.core.conns.get(key).and_then(|c| c.input.as_ref());
+        input.map_or(0, |i| i.unconsumed_len())
+    }
+
+    /// Reads from `key` until the socket is drained, ends or fails, or (while
+    /// answers are owed) the input holds more than one request's worth.
+    fn read_input(&mut self, key: usize) -> ReadStop {
         let cap = self.pipelined_cap();
         loop {
             let Some(conn) = self.core.conns.get_mut(key) else {
-                return;
+                return ReadStop::Closed;
             };
+            if conn.phase == Phase::Deferred
+                && conn
+                    .input
+                    .as_ref()
+                    .is_some_and(|i| i.unconsumed_len() > cap)
+            {
+                return ReadStop::Full;
+            }
             match conn.stream.read(&mut self.read_buf) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
+                Ok(0) => return ReadStop::Eof,
                 Ok(n) => {
                     Metrics::add(&self.core.metrics.bytes_in, n as u64);
                     let buf = std::mem::take(&mut self.read_buf);
@@ -323,25 +358,18 @@ impl<R: Router> Engine<R> {
                     self.read_buf = buf;
                     match step {
                         Received::Kept => {}
-                        Received::Closed => return,
-                        Received::PeerFinished => {
-                            eof = true;
-                            break;
-                        }
+                        Received::Closed => return ReadStop::Closed,
+                        Received::PeerFinished => return ReadStop::Eof,
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadStop::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     trace!("{}: read error: {e}", self.core.id_of(key));
                     self.core.close(key, CloseReason::PeerReset);
-                    return;
+                    return ReadStop::Closed;
                 }
             }
-        }
-        self.process_input(key);
-        if eof {
-            self.peer_finished(key);
         }
     }
 
@@ -356,9 +384,10 @@ impl<R: Router> Engine<R> {
     }
 
     /// Keeps received plaintext as input where the connection's phase wants
-    /// it (see [`keeps_input`]); closes a connection that piles up too much.
+    /// it (see [`keeps_input`]), or hands it to the WebSocket decoder; closes
+    /// a connection that piles up too much behind a pending long-poll.
     fn keep_input(&mut self, key: usize, bytes: &[u8], cap: usize) -> Received {
-        let Some(conn) = self.core.conns.get_mut(key) else {
+        let Some(conn) = self.core.conns.get(key) else {
             return Received::Closed;
         };
         if conn.phase == Phase::Held(crate::Framing::WebSocket) {
@@ -368,23 +397,25 @@ impl<R: Router> Engine<R> {
                 false => Received::Closed,
             };
         }
-        if !keeps_input(conn.phase) || bytes.is_empty() {
+        if bytes.is_empty() || !keeps_input(conn.phase) || self.core.discards_input(key) {
             return Received::Kept;
         }
-        let starts_request = conn.input.is_none() && conn.phase == Phase::Reading;
+        let conn = &mut self.core.conns[key];
         let waiting = conn.phase != Phase::Reading;
+        let starts_request = conn.input.is_none() && conn.phase == Phase::Reading;
         let mut input = match conn.input.take() {
             Some(input) => input,
             None => self.core.take_input_buffer(),
         };
-        input.bytes.extend_from_slice(bytes);
-        let piled_up = waiting && input.bytes.len() > cap;
+        input.append(bytes);
+        let piled_up = waiting && input.unconsumed_len() > cap;
+        let held = self.core.conns[key].phase != Phase::Deferred;
         self.core.conns[key].input = Some(input);
-        if piled_up {
-            // Nothing parses input while an answer is pending,
+        if piled_up && held {
+            // Nothing parses input behind a pending long-poll,
             // so no parser limit would ever stop it.
             debug!(
-                "{}: too much input behind a pending answer",
+                "{}: too much input behind a pending long-poll",
                 self.core.id_of(key)
             );
             self.core.close(key, CloseReason::BadRequest);
@@ -397,8 +428,8 @@ impl<R: Router> Engine<R> {
         Received::Kept
     }
 
-    /// The most input kept behind a deferred answer or a pending long-poll:
-    /// one request at its limits.
+    /// The most input kept unparsed behind owed answers or a pending
+    /// long-poll: one request at its limits.
     fn pipelined_cap(&self) -> usize {
         let limits = &self.core.cfg.limits;
         limits.max_head.saturating_add(limits.max_body)
@@ -431,31 +462,34 @@ impl<R: Router> Engine<R> {
                 // Frames the client sent right behind its upgrade request.
                 return self.ws_take_input(key);
             }
-            if conn.phase != Phase::Reading {
-                // A held stream keeps no input buffer; a deferred one may
+            let reading = conn.phase == Phase::Reading;
+            if !reading && !self.core.may_parse_ahead(key) {
+                // A held stream keeps no input buffer; one owing answers may
                 // still hold pipelined bytes.
                 return self.core.recycle_input(key);
             }
-            let Some(input) = conn.input.as_mut().filter(|b| !b.bytes.is_empty()) else {
+            let conn = &mut self.core.conns[key];
+            let Some(input) = conn.input.as_mut().filter(|b| b.unconsumed_len() > 0) else {
                 self.core.recycle_input(key);
                 return;
             };
             // The parser consumes body bytes as they come and keeps its place,
             // so a slow upload is parsed once, not again on every read.
-            let Input { bytes, parser } = &mut **input;
+            let (bytes, parser) = input.parts();
             let progress = match parser.advance(bytes, &self.core.cfg.limits) {
                 Ok(advanced) => {
-                    bytes.drain(..advanced.consumed);
+                    input.consume(advanced.consumed);
                     advanced.progress
                 }
-                Err(e) => return self.core.reject(key, e.status(), &e.to_string()),
+                Err(e) => return self.core.reject_in_order(key, e.status(), &e.to_string()),
             };
             match progress {
                 Progress::Partial {
                     head_done,
                     wants_continue,
                 } => {
-                    if head_done && wants_continue {
+                    // Not between owed answers: asked again once they are written.
+                    if head_done && wants_continue && reading {
                         self.core.send_continue(key);
                     }
                     return;
@@ -469,6 +503,7 @@ impl<R: Router> Engine<R> {
                     let peer = conn.stream.peer_addr().ok();
                     let req = Request {
                         conn: self.core.id_of(key),
+                        seq: self.core.next_request_seq(),
                         method: parsed.head.method,
                         target: parsed.head.target,
                         minor_version: parsed.head.minor_version,
@@ -482,17 +517,28 @@ impl<R: Router> Engine<R> {
         }
     }
 
+    /// Hands one request to the router and carries out its reply: at once if
+    /// the connection owes no earlier answer, else in its turn.
     fn dispatch(&mut self, key: usize, req: Request) {
-        let id = req.conn;
+        let (id, seq) = (req.conn, req.seq);
         trace!("{id}: {} {}", req.method, req.target);
         Metrics::add(&self.core.metrics.requests, 1);
+        let pipelined = self.core.conns[key].phase == Phase::Deferred;
+        if pipelined {
+            self.core.queue_pipelined(key, seq);
+        }
         let mut cx = Cx {
             core: &mut self.core,
             handle: &self.handle,
         };
         let reply = self.router.request(req, &mut cx);
-        if self.core.key_of(id) == Some(key) && self.core.conns[key].phase == Phase::Reading {
-            self.core.apply(key, reply);
+        if self.core.key_of(id) != Some(key) {
+            return;
+        }
+        if pipelined {
+            self.core.settle_pipelined(key, seq, reply);
+        } else if self.core.conns[key].phase == Phase::Reading {
+            self.core.apply(key, seq, reply);
         }
     }
 
@@ -524,7 +570,8 @@ impl<R: Router> Engine<R> {
             }
             for conn in resume {
                 if let Some(key) = self.core.key_of(conn) {
-                    self.process_input(key);
+                    // Reading may have paused behind the answers just written.
+                    self.read_ready(key);
                 }
             }
         }
@@ -684,6 +731,18 @@ enum Received {
     /// The peer ended its side (TLS `close_notify`): treat as end of input.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     PeerFinished,
+}
+
+/// Why reading a socket stopped.
+enum ReadStop {
+    /// `WouldBlock`: everything the kernel had was read.
+    Drained,
+    /// The peer sent FIN.
+    Eof,
+    /// The connection was closed (read error or input cap).
+    Closed,
+    /// A request's worth of input waits unparsed behind owed answers.
+    Full,
 }
 
 /// Whether bytes arriving in `phase` are kept as the next request: while

@@ -130,7 +130,7 @@ impl Core {
         conn.phase = Phase::Held(Framing::WebSocket);
         conn.keep_alive = false;
         conn.chunked = false;
-        let has_input = conn.input.as_ref().is_some_and(|b| !b.bytes.is_empty());
+        let has_input = conn.input.as_ref().is_some_and(|b| b.unconsumed_len() > 0);
         Metrics::add(&self.metrics.held, 1);
         let mut out = Vec::with_capacity(160);
         write_status_line(&mut out, 101);
@@ -296,7 +296,7 @@ impl<R: Router> Engine<R> {
         let Some(input) = self.core.conns.get_mut(key).and_then(|c| c.input.take()) else {
             return;
         };
-        self.ws_receive(key, &input.bytes);
+        self.ws_receive(key, input.unconsumed());
     }
 }
 

@@ -23,6 +23,7 @@ pub fn check(data: &[u8]) {
 fn request(headers: Vec<(String, String)>) -> Request {
     Request {
         conn: ConnId { key: 0, gen: 0 },
+        seq: 0,
         method: "GET".into(),
         target: "/".into(),
         minor_version: 1,

@@ -123,6 +123,7 @@ fn check_token(data: &[u8]) {
 fn check_params(body: &[u8]) {
     let req = Request {
         conn: ConnId { key: 0, gen: 0 },
+        seq: 0,
         method: "POST".into(),
         target: "/p".into(),
         minor_version: 1,

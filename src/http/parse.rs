@@ -285,7 +285,14 @@ fn find_head<'b>(
     limits: &Limits,
 ) -> Result<Option<usize>, ParseError> {
     let view = &buf[..buf.len().min(limits.max_head)];
-    let fault = line_ending_fault(view, 0);
+    // Faults past the blank line and the byte after it (which shows a fold)
+    // cannot change the answer; not scanning them keeps a buffer of many
+    // pipelined requests from costing up to `max_head` per request.
+    let decisive = view
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(view.len(), |at| (at + 5).min(view.len()));
+    let fault = line_ending_fault(&view[..decisive], 0);
     let scan = fault.map_or(view, |(at, _)| &view[..at]);
     match req.parse(scan) {
         Ok(httparse::Status::Complete(n)) => Ok(Some(n)),

@@ -5,13 +5,16 @@ use std::net::SocketAddr;
 
 use super::parse::header_has_token;
 use super::urlencoded::form_pairs;
-use crate::ConnId;
+use crate::{ConnId, RequestId};
 
 /// One HTTP request, owned, handed to [`crate::Router::request`].
 #[derive(Debug, Clone)]
 pub struct Request {
     /// The connection the request arrived on.
     pub conn: ConnId,
+    /// The request's engine-wide sequence number; with `conn` it names the
+    /// request ([`Request::id`]) for answering it when deferred.
+    pub seq: u64,
     /// The method, e.g. `GET`.
     pub method: String,
     /// The request target as sent, path and query.
@@ -27,6 +30,15 @@ pub struct Request {
 }
 
 impl Request {
+    /// The id that answers this request once deferred
+    /// (`Cx::respond(req.id(), ..)` or the same on a `Handle`).
+    pub fn id(&self) -> RequestId {
+        RequestId {
+            conn: self.conn,
+            seq: self.seq,
+        }
+    }
+
     /// The path part of the target, without the query string.
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")

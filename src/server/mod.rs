@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub presence: PresenceConfig,
     /// The database's durability, queue bound and stored-message limits.
     pub store: presence::db::StoreConfig,
+    /// The SIP relay (`--sip-*`); off without a listen address.
+    pub sip: sip::SipConfig,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +52,7 @@ impl Default for ServerConfig {
             hub: HubConfig::default(),
             presence: PresenceConfig::default(),
             store: presence::db::StoreConfig::default(),
+            sip: sip::SipConfig::default(),
         }
     }
 }
@@ -135,6 +138,8 @@ pub struct ServerRouter {
     pub hub: Hub,
     /// Presence, groups, chat and pages; the catch-all for static URLs.
     pub presence: Presence,
+    /// The SIP relay: `/sip/reply`, `/sip/send` and the SIP thread.
+    pub sip: sip::SipService,
 }
 
 impl ServerRouter {
@@ -142,6 +147,7 @@ impl ServerRouter {
     pub fn new(config: ServerConfig) -> std::io::Result<Self> {
         let presence = Presence::open(&config)?;
         let hub = Hub::new(config.hub.clone())?;
+        let sip = sip::SipService::open(&config.sip)?;
         Ok(ServerRouter {
             shared: ServerState {
                 sessions: Sessions::new(config.presence.sessions),
@@ -149,7 +155,14 @@ impl ServerRouter {
             },
             hub,
             presence,
+            sip,
         })
+    }
+
+    /// A job that starts the server's own threads (the SIP thread) as soon
+    /// as the engine runs; without it they start at the first tick.
+    pub fn start_job() -> Job {
+        Job::new(|router, cx| router.sip.start(cx))
     }
 
     /// The shared state and the services, in the order they are asked.
@@ -168,6 +181,7 @@ impl Router for ServerRouter {
             for service in services {
                 service.metrics(shared, &mut text);
             }
+            self.sip.metrics(&mut text);
             return Reply::Respond(
                 Response::new(200)
                     .header("Content-Type", "text/plain; version=0.0.4")
@@ -177,7 +191,9 @@ impl Router for ServerRouter {
         let seen = Seen {
             session_cookie: sessions::read_session_cookie(&req),
         };
-        let mut reply = if self.hub.claims(&req) {
+        let mut reply = if sip::SipService::claims(&req) {
+            self.sip.handle(req, &mut self.shared, cx)
+        } else if self.hub.claims(&req) {
             // The hub asks presence, through `hub::Groups` only, who is a
             // member of which group (for `private-group-` channels).
             self.hub
@@ -209,6 +225,7 @@ impl Router for ServerRouter {
     }
 
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
+        self.sip.tick(&self.presence, cx);
         let (shared, services) = self.parts();
         for service in services {
             service.tick(cx);

@@ -24,6 +24,7 @@ fn request(extra: &[(&str, &str)]) -> Request {
     }
     Request {
         conn: ConnId { key: 1, gen: 0 },
+        seq: 0,
         method: "GET".into(),
         target: "/chat".into(),
         minor_version: 1,

@@ -42,7 +42,7 @@ pub fn decorate(reply: Reply, origin: &str) -> Reply {
     match reply {
         Reply::Respond(r) => Reply::Respond(with_headers(r, origin, |r, n, v| r.header(n, v))),
         Reply::Hold(h) => Reply::Hold(with_headers(h, origin, |h, n, v| h.with_header(n, v))),
-        Reply::Defer => Reply::Defer,
+        deferred @ (Reply::Defer | Reply::DeferPipelined) => deferred,
     }
 }
 

@@ -18,7 +18,7 @@ use super::throttle::Subject;
 use super::{busy, finish, store, Presence, QUEUE_CAP};
 use crate::server::sessions::{clear_session_cookie, set_session_cookie, Session};
 use crate::server::{Job, ServerRouter, ServerState};
-use crate::{ConnId, Cx, Reply, Request, Response};
+use crate::{ConnId, Cx, Reply, Request, RequestId, Response};
 
 /// Most sessions one user keeps; the oldest go first.
 const MAX_SESSIONS: usize = 32;
@@ -39,7 +39,7 @@ struct NewAccount {
 impl NewAccount {
     /// The hashing thread's part: hash, then insert on the database thread,
     /// then finish the request on the engine thread.
-    fn work(self, handle: crate::Handle<Job>, db: super::db::Db, conn: ConnId) -> HashWork {
+    fn work(self, handle: crate::Handle<Job>, db: super::db::Db, id: RequestId) -> HashWork {
         Box::new(move |argon: &mut Argon| {
             let NewAccount {
                 names,
@@ -56,7 +56,7 @@ impl NewAccount {
             let Ok(rec) = rec else {
                 let refusal = error(500, "could not store the account");
                 handle.send(Job::new(move |r, cx| {
-                    r.presence.registered(cx, conn, names, Err(refusal))
+                    r.presence.registered(cx, id, names, Err(refusal))
                 }));
                 return;
             };
@@ -71,13 +71,13 @@ impl NewAccount {
                         error(500, "could not store the account")
                     });
                     reply.send(Job::new(move |r, cx| {
-                        r.presence.registered(cx, conn, kept, rec)
+                        r.presence.registered(cx, id, kept, rec)
                     }));
                 },
             );
             if queued.is_err() {
                 handle.send(Job::new(move |r, cx| {
-                    r.presence.registered(cx, conn, names, Err(busy()))
+                    r.presence.registered(cx, id, names, Err(busy()))
                 }));
             }
         })
@@ -160,10 +160,10 @@ impl Presence {
             email,
             phone,
         };
-        let conn = req.conn;
-        let work = account.work(cx.handle(), self.db.clone(), conn);
+        let id = req.id();
+        let work = account.work(cx.handle(), self.db.clone(), id);
         self.pending_names.extend(reserved.iter().cloned());
-        self.hash_reserving(cx, conn, work, reserved)
+        self.hash_reserving(cx, id.conn, work, reserved)
     }
 
     /// The end of a registration: the account is stored (or not). `names`
@@ -171,7 +171,7 @@ impl Presence {
     fn registered(
         &mut self,
         cx: &mut Cx<'_, Job>,
-        conn: ConnId,
+        id: RequestId,
         names: Vec<String>,
         rec: Result<UserRec, Response>,
     ) {
@@ -180,12 +180,12 @@ impl Presence {
         }
         let rec = match rec {
             Ok(rec) => rec,
-            Err(refusal) => return finish(cx, conn, refusal),
+            Err(refusal) => return finish(cx, id, refusal),
         };
         let name = names[0].clone();
         self.dir.add_user(name.clone(), rec);
         self.db.log(&name, "register", String::new());
-        finish(cx, conn, json(201, json!({ "user": name })));
+        finish(cx, id, json(201, json!({ "user": name })));
     }
 
     /// `POST /login`: `200` with the session, `401` for any wrong pair, `429`
@@ -201,7 +201,7 @@ impl Presence {
             return Reply::Respond(throttled(wait));
         }
         let known = self.dir.users.get(&name).map(|u| u.hash.clone());
-        let (handle, conn) = (cx.handle(), req.conn);
+        let (handle, id) = (cx.handle(), req.id());
         let user = name.clone();
         let work = Box::new(move |argon: &mut Argon| {
             let ok = match &known {
@@ -215,10 +215,10 @@ impl Presence {
                 let ServerRouter {
                     presence, shared, ..
                 } = r;
-                presence.logged_in(cx, shared, conn, user, ip, ok)
+                presence.logged_in(cx, shared, id, user, ip, ok)
             }));
         });
-        self.hash_refunding(cx, conn, work, |n| Subject::Account(n), name, ip)
+        self.hash_refunding(cx, id.conn, work, |n| Subject::Account(n), name, ip)
     }
 
     /// The end of a login: a session, or `401` (the attempt stays counted).
@@ -226,17 +226,17 @@ impl Presence {
         &mut self,
         cx: &mut Cx<'_, Job>,
         shared: &mut ServerState,
-        conn: ConnId,
+        id: RequestId,
         name: String,
         ip: Option<IpAddr>,
         ok: bool,
     ) {
         if !ok {
-            return finish(cx, conn, error(401, "wrong user name or password"));
+            return finish(cx, id, error(401, "wrong user name or password"));
         }
         self.throttle.refund(Subject::Account(&name), ip);
         let Ok(sid) = ids::session_id() else {
-            return finish(cx, conn, error(500, "no randomness"));
+            return finish(cx, id, error(500, "no randomness"));
         };
         self.start_session(shared, cx, &sid, &name, false);
         self.db.log(
@@ -245,9 +245,9 @@ impl Presence {
             ip.map(|i| i.to_string()).unwrap_or_default(),
         );
         let body = json(200, json!({ "user": name, "session": sid }));
-        let secure = cx.is_tls(conn);
+        let secure = cx.is_tls(id.conn);
         let cookie = set_session_cookie(&sid, shared.sessions.limits().absolute, secure);
-        finish(cx, conn, body.header("Set-Cookie", cookie));
+        finish(cx, id, body.header("Set-Cookie", cookie));
     }
 
     /// Records a session and makes sure its user has an event queue; a user

@@ -14,7 +14,7 @@ use super::store::{self, Stored};
 use super::table::Mode;
 use super::{busy, finish, Presence, MAX_CHAT};
 use crate::server::Job;
-use crate::{ConnId, Cx, Reply, Request, Response};
+use crate::{Cx, Reply, Request, RequestId, Response};
 
 /// Stored messages delivered per engine job at login.
 pub const PAGE: usize = 100;
@@ -52,7 +52,7 @@ impl Presence {
         if !self.dir.users.contains_key(&to) {
             return Reply::Respond(error(404, "recipient is offline"));
         }
-        let reply = self.store_message(cx, req.conn, &me.user, to.clone(), msg, false);
+        let reply = self.store_message(cx, req.id(), &me.user, to.clone(), msg, false);
         self.log_taken(&reply, &me.user, "chat", to);
         reply
     }
@@ -60,7 +60,7 @@ impl Presence {
     /// Logs a chat or message the store took (after its write, so a batch
     /// never holds the line without the message); refused ones are not.
     fn log_taken(&self, reply: &Reply, from: &str, kind: &'static str, to: String) {
-        if matches!(reply, Reply::Defer) {
+        if matches!(reply, Reply::Defer | Reply::DeferPipelined) {
             self.db.log(from, kind, to);
         }
     }
@@ -101,7 +101,7 @@ impl Presence {
             return Reply::Respond(error(404, "no such user"));
         }
         let online = self.table.is_online(&to);
-        let reply = self.store_message(cx, req.conn, &me.user, to.clone(), msg, online);
+        let reply = self.store_message(cx, req.id(), &me.user, to.clone(), msg, online);
         self.log_taken(&reply, &me.user, "message", to);
         reply
     }
@@ -137,7 +137,7 @@ impl Presence {
     fn store_message(
         &mut self,
         cx: &mut Cx<'_, Job>,
-        conn: ConnId,
+        id: RequestId,
         from: &str,
         to: String,
         msg: String,
@@ -161,8 +161,7 @@ impl Presence {
             move |c| store::insert_message(c, &row, delivered),
             move |result| {
                 handle.send(Job::new(move |r, cx| {
-                    r.presence
-                        .message_stored(cx, conn, stored, delivered, result)
+                    r.presence.message_stored(cx, id, stored, delivered, result)
                 }));
             },
         );
@@ -173,7 +172,7 @@ impl Presence {
         if !delivered {
             self.count_stored(from, &to, 1);
         }
-        Reply::Defer
+        Reply::DeferPipelined
     }
 
     /// Adds `n` (or with a negative `n`, removes) undelivered messages from
@@ -193,7 +192,7 @@ impl Presence {
     fn message_stored(
         &mut self,
         cx: &mut Cx<'_, Job>,
-        conn: ConnId,
+        id: RequestId,
         m: Stored,
         delivered: bool,
         result: Result<(), String>,
@@ -203,12 +202,12 @@ impl Presence {
             if !delivered {
                 self.count_stored(&m.from, &m.to, -1);
             }
-            return finish(cx, conn, error(500, "could not store the message"));
+            return finish(cx, id, error(500, "could not store the message"));
         }
         if delivered {
             self.emit(cx, &m.to, "message", m.event());
         }
-        finish(cx, conn, json(202, json!({ "id": m.id, "stored": true })));
+        finish(cx, id, json(202, json!({ "id": m.id, "stored": true })));
     }
 
     /// `GET /messages`: the messages stored for me, newest first.
@@ -218,7 +217,7 @@ impl Presence {
         req: &Request,
         cx: &mut Cx<'_, Job>,
     ) -> Reply {
-        let (handle, conn) = (cx.handle(), req.conn);
+        let (handle, id) = (cx.handle(), req.id());
         let queued = self.db.write(
             move |c| store::list_recent(c, &me.user, LISTED),
             move |listed| {
@@ -226,7 +225,7 @@ impl Presence {
                     Ok(rows) => json(200, json!({ "messages": rows })),
                     Err(e) => error(500, &e),
                 };
-                handle.send(Job::new(move |_, cx| finish(cx, conn, response)));
+                handle.send(Job::new(move |_, cx| finish(cx, id, response)));
             },
         );
         match queued {

@@ -21,7 +21,7 @@ use super::table::Target;
 use super::throttle::Subject;
 use super::{busy, finish, store, Presence};
 use crate::server::Job;
-use crate::{ConnId, Cx, Reply, Request, Response};
+use crate::{Cx, Reply, Request, RequestId, Response};
 use rusqlite::Connection;
 
 /// Members in one page of a member list.
@@ -77,11 +77,28 @@ impl Presence {
             .take(per)
             .map(|name| self.member_json(name))
             .collect();
-        json!({
+        let mut body = json!({
             "group": active, "total": all.len(), "online": online_total,
             "matched": matched, "page": page, "pages": pages, "per": per,
             "search": needle, "members": members,
-        })
+        });
+        self.add_roster_indices(active, &mut body);
+        body
+    }
+
+    /// Gives each member of a group's page its roster index (`i`) and the
+    /// page the roster's `epoch`, where the group's roster is numbered.
+    fn add_roster_indices(&self, group: &str, page: &mut Value) {
+        if group == CONTACTS || self.rosters.get(group).is_none() {
+            return;
+        }
+        if let Some(members) = page["members"].as_array_mut() {
+            for m in members {
+                let index = m["name"].as_str().and_then(|n| self.roster_index(group, n));
+                m["i"] = json!(index);
+            }
+        }
+        page["roster"] = json!(self.rosters.epoch());
     }
 
     /// `GET /members` (`group`, optional `page`, `per`, `q`): a page of the
@@ -110,6 +127,9 @@ impl Presence {
         };
         if !visible {
             return Reply::Respond(error(404, "no such group of yours"));
+        }
+        if group != CONTACTS {
+            self.roster_of(&group);
         }
         let body = self.member_page(&me.user, &group, page, per, p.get("q"));
         Reply::Respond(json(200, body))
@@ -172,6 +192,9 @@ impl Presence {
         payload["joined"] = json!(joined);
         payload["total"] = json!(total);
         payload["count"] = json!(self.online_count(target));
+        if let Target::Group(g) = target {
+            payload["i"] = json!(self.roster_index(g, user));
+        }
         for w in watchers {
             self.emit(cx, &w, "refresh", payload.clone());
         }
@@ -202,7 +225,7 @@ impl Presence {
         };
         let password = Some(password).filter(|s| !s.is_empty());
         let reserved = name.clone();
-        let (handle, db, conn) = (cx.handle(), self.db.clone(), req.conn);
+        let (handle, db, id) = (cx.handle(), self.db.clone(), req.id());
         let work = Box::new(move |argon: &mut Argon| {
             let hash = password.map(|pw| argon.hash(&pw).unwrap_or_default());
             let (group, row_hash, creator) = (name.clone(), hash.clone(), me.user.clone());
@@ -220,24 +243,24 @@ impl Presence {
                     });
                     reply.send(Job::new(move |r, cx| {
                         r.presence
-                            .group_created(cx, conn, name, hash, &me.user, result)
+                            .group_created(cx, id, name, hash, &me.user, result)
                     }));
                 },
             );
             if let Err(Busy) = queued {
                 handle.send(Job::new(move |r, cx| {
                     r.presence.pending_names.remove(&refused);
-                    finish(cx, conn, busy());
+                    finish(cx, id, busy());
                 }));
             }
         });
-        self.hash_reserving(cx, conn, work, vec![reserved])
+        self.hash_reserving(cx, id.conn, work, vec![reserved])
     }
     /// The end of a group creation: the creator joins.
     fn group_created(
         &mut self,
         cx: &mut Cx<'_, Job>,
-        conn: ConnId,
+        id: RequestId,
         name: String,
         hash: Option<String>,
         creator: &str,
@@ -245,7 +268,7 @@ impl Presence {
     ) {
         self.pending_names.remove(&name);
         if let Err(refusal) = stored {
-            return finish(cx, conn, refusal);
+            return finish(cx, id, refusal);
         }
         let protected = hash.is_some();
         self.dir.groups.insert(
@@ -259,7 +282,7 @@ impl Presence {
         self.db.log(creator, "create group", name.clone());
         finish(
             cx,
-            conn,
+            id,
             json(201, json!({ "group": name, "protected": protected })),
         );
     }
@@ -271,12 +294,20 @@ impl Presence {
             return;
         }
         self.table.group_member(group, user, true);
+        let online = self.table.is_online(user);
+        self.rosters.set_online(group, user, online);
         self.refresh(cx, &Target::Group(group.to_string()), group, user, true);
     }
 
     /// Joins `user` to `group`: `200` at once for a member already, else
     /// once the membership is committed.
-    fn join_group(&mut self, cx: &mut Cx<'_, Job>, conn: ConnId, group: &str, user: &str) -> Reply {
+    fn join_group(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        id: RequestId,
+        group: &str,
+        user: &str,
+    ) -> Reply {
         let joined = json(200, json!({ "group": group, "joined": true }));
         let member = self
             .dir
@@ -288,11 +319,11 @@ impl Presence {
         }
         let (g, u) = (group.to_string(), user.to_string());
         let apply = move |c: &Connection| store::add_member(c, &g, &u);
-        if let Err(refusal) = self.write_then_answer(cx, conn, apply, joined) {
+        if let Err(refusal) = self.write_then_answer(cx, id, apply, joined) {
             return Reply::Respond(refusal);
         }
         self.member_joined(cx, group, user);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 
     /// `POST /groups/NAME/join` (`password` where set) and `.../leave`.
@@ -310,11 +341,11 @@ impl Presence {
         };
         match action {
             "join" => {}
-            "leave" => return self.leave_group(cx, req.conn, group, &me.user),
+            "leave" => return self.leave_group(cx, req.id(), group, &me.user),
             _ => return Reply::Respond(error(404, "not found")),
         }
         let Some(hash) = rec.hash.clone() else {
-            return self.join_group(cx, req.conn, group, &me.user);
+            return self.join_group(cx, req.id(), group, &me.user);
         };
         let Ok(password) = p.password() else {
             return Reply::Respond(password_too_long());
@@ -323,21 +354,21 @@ impl Presence {
         if let Err(wait) = self.throttle.attempt(Subject::Group(group), ip, cx.now()) {
             return Reply::Respond(throttled(wait));
         }
-        let (handle, conn, group) = (cx.handle(), req.conn, group.to_string());
+        let (handle, id, group) = (cx.handle(), req.id(), group.to_string());
         let refund = group.clone();
         let work = Box::new(move |argon: &mut Argon| {
             let ok = argon.verify(&password, &hash);
             handle.send(Job::new(move |r, cx| {
                 if !ok {
-                    return finish(cx, conn, error(403, "wrong group password"));
+                    return finish(cx, id, error(403, "wrong group password"));
                 }
                 r.presence.throttle.refund(Subject::Group(&group), ip);
-                if let Reply::Respond(now) = r.presence.join_group(cx, conn, &group, &me.user) {
-                    finish(cx, conn, now);
+                if let Reply::Respond(now) = r.presence.join_group(cx, id, &group, &me.user) {
+                    finish(cx, id, now);
                 }
             }));
         });
-        self.hash_refunding(cx, conn, work, |n| Subject::Group(n), refund, ip)
+        self.hash_refunding(cx, id.conn, work, |n| Subject::Group(n), refund, ip)
     }
 
     /// Leaves a group; an active group left falls back to the address book.
@@ -345,7 +376,7 @@ impl Presence {
     fn leave_group(
         &mut self,
         cx: &mut Cx<'_, Job>,
-        conn: ConnId,
+        id: RequestId,
         group: &str,
         user: &str,
     ) -> Reply {
@@ -367,16 +398,17 @@ impl Presence {
             Ok(())
         };
         let left = json(200, json!({ "group": group, "joined": false }));
-        if let Err(refusal) = self.write_then_answer(cx, conn, apply, left) {
+        if let Err(refusal) = self.write_then_answer(cx, id, apply, left) {
             return Reply::Respond(refusal);
         }
         self.dir.leave(group, user);
         self.table.group_member(group, user, false);
+        self.rosters.set_online(group, user, false);
         if fall_back {
             self.activate(user, CONTACTS);
         }
         self.refresh(cx, &Target::Group(group.to_string()), group, user, false);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 
     /// True when `name` is in `owner`'s address book.
@@ -410,12 +442,12 @@ impl Presence {
         }
         let (owner, contact) = (me.user.clone(), name.clone());
         let apply = move |c: &Connection| store::add_contact(c, &owner, &contact);
-        if let Err(refusal) = self.write_then_answer(cx, req.conn, apply, added) {
+        if let Err(refusal) = self.write_then_answer(cx, req.id(), apply, added) {
             return Reply::Respond(refusal);
         }
         self.dir.add_contact(&me.user, &name);
         self.refresh(cx, &Target::Book(me.user.clone()), CONTACTS, &name, true);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 
     /// `DELETE /contacts/NAME`: removes a user from my address book; `200`
@@ -433,12 +465,12 @@ impl Presence {
         let (owner, contact) = (me.user.clone(), name.to_string());
         let apply = move |c: &Connection| store::remove_contact(c, &owner, &contact);
         let removed = json(200, json!({ "contact": name, "removed": true }));
-        if let Err(refusal) = self.write_then_answer(cx, req.conn, apply, removed) {
+        if let Err(refusal) = self.write_then_answer(cx, req.id(), apply, removed) {
             return Reply::Respond(refusal);
         }
         self.dir.remove_contact(&me.user, name);
         self.refresh(cx, &Target::Book(me.user.clone()), CONTACTS, name, false);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 
     /// Makes `group` the active group of `user` in memory and the watch
@@ -478,16 +510,19 @@ impl Presence {
             .nonempty("per")
             .and_then(|v| v.parse().ok())
             .unwrap_or(PAGE_SIZE);
+        if group != CONTACTS {
+            self.roster_of(&group);
+        }
         let mut body = self.member_page(&me.user, &group, 1, per, None);
         body["active"] = json!(group);
         let answer = json(200, body);
         let (u, g) = (me.user.clone(), group.clone());
         let apply = move |c: &Connection| store::set_active(c, &u, &g);
-        if let Err(refusal) = self.write_then_answer(cx, req.conn, apply, answer) {
+        if let Err(refusal) = self.write_then_answer(cx, req.id(), apply, answer) {
             return Reply::Respond(refusal);
         }
         self.activate(&me.user, &group);
         self.resync_pipe(cx, &me.user);
-        Reply::Defer
+        Reply::DeferPipelined
     }
 }

@@ -16,8 +16,10 @@
 //! - [`hashing`]: the password-hashing threads and their bounded queue.
 //! - [`throttle`]: the limit on password guesses.
 //! - [`coalesce`]: presence changes batched per target, last state wins.
+//! - [`roster`]: each group's members by index, with their online bits.
 //! - `propagate`: batches out to watchers (`updates`, `update`, `resync`).
 //! - [`seed`]: the benchmark's seeding path (`altsock seed-bench`).
+//! - [`push`]: the general door to push a named event to a user's pipe.
 //! - `accounts`, `pipe`, `groups`, `chat`, `invites`, `pages`: the endpoints.
 //!
 //! Everything here runs on the engine thread and never blocks: hashing and
@@ -42,6 +44,8 @@ mod pages;
 pub mod params;
 mod pipe;
 mod propagate;
+pub mod push;
+pub mod roster;
 pub mod seed;
 pub mod store;
 pub mod table;
@@ -54,7 +58,7 @@ use std::time::{Duration, Instant};
 use super::sessions::SessionLimits;
 use super::{Job, Seen, ServerState, Service};
 use crate::http::decode_path_segment;
-use crate::{CloseReason, ConnId, Cx, Handle, Reply, Request, Response};
+use crate::{CloseReason, ConnId, Cx, Handle, Reply, Request, RequestId, Response};
 use answers::error;
 use caller::Caller;
 use coalesce::Coalescer;
@@ -119,6 +123,8 @@ pub struct Presence {
     queues: HashMap<String, EventQueue>,
     /// Presence changes waiting to go out, per target.
     coalescer: Coalescer,
+    /// Each group's members by roster index, for the batched pipe.
+    rosters: roster::Rosters,
     alarm: Option<propagate::Alarm>,
     /// When the alarm is set to ring.
     alarm_at: Option<Instant>,
@@ -171,6 +177,7 @@ impl Presence {
             table: UserTable::default(),
             queues: HashMap::new(),
             coalescer: Coalescer::new(p.window),
+            rosters: roster::Rosters::new(ids::session_id()?[..8].to_string()),
             alarm: None,
             alarm_at: None,
             user_sessions: HashMap::new(),
@@ -249,6 +256,7 @@ impl Presence {
             ("DELETE", ["contacts", name]) => {
                 self.remove_contact(member(&req, &p, shared)?, &req, cx, &seg(name))
             }
+            ("POST", ["resync"]) => self.resync_request(caller(&req, &p, shared)?, cx),
             ("POST", ["active"]) => self.set_active(member(&req, &p, shared)?, &req, &p, cx),
             ("GET" | "HEAD" | "POST", ["call", name]) => {
                 self.call_page(&req, &p, shared, cx, &seg(name))
@@ -414,10 +422,11 @@ fn forbidden() -> Reply {
     Reply::Respond(error(403, "no valid session"))
 }
 
-/// Completes a deferred request, logging a connection that went away.
-fn finish(cx: &mut Cx<'_, Job>, conn: ConnId, response: Response) {
-    if cx.respond(conn, response).is_err() {
-        log::debug!("{conn}: presence: deferred answer found the connection gone");
+/// Completes deferred request `req` (named by id: pipelined requests on one
+/// connection may complete out of order), logging a connection that went away.
+fn finish(cx: &mut Cx<'_, Job>, req: RequestId, response: Response) {
+    if cx.respond(req, response).is_err() {
+        log::debug!("{req}: presence: deferred answer found the connection gone");
     }
 }
 
@@ -440,31 +449,31 @@ fn busy() -> Response {
 /// once committed, `500` if it failed; sent to the engine as a [`Job`].
 fn answer_when_committed(
     handle: Handle<Job>,
-    conn: ConnId,
+    req: RequestId,
     ok: Response,
 ) -> impl FnOnce(Result<(), String>) + Send + 'static {
     move |result| {
         let response = result.map(|()| ok).unwrap_or_else(|e| {
-            log::warn!("{conn}: presence: write failed: {e}");
+            log::warn!("{req}: presence: write failed: {e}");
             error(500, "could not store the change")
         });
-        handle.send(Job::new(move |_, cx| finish(cx, conn, response)));
+        handle.send(Job::new(move |_, cx| finish(cx, req, response)));
     }
 }
 
 impl Presence {
-    /// Queues `apply` and answers `ok` on `conn` once the transaction
+    /// Queues `apply` and answers `ok` to `req` once the transaction
     /// holding it committed. `Err` with the `503` when the queue is full:
     /// nothing was queued, and the caller must change nothing.
     fn write_then_answer(
         &self,
         cx: &Cx<'_, Job>,
-        conn: ConnId,
+        req: RequestId,
         apply: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()> + Send + 'static,
         ok: Response,
     ) -> Result<(), Response> {
         self.db
-            .write(apply, answer_when_committed(cx.handle(), conn, ok))
+            .write(apply, answer_when_committed(cx.handle(), req, ok))
             .map_err(|Busy| busy())
     }
 

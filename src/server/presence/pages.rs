@@ -251,7 +251,7 @@ impl Presence {
         if let Err(wait) = self.throttle.attempt(Subject::Group(&group), ip, cx.now()) {
             return Reply::Respond(throttled(wait));
         }
-        let (handle, conn, refund) = (cx.handle(), req.conn, group.clone());
+        let (handle, id, refund) = (cx.handle(), req.id(), group.clone());
         let work = Box::new(move |argon: &mut Argon| {
             let ok = argon.verify(&check.password, &check.hash);
             handle.send(Job::new(move |r: &mut ServerRouter, cx| {
@@ -259,10 +259,10 @@ impl Presence {
                     r.presence.throttle.refund(Subject::Group(&group), ip);
                 }
                 let response = r.presence.unlocked_page(ok, &named, &viewer);
-                finish(cx, conn, with_cookie(response, &check.cookie));
+                finish(cx, id, with_cookie(response, &check.cookie));
             }));
         });
-        self.hash_refunding(cx, conn, work, |n| Subject::Group(n), refund, ip)
+        self.hash_refunding(cx, id.conn, work, |n| Subject::Group(n), refund, ip)
     }
 
     /// The group page after a password check, or `403`.

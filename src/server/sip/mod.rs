@@ -1,8 +1,8 @@
-//! SIP messages (RFC 3261): a small, strict parser over `&[u8]` and the two
-//! builders the SIP relay needs, a response to a parsed request and an
-//! out-of-dialog `MESSAGE` (RFC 3428). Pure code: no sockets, no clocks, no
-//! randomness (tags, branches and Call-IDs are passed in), so the transaction
-//! layer, the UDP/TCP sockets and the pipe delivery can sit on top of it.
+//! SIP (RFC 3261) for altsock: a small, strict parser over `&[u8]` and the
+//! two builders the relay needs (pure code: no sockets, clocks or
+//! randomness), and on top of them the SIP relay of issue 11 (seed `002`,
+//! claims 45-46): SIP requests for an altsock user go down their `/jchat`
+//! pipe and they answer by HTTP, with altsock as their SIP proxy.
 //!
 //! # Layout
 //!
@@ -16,17 +16,43 @@
 //!   [`Uri`] for other schemes.
 //! - `build.rs`: [`ResponseBuilder`] and [`MessageRequest`].
 //!
+//! The relay (`--sip-listen`, docs/sip.md) sits on top:
+//!
+//! - `config.rs`: [`SipConfig`], the `--sip-*` flags; `counters.rs`: the
+//!   `altsock_sip_*` counters of `/metrics`.
+//! - `service.rs`: [`SipService`], the engine side: binds the sockets,
+//!   starts the SIP thread, decides on offered requests (the `sip` event on
+//!   the user's pipe, or `480`/`404`), serves `/sip/reply` and `/sip/send`.
+//! - `relay.rs`: the SIP thread's loop, timers and the non-INVITE server
+//!   transaction; `register.rs` and [`registrar`]: REGISTER and bindings;
+//!   `client.rs`: outgoing MESSAGEs and their client transactions.
+//! - `transport.rs`: the UDP socket, TCP listener and connections ([`Dest`]);
+//!   `via.rs`: received/rport, response routing, transaction keys.
+//!
 //! No external SIP crate: the ones that exist are unmaintained, alpha, or pull
 //! in an async runtime (issue 11).
 
 mod build;
+mod client;
+mod config;
+mod counters;
 mod message;
 mod parse;
+mod register;
+pub mod registrar;
+mod relay;
+mod service;
+mod transport;
 mod uri;
+mod via;
 
 pub use build::{MessageRequest, ResponseBuilder, MESSAGE_UDP_LIMIT};
+pub use config::SipConfig;
 pub use message::{compact_form_name, CSeq, Header, Message, NameAddr, Param, StartLine, Via};
 pub use parse::{find_message_end, parse_message};
+pub use relay::{Offer, ToSip, ALLOW, DELIVERED};
+pub use service::{SipService, MAX_SIP_BODY};
+pub use transport::Dest;
 pub use uri::{SipUri, Uri};
 
 use std::fmt;

@@ -9,11 +9,18 @@
 //!    `resync` snapshots and change events), and the server's CPU time;
 //! 2. **one more**: for the member who comes online after the storm, the time
 //!    from its pipe request to each member's receiving its arrival (p50, p99,
-//!    max);
+//!    max), the median of `--one-more-rounds` arrivals (it leaves in between)
+//!    as the hub's yardstick is the median of its rounds;
 //! 3. **views**: each member's view of who is online, built only from what
 //!    its pipe carried (`resync` pages, `updates` batches, or the old single
 //!    `update` events), against the server's (everyone), with duplicated
 //!    presence (an online state delivered again without a change between).
+//!
+//! A group's batched pipe names members by roster index: the tool reads the
+//! group's roster once from `GET /members` before the storm (what a page
+//! learns for the rows it shows; not counted in the storm's bytes).
+//! `--shuffle` opens the pipes in a fixed random order rather than by name,
+//! so the indices in one batch are scattered, not runs.
 //!
 //! One thread and one edge-triggered `mio::Poll`; loopback only. A
 //! benchmark, not a test.
@@ -28,6 +35,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use altsock::parse_duration;
+use base64::Engine as _;
 use clap::Parser;
 use common::{connect_from, cpu_ticks, cpu_ticks_self, find, source_addr};
 use mio::net::TcpStream;
@@ -58,6 +66,13 @@ struct Args {
     /// Pipes opened per second during the storm.
     #[arg(long, default_value_t = 1000.0)]
     rate: f64,
+    /// The group the members share (`altsock seed-bench --group`).
+    #[arg(long, default_value = "bench")]
+    group: String,
+    /// Open the pipes in a shuffled order (a fixed seed), not by name: the
+    /// roster indices arriving in one batch are then scattered, not runs.
+    #[arg(long)]
+    shuffle: bool,
     /// Extra query parameters for `/jchat` (e.g. `&v=2`).
     #[arg(long, default_value = "")]
     query: String,
@@ -76,6 +91,10 @@ struct Args {
     /// Give up waiting for a phase to settle after this long.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     timeout: Duration,
+    /// How many times the one more comes online (leaving in between); the
+    /// figures are the median of the rounds', as the hub's are of its 5.
+    #[arg(long, default_value_t = 5)]
+    one_more_rounds: usize,
     /// A name for this run in the output.
     #[arg(long, default_value = "storm")]
     label: String,
@@ -92,14 +111,42 @@ struct Single<'a> {
     online: bool,
 }
 
-/// An `updates` batch or a `resync` page.
+/// An `updates` batch or a `resync` page: names (an address book), or a
+/// group's roster indices (`on`/`off` as gaps, `bits` from `from`).
 #[derive(Deserialize)]
 struct Lists<'a> {
     #[serde(borrow, default)]
     online: Vec<&'a str>,
     #[serde(borrow, default)]
     offline: Vec<&'a str>,
+    #[serde(default)]
+    on: Vec<u32>,
+    #[serde(default)]
+    off: Vec<u32>,
+    #[serde(borrow)]
+    bits: Option<&'a str>,
+    #[serde(default)]
+    from: usize,
     page: Option<u64>,
+}
+
+/// A fixed-seed Fisher-Yates shuffle (xorshift64): the same order each run.
+fn shuffle(order: &mut [usize]) {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for k in (1..order.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(k, (x % (k as u64 + 1)) as usize);
+    }
+}
+
+/// Ascending indices from their gaps (the first as is).
+fn from_gaps(gaps: &[u32]) -> impl Iterator<Item = usize> + '_ {
+    gaps.iter().scan(0usize, |at, &g| {
+        *at += g as usize;
+        Some(*at)
+    })
 }
 
 /// One member's pipe and what it has seen.
@@ -140,6 +187,10 @@ impl Member {
 
 struct Storm {
     args: Args,
+    /// Member index (1..=N+1) by roster index, from `GET /members`.
+    roster: Vec<usize>,
+    /// The order the pipes open in (member positions from 0).
+    order: Vec<usize>,
     poll: Poll,
     members: Vec<Member>,
     last_byte: Instant,
@@ -176,7 +227,8 @@ fn run(args: Args) -> io::Result<()> {
         "login_secs",
         format!("{:.1}", started.elapsed().as_secs_f64()),
     );
-    let mut storm = Storm::new(args, sessions)?;
+    let roster = fetch_roster(&args, &sessions[0])?;
+    let mut storm = Storm::new(args, sessions, roster)?;
     let pid = storm.args.server_pid;
     let cpu0 = pid.map(cpu_ticks).transpose()?;
     let client0 = cpu_ticks_self()?;
@@ -286,6 +338,43 @@ fn login_all(args: &Args) -> io::Result<Vec<String>> {
     Ok(sessions)
 }
 
+/// The member index (from the account name) of each roster index of the
+/// group, read once from `GET /members` as member 1: what a page would
+/// learn for the rows it shows, here for all (not counted as storm bytes).
+fn fetch_roster(args: &Args, sid: &str) -> io::Result<Vec<usize>> {
+    let mut conn = StdStream::connect(args.target)?;
+    let mut buf = Vec::new();
+    let mut roster = Vec::new();
+    let (mut page, mut pages) = (1, 1);
+    while page <= pages {
+        let req = format!(
+            "GET /members?group={}&per=1000&page={page}&me={}1&id={sid} HTTP/1.1\r\nHost: {}\r\n\r\n",
+            args.group, args.prefix, args.target
+        );
+        conn.write_all(req.as_bytes())?;
+        let (status, body) = read_response(&mut conn, &mut buf)?;
+        let v: Value = serde_json::from_slice(&body).map_err(io::Error::other)?;
+        if status != 200 {
+            return Err(io::Error::other(format!("GET /members: {status} {v}")));
+        }
+        pages = v["pages"].as_u64().unwrap_or(1) as usize;
+        for m in v["members"].as_array().into_iter().flatten() {
+            let (Some(i), Some(name)) = (m["i"].as_u64(), m["name"].as_str()) else {
+                continue;
+            };
+            let Some(idx) = name.strip_prefix(&args.prefix).and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            if roster.len() <= i as usize {
+                roster.resize(i as usize + 1, 0);
+            }
+            roster[i as usize] = idx;
+        }
+        page += 1;
+    }
+    Ok(roster)
+}
+
 /// Reads one response with a `Content-Length` body from a blocking stream.
 fn read_response(conn: &mut StdStream, buf: &mut Vec<u8>) -> io::Result<(u16, Vec<u8>)> {
     let mut chunk = [0u8; 8192];
@@ -317,7 +406,7 @@ fn read_response(conn: &mut StdStream, buf: &mut Vec<u8>) -> io::Result<(u16, Ve
 }
 
 impl Storm {
-    fn new(args: Args, sessions: Vec<String>) -> io::Result<Self> {
+    fn new(args: Args, sessions: Vec<String>, roster: Vec<usize>) -> io::Result<Self> {
         let words = (args.members + 2).div_ceil(64);
         let members = sessions
             .iter()
@@ -345,8 +434,14 @@ impl Storm {
                 }
             })
             .collect();
+        let mut order: Vec<usize> = (0..args.members).collect();
+        if args.shuffle {
+            shuffle(&mut order);
+        }
         Ok(Storm {
             one_more: args.members + 1,
+            roster,
+            order,
             args,
             poll: Poll::new()?,
             members,
@@ -371,7 +466,7 @@ impl Storm {
                 }
                 self.turn(due - now)?;
             }
-            self.open(i)?;
+            self.open(self.order[i])?;
         }
         Ok(Instant::now())
     }
@@ -525,6 +620,9 @@ impl Storm {
                         self.members[i].set(idx, true);
                         self.heard(i, idx, now);
                     }
+                    if let Some(bits) = ev.bits {
+                        self.resync_bits(i, ev.from, bits, now);
+                    }
                     return;
                 }
                 for u in ev.online {
@@ -532,6 +630,12 @@ impl Storm {
                 }
                 for u in ev.offline {
                     self.apply(i, u, false, now);
+                }
+                for (list, online) in [(&ev.on, true), (&ev.off, false)] {
+                    for r in from_gaps(list) {
+                        let idx = self.roster.get(r).copied().unwrap_or(0);
+                        self.apply_index(i, idx, online, now);
+                    }
                 }
             }
             "gap" => self.gaps += 1,
@@ -549,6 +653,33 @@ impl Storm {
             self.bad_events += 1;
             return;
         };
+        self.apply_index(i, idx, online, now);
+    }
+
+    /// Member `i`'s view from a `resync` page's online bits (base64).
+    fn resync_bits(&mut self, i: usize, from: usize, bits: &str, now: Instant) {
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(bits) else {
+            self.bad_events += 1;
+            return;
+        };
+        for k in 0..bytes.len() * 8 {
+            if bytes[k / 8] >> (k % 8) & 1 == 1 {
+                match self.roster.get(from + k).copied().filter(|&idx| idx > 0) {
+                    Some(idx) => {
+                        self.members[i].set(idx, true);
+                        self.heard(i, idx, now);
+                    }
+                    None => self.bad_events += 1,
+                }
+            }
+        }
+    }
+
+    fn apply_index(&mut self, i: usize, idx: usize, online: bool, now: Instant) {
+        if idx == 0 || idx > self.one_more {
+            self.bad_events += 1;
+            return;
+        }
         let was = self.members[i].set(idx, online);
         if was == online {
             self.members[i].dups += 1;
@@ -591,10 +722,58 @@ impl Storm {
         }
     }
 
-    /// Phase 2: one more member comes online; how long until each member knew.
+    /// Phase 2: one more member comes online; how long until each member
+    /// knew. Done `--one-more-rounds` times (the one more leaves between
+    /// rounds and every member hears it), and like the hub's yardstick the
+    /// figures are the median of the rounds' (the first round's p99 too).
     fn one_more(&mut self) -> io::Result<Vec<(String, String)>> {
+        let rounds = self.args.one_more_rounds.max(1);
+        // p50, p99, max and the server's CPU (ms) of each round.
+        let mut figures: Vec<[f64; 5]> = Vec::with_capacity(rounds);
+        let pid = self.args.server_pid;
+        for r in 0..rounds {
+            if r > 0 {
+                self.one_more_leaves()?;
+            }
+            let before = pid.map(cpu_ticks).transpose()?;
+            let [received, p50, p99, max] = self.one_more_round()?;
+            let cpu_ms = match (pid, before) {
+                (Some(pid), Some(before)) => (cpu_ticks(pid)? - before) * 1000 / TICKS_PER_SEC,
+                _ => 0,
+            };
+            figures.push([received, p50, p99, max, cpu_ms as f64]);
+        }
+        // Let the rest (its own resync, late batches) arrive before the views are compared.
+        self.settle(None)?;
+        let median = |k: usize| {
+            let mut v: Vec<f64> = figures.iter().map(|f| f[k]).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        Ok(vec![
+            ("one_more_rounds".into(), rounds.to_string()),
+            ("one_more_received".into(), format!("{}", median(0))),
+            ("one_more_p50_ms".into(), format!("{:.2}", median(1))),
+            ("one_more_p99_ms".into(), format!("{:.2}", median(2))),
+            ("one_more_max_ms".into(), format!("{:.2}", median(3))),
+            (
+                "one_more_first_p99_ms".into(),
+                format!("{:.2}", figures[0][2]),
+            ),
+            // The server's CPU from an arrival's request until all heard it
+            // (its pipe, hello and resync too), the median of the rounds' as
+            // the hub's `fanout_server_cpu_ms` is.
+            ("one_more_server_cpu_ms".into(), format!("{:.0}", median(4))),
+        ])
+    }
+
+    /// One arrival of the one more: how many heard it, p50, p99, max (ms).
+    fn one_more_round(&mut self) -> io::Result<[f64; 4]> {
         let n = self.args.members;
         let i = self.one_more - 1;
+        for m in &mut self.members[..n] {
+            m.heard_one_more = None;
+        }
         let start = Instant::now();
         self.one_more_start = Some(start);
         self.open(i)?;
@@ -610,8 +789,6 @@ impl Storm {
                 break;
             }
         }
-        // Let the rest (its own resync, late batches) arrive before the views are compared.
-        self.settle(None)?;
         let mut lat: Vec<Duration> = self.members[..n]
             .iter()
             .filter_map(|m| m.heard_one_more.map(|t| t - start))
@@ -624,12 +801,32 @@ impl Storm {
             let k = ((lat.len() as f64 * q).ceil() as usize).clamp(1, lat.len()) - 1;
             lat[k].as_secs_f64() * 1000.0
         };
-        Ok(vec![
-            ("one_more_received".into(), lat.len().to_string()),
-            ("one_more_p50_ms".into(), format!("{:.2}", pick(0.5))),
-            ("one_more_p99_ms".into(), format!("{:.2}", pick(0.99))),
-            ("one_more_max_ms".into(), format!("{:.2}", pick(1.0))),
-        ])
+        Ok([lat.len() as f64, pick(0.5), pick(0.99), pick(1.0)])
+    }
+
+    /// The one more closes its pipe; returns once every member heard it
+    /// went offline (or the timeout passed) and a quiet `--quiet` followed.
+    fn one_more_leaves(&mut self) -> io::Result<()> {
+        let n = self.args.members;
+        let (i, idx) = (self.one_more - 1, self.one_more);
+        self.one_more_start = None;
+        if let Some(mut stream) = self.members[i].stream.take() {
+            let _ = self.poll.registry().deregister(&mut stream);
+        }
+        let m = &mut self.members[i];
+        (m.sent, m.head_done, m.closed) = (false, false, false);
+        m.buf.clear();
+        let deadline = Instant::now() + self.args.timeout;
+        while Instant::now() < deadline {
+            self.turn(Duration::from_millis(20))?;
+            if self.members[..n].iter().all(|m| m.closed || !m.has(idx)) {
+                break;
+            }
+        }
+        // Quiet for longer than the coalescer may space a group's batches
+        // (ten windows), so the next arrival is a lone one, as the first.
+        self.settle(None)?;
+        Ok(())
     }
 
     /// Phase 3: every member's view against the server's (all N+1 online).

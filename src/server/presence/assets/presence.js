@@ -48,19 +48,24 @@
   // The member list is shown a page at a time (GET /members: online first,
   // search); the pipe (/jchat?v=2) keeps `online`, the online set of what
   // this page shows, exact: `resync` pages replace it, `updates` batches
-  // change it. Rows shown are found through `rows`, by user name.
-  var online = new Map(), synced = false, rows = new Map();
-  var roster = { group: null, page: 1, pages: 1, q: '', per: 100, seq: 0 };
-  function rowFor(name) { return rows.get(name) || null; }
-  function setOnline(name, on) {
-    var tr = rowFor(name);
+  // change it. A group's members are known by roster index (`i` in
+  // GET /members; `updates` carry indices as gaps, `resync` the online bits
+  // in base64), an address book's by name: `keyOf` gives either. Rows shown
+  // are found through `rows`, by key. Indices hold for one roster `epoch`:
+  // the page is fetched again when the pipe names another.
+  var online = new Set(), synced = false, rows = new Map();
+  var roster = { group: null, page: 1, pages: 1, q: '', per: 100, seq: 0, epoch: null };
+  function keyOf(m) { return typeof m.i === 'number' ? m.i : m.name; }
+  function rowFor(key) { return rows.get(key) || null; }
+  function setOnline(key, on) {
+    var tr = rowFor(key);
     if (!tr) { return; }
     tr.className = on ? 'online' : 'offline';
     $('.status', tr).textContent = on ? 'online' : 'offline';
     $('button.chat', tr).disabled = !on;
   }
   function setText(sel, text) { var e = $(sel); if (e) { e.textContent = String(text); } }
-  function isOnline(m) { return synced ? online.has(m.name) : !!m.online; }
+  function isOnline(m) { return synced ? online.has(keyOf(m)) : !!m.online; }
   function buildRow(m) {
     var on = isOnline(m), tr = el('tr', on ? 'online' : 'offline');
     tr.dataset.user = m.name;
@@ -82,11 +87,12 @@
     if (!body) { return; }
     while (body.firstChild) { body.removeChild(body.firstChild); }
     rows = new Map();
-    members.forEach(function (m) { var tr = buildRow(m); rows.set(m.name, tr); body.appendChild(tr); });
+    members.forEach(function (m) { var tr = buildRow(m); rows.set(keyOf(m), tr); body.appendChild(tr); });
   }
   // One page of a member list as GET /members (or POST /active) answers it.
   function showPage(list) {
     roster.page = list.page || 1; roster.pages = list.pages || 1;
+    roster.epoch = list.roster || null;
     showMembers(list.members || []);
     setText('#member-count', list.total || 0);
     if (!synced) { setText('#online-count', list.online || 0); }
@@ -124,9 +130,28 @@
       rows.set(tr.dataset.user, tr);
     });
   }
-  function applyChange(name, on) {
-    if (on) { online.set(name, true); } else { online.delete(name); }
-    setOnline(name, on);
+  function applyChange(key, on) {
+    if (on) { online.add(key); } else { online.delete(key); }
+    setOnline(key, on);
+  }
+  // Roster indices from their gaps (the first as is).
+  function fromGaps(list, fn) {
+    var at = 0;
+    (list || []).forEach(function (g, k) { at = k === 0 ? g : at + g; fn(at); });
+  }
+  // The roster indices whose bit is set in a resync page.
+  function fromBits(text, from, fn) {
+    var bytes = atob(text || '');
+    for (var b = 0; b < bytes.length; b++) {
+      var v = bytes.charCodeAt(b);
+      for (var k = 0; v && k < 8; k++, v >>= 1) { if (v & 1) { fn(from + b * 8 + k); } }
+    }
+  }
+  // A group's pipe numbers its members with another roster than the rows
+  // shown (the page came from the HTML, or the server restarted): the rows
+  // are fetched again, with their indices (once per epoch).
+  function adoptEpoch(d) {
+    if (typeof d.roster === 'string' && d.roster !== roster.epoch) { roster.epoch = d.roster; fetchPage(); }
   }
 
   // ---- chat boxes ----------------------------------------------------
@@ -173,24 +198,30 @@
     updates: function (d) {
       (d.online || []).forEach(function (u) { applyChange(u, true); });
       (d.offline || []).forEach(function (u) { applyChange(u, false); });
+      fromGaps(d.on, function (i) { applyChange(i, true); });
+      fromGaps(d.off, function (i) { applyChange(i, false); });
       if (typeof d.count === 'number') { setText('#online-count', d.count); }
+      adoptEpoch(d);
     },
     resync: function (d) {
-      if (d.page === 1) { online = new Map(); synced = false; }
-      (d.online || []).forEach(function (u) { online.set(u, true); });
+      if (d.page === 1) { online = new Set(); synced = false; }
+      (d.online || []).forEach(function (u) { online.add(u); });
+      if (typeof d.bits === 'string') { fromBits(d.bits, d.from || 0, function (i) { online.add(i); }); }
       if (d.page === d.pages) {
         synced = true;
-        rows.forEach(function (tr, name) { setOnline(name, online.has(name)); });
+        rows.forEach(function (tr, key) { setOnline(key, online.has(key)); });
         setText('#online-count', d.count);
+        adoptEpoch(d);
       }
     },
     // Someone joined or left the list shown: counts at once; the page is
     // fetched again only when that member is (or would be) on it.
     refresh: function (d) {
-      if (d.joined && d.online) { online.set(d.user, true); } else if (!d.joined) { online.delete(d.user); }
+      var key = typeof d.i === 'number' ? d.i : d.user;
+      if (d.joined && d.online) { online.add(key); } else if (!d.joined) { online.delete(key); }
       if (typeof d.total === 'number') { setText('#member-count', d.total); }
       if (typeof d.count === 'number') { setText('#online-count', d.count); }
-      if (d.joined ? roster.pages <= 1 : rows.has(d.user)) { fetchPage(); }
+      if (d.joined ? roster.pages <= 1 : rows.has(key)) { fetchPage(); }
     },
     initChat: function (d) { openBox(d['with']); },
     chat: function (d) { addLine(d.from, d.from, d.msg, 'theirs'); },
@@ -217,11 +248,27 @@
       events: Object.keys(handlers)
     });
     window.presencePipe = pipe;
+    // For tests and the console: what this tab's view holds.
+    window.presenceView = function () { return { synced: synced, online: online.size, epoch: roster.epoch }; };
     Object.keys(handlers).forEach(function (kind) { pipe.on(kind, handlers[kind]); });
     pipe.on('state', function (s) {
       var p = $('#pipe');
       if (p && s === 'retry') { p.textContent = 'reconnecting'; }
     });
+    askForView(1);
+  }
+  // A tab that follows another tab's pipe did not see the resync the pipe
+  // opened with: it asks the server to send one down the pipe (POST
+  // /resync), which every tab sharing it then takes, in order with the
+  // other events. 409 (no pipe yet: the leader's is still opening and its
+  // opening resync will reach this tab) is asked again, a few times.
+  function askForView(attempt) {
+    setTimeout(function () {
+      if (synced || !pipe || pipe.isLeader() || attempt > 5) { return; }
+      send('POST', '/resync', {}).then(function (r) {
+        if (r.status !== 200) { askForView(attempt + 1); }
+      });
+    }, 500 * attempt);
   }
 
   // ---- page wiring ---------------------------------------------------
@@ -241,11 +288,14 @@
     var a = $('#active');
     if (a) {
       a.addEventListener('change', function () {
-        var d = { group: a.value, per: roster.per };
+        // The new group's rows from here on: a page fetched for the old one
+        // (still in flight) is not shown.
+        var d = { group: a.value, per: roster.per }, was = roster.group, mine = ++roster.seq;
+        roster.group = a.value;
         send('POST', '/active', d).then(function (r) {
-          if (r.status !== 200) { return; }
-          roster.group = a.value; roster.q = ''; var s = $('#search'); if (s) { s.value = ''; }
-          showPage(r.body);
+          if (r.status !== 200) { if (mine === roster.seq) { roster.group = was; } return; }
+          roster.q = ''; var s = $('#search'); if (s) { s.value = ''; }
+          if (mine === roster.seq) { showPage(r.body); }
         });
       });
     }
