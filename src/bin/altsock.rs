@@ -7,7 +7,10 @@ use altsock::server::hub::HubSecret;
 use altsock::server::presence::db::{DbSync, StoreConfig};
 use altsock::server::sip::SipConfig;
 use altsock::server::tls::CertFiles;
-use altsock::server::{HubConfig, PresenceConfig, ServerConfig, ServerRouter, SessionLimits};
+use altsock::server::wireless::gateway::{Dialect, GatewayConfig};
+use altsock::server::{
+    HubConfig, PresenceConfig, ServerConfig, ServerRouter, SessionLimits, WirelessConfig,
+};
 use altsock::{parse_duration, Engine};
 use clap::{Parser, Subcommand};
 
@@ -180,6 +183,51 @@ struct ServeArgs {
     /// Presence: most guest sessions at once (the oldest guest is ended past it).
     #[arg(long, default_value_t = 10_000)]
     max_guests: usize,
+    /// Wireless: the SMS gateway's URL (Kannel's sendsms, or a Twilio-style
+    /// Messages resource); without it, texting phones answers 503.
+    #[arg(long)]
+    sms_gateway: Option<String>,
+    /// Wireless: how the gateway is spoken to: `kannel` (GET query) or
+    /// `twilio` (form POST with basic auth).
+    #[arg(long, default_value = "kannel")]
+    sms_dialect: Dialect,
+    /// Wireless: Kannel's sendsms username, or the Twilio account SID.
+    #[arg(long, env = "ALTSOCK_SMS_USER")]
+    sms_user: Option<String>,
+    /// Wireless: Kannel's sendsms password, or the Twilio API auth token.
+    #[arg(long, env = "ALTSOCK_SMS_PASSWORD", hide_env_values = true)]
+    sms_password: Option<String>,
+    /// Wireless: the sender number or name of outgoing SMS.
+    #[arg(long)]
+    sms_from: Option<String>,
+    /// Wireless: how long one SMS send may take before the user hears
+    /// `wireless-unavailable` (ms, s, m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    sms_timeout: Duration,
+    /// Wireless: the base of the URLs sent by SMS (e.g. https://chat.example.com);
+    /// default: http:// and the Host of the user's request.
+    #[arg(long)]
+    wireless_public_url: Option<String>,
+    /// Wireless: Twilio's auth token; /sms/inbound then requires a valid
+    /// X-Twilio-Signature (403 otherwise).
+    #[arg(long, env = "ALTSOCK_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    twilio_auth_token: Option<String>,
+    /// Wireless: a secret /sms/inbound then requires as its `key` query
+    /// parameter (403 otherwise), e.g. in Kannel's get-url.
+    #[arg(long, env = "ALTSOCK_SMS_INBOUND_KEY", hide_env_values = true)]
+    sms_inbound_key: Option<String>,
+    /// Wireless: how long the link of an SMS may wait to be opened.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    wireless_token_ttl: Duration,
+    /// Wireless: a conversation with no device connected this long ends.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    wireless_idle: Duration,
+    /// Wireless: how long the device's refresh page waits for a text.
+    #[arg(long, default_value = "25s", value_parser = parse_duration)]
+    wireless_poll_wait: Duration,
+    /// Wireless: most texts queued for a device that has not received them (429 past it).
+    #[arg(long, default_value_t = 100)]
+    wireless_queue: usize,
     /// SIP: listen for SIP on this address over UDP and TCP (off when unset).
     #[arg(long)]
     sip_listen: Option<std::net::SocketAddr>,
@@ -323,6 +371,7 @@ fn server_config(args: &ServeArgs) -> std::io::Result<ServerConfig> {
             max_per_recipient: args.max_stored_per_recipient,
             max_per_sender: args.max_stored_per_sender,
         },
+        wireless: wireless_config(args),
         sip: SipConfig {
             listen: args.sip_listen,
             domain: args.sip_domain.clone(),
@@ -333,6 +382,26 @@ fn server_config(args: &ServeArgs) -> std::io::Result<ServerConfig> {
             ..SipConfig::default()
         },
     })
+}
+
+fn wireless_config(args: &ServeArgs) -> WirelessConfig {
+    WirelessConfig {
+        gateway: args.sms_gateway.as_ref().map(|url| GatewayConfig {
+            url: url.clone(),
+            dialect: args.sms_dialect,
+            user: args.sms_user.clone(),
+            password: args.sms_password.clone(),
+            from: args.sms_from.clone(),
+            timeout: args.sms_timeout,
+        }),
+        public_url: args.wireless_public_url.clone(),
+        twilio_auth_token: args.twilio_auth_token.clone(),
+        inbound_key: args.sms_inbound_key.clone(),
+        token_ttl: args.wireless_token_ttl,
+        idle: args.wireless_idle,
+        poll_wait: args.wireless_poll_wait,
+        queue: args.wireless_queue.max(1),
+    }
 }
 
 /// `None` for a zero duration (the flag's "off").

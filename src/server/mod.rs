@@ -15,6 +15,7 @@ pub mod presence;
 pub mod sessions;
 pub mod sip;
 pub mod tls;
+pub mod wireless;
 
 use std::path::PathBuf;
 
@@ -23,6 +24,7 @@ use crate::{CloseReason, ConnId, Cx, Hold, Reply, Request, Response, Router, WsM
 pub use hub::{Hub, HubConfig};
 pub use presence::{Presence, PresenceConfig};
 pub use sessions::{Session, SessionLimits, Sessions};
+pub use wireless::{Wireless, WirelessConfig};
 
 /// Settings of the server beyond the engine's.
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ pub struct ServerConfig {
     pub presence: PresenceConfig,
     /// The database's durability, queue bound and stored-message limits.
     pub store: presence::db::StoreConfig,
+    /// The SMS gateway and the limits of conversations with wireless devices.
+    pub wireless: WirelessConfig,
     /// The SIP relay (`--sip-*`); off without a listen address.
     pub sip: sip::SipConfig,
 }
@@ -52,6 +56,7 @@ impl Default for ServerConfig {
             hub: HubConfig::default(),
             presence: PresenceConfig::default(),
             store: presence::db::StoreConfig::default(),
+            wireless: WirelessConfig::default(),
             sip: sip::SipConfig::default(),
         }
     }
@@ -112,6 +117,24 @@ pub trait Service {
     }
 }
 
+/// Sends a named event down a user's `/jchat` pipe: how services other than
+/// presence (wireless) reach a user without holding the presence server
+/// itself. The presence server implements it with
+/// [`presence::Presence::push_event`]: the event is queued in the user's
+/// event queue (so a reconnecting or polling pipe still gets it) and pushed
+/// at once to an open pipe.
+pub trait UserEvents {
+    /// Queues `kind` with `payload` for `user`; `false` when the user has no
+    /// session (nothing was queued: tell the sender).
+    fn notify_user(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        user: &str,
+        kind: &'static str,
+        payload: serde_json::Value,
+    ) -> bool;
+}
+
 /// What a request carried that services may want after it was answered
 /// (the request itself has gone to the service that answered it).
 #[derive(Debug, Clone, Default)]
@@ -138,6 +161,8 @@ pub struct ServerRouter {
     pub hub: Hub,
     /// Presence, groups, chat and pages; the catch-all for static URLs.
     pub presence: Presence,
+    /// Two-way text with wireless devices (SMS links, `/w/`, `/sms/inbound`).
+    pub wireless: Wireless,
     /// The SIP relay: `/sip/reply`, `/sip/send` and the SIP thread.
     pub sip: sip::SipService,
 }
@@ -147,6 +172,7 @@ impl ServerRouter {
     pub fn new(config: ServerConfig) -> std::io::Result<Self> {
         let presence = Presence::open(&config)?;
         let hub = Hub::new(config.hub.clone())?;
+        let wireless = Wireless::new(config.wireless.clone())?;
         let sip = sip::SipService::open(&config.sip)?;
         Ok(ServerRouter {
             shared: ServerState {
@@ -155,6 +181,7 @@ impl ServerRouter {
             },
             hub,
             presence,
+            wireless,
             sip,
         })
     }
@@ -181,6 +208,7 @@ impl Router for ServerRouter {
             for service in services {
                 service.metrics(shared, &mut text);
             }
+            self.wireless.metrics(&mut text);
             self.sip.metrics(&mut text);
             return Reply::Respond(
                 Response::new(200)
@@ -198,6 +226,10 @@ impl Router for ServerRouter {
             // member of which group (for `private-group-` channels).
             self.hub
                 .handle_with_groups(req, &mut self.shared, &self.presence, cx)
+        } else if self.wireless.claims(&req) {
+            // Wireless reaches users' pipes through `UserEvents` only.
+            self.wireless
+                .handle_with_pipe(req, &mut self.shared, &mut self.presence, cx)
         } else {
             let (shared, services) = self.parts();
             match services.into_iter().find(|s| s.claims(&req)) {
@@ -216,12 +248,14 @@ impl Router for ServerRouter {
         for service in self.parts().1 {
             service.closed(conn, reason, cx);
         }
+        self.wireless.closed(conn, cx);
     }
 
     fn released(&mut self, conn: ConnId, cx: &mut Cx<'_, Job>) {
         for service in self.parts().1 {
             service.released(conn, cx);
         }
+        self.wireless.released(conn, cx);
     }
 
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
@@ -231,6 +265,7 @@ impl Router for ServerRouter {
             service.tick(cx);
             service.sweep(shared, cx);
         }
+        self.wireless.tick(&mut self.presence, cx);
     }
 
     fn message(&mut self, job: Job, cx: &mut Cx<'_, Job>) {

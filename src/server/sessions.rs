@@ -201,12 +201,17 @@ impl Sessions {
 
 /// The value of the session cookie a request carries.
 pub fn read_session_cookie(req: &Request) -> Option<String> {
+    read_cookie(req, SESSION_COOKIE)
+}
+
+/// The value of the cookie `name` that `req` carries (the first one).
+pub fn read_cookie(req: &Request, name: &str) -> Option<String> {
     req.headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
         .flat_map(|(_, v)| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
 }
 

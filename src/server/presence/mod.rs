@@ -333,6 +333,19 @@ impl Presence {
     }
 }
 
+/// The services' interface to users' pipes, over [`Presence::push_event`].
+impl super::UserEvents for Presence {
+    fn notify_user(
+        &mut self,
+        cx: &mut Cx<'_, Job>,
+        user: &str,
+        kind: &'static str,
+        payload: serde_json::Value,
+    ) -> bool {
+        self.push_event(cx, user, kind, payload) != push::Pushed::NotLoggedIn
+    }
+}
+
 /// Group membership for the hub's `private-group-` channels.
 impl crate::server::hub::Groups for Presence {
     fn is_member(&self, group: &str, user: &str) -> bool {
