@@ -9,7 +9,8 @@ use altsock::server::sip::SipConfig;
 use altsock::server::tls::CertFiles;
 use altsock::server::wireless::gateway::{Dialect, GatewayConfig};
 use altsock::server::{
-    HubConfig, PresenceConfig, ServerConfig, ServerRouter, SessionLimits, WirelessConfig,
+    AssistConfig, HubConfig, PresenceConfig, ServerConfig, ServerRouter, SessionLimits,
+    WirelessConfig,
 };
 use altsock::{parse_duration, Engine};
 use clap::{Parser, Subcommand};
@@ -228,6 +229,41 @@ struct ServeArgs {
     /// Wireless: most texts queued for a device that has not received them (429 past it).
     #[arg(long, default_value_t = 100)]
     wireless_queue: usize,
+    /// Assist: a page origin allowed to embed the widget (`*`: any); repeatable.
+    /// Also allowed to use the hub across origins.
+    #[arg(long)]
+    assist_origin: Vec<String>,
+    /// Assist: open chats a representative may have and still be offered more.
+    #[arg(long, default_value_t = 4)]
+    assist_chat_cap: usize,
+    /// Assist: an offered chat not accepted within this passes to the next representative.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    assist_answer_timeout: Duration,
+    /// Assist: a representative whose last console stream closed stays present this long.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    assist_rep_grace: Duration,
+    /// Assist: a visitor without a hub connection and silent this long has left.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    assist_visitor_linger: Duration,
+    /// Assist: most visitors per site at once (503 past it).
+    #[arg(long, default_value_t = 50_000)]
+    assist_max_visitors: usize,
+    /// Assist: most visitors waiting per site (503 past it).
+    #[arg(long, default_value_t = 200)]
+    assist_max_queue: usize,
+    /// Assist: longest chat line in bytes (413 past it).
+    #[arg(long, default_value_t = 2000)]
+    assist_max_chat: usize,
+    /// Assist: most canned texts per site (409 past it).
+    #[arg(long, default_value_t = 200)]
+    assist_max_canned: usize,
+    /// Assist: visitor requests per second per visitor, bursts of 3x (429 past it).
+    #[arg(long, default_value_t = 10)]
+    assist_visitor_rate: u32,
+    /// Assist: new visitors per second from one client address (IPv6: /64),
+    /// bursts of 3x (429 past it).
+    #[arg(long, default_value_t = 20)]
+    assist_arrivals_per_addr: u32,
     /// SIP: listen for SIP on this address over UDP and TCP (off when unset).
     #[arg(long)]
     sip_listen: Option<std::net::SocketAddr>,
@@ -372,6 +408,20 @@ fn server_config(args: &ServeArgs) -> std::io::Result<ServerConfig> {
             max_per_sender: args.max_stored_per_sender,
         },
         wireless: wireless_config(args),
+        assist: AssistConfig {
+            origins: args.assist_origin.clone(),
+            chat_cap: args.assist_chat_cap,
+            answer_timeout: args.assist_answer_timeout,
+            rep_grace: args.assist_rep_grace,
+            visitor_linger: args.assist_visitor_linger,
+            max_visitors: args.assist_max_visitors,
+            max_queue: args.assist_max_queue,
+            max_chat: args.assist_max_chat,
+            max_canned: args.assist_max_canned,
+            visitor_rate: args.assist_visitor_rate,
+            arrivals_per_addr: args.assist_arrivals_per_addr,
+            ..AssistConfig::default()
+        },
         sip: SipConfig {
             listen: args.sip_listen,
             domain: args.sip_domain.clone(),

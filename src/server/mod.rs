@@ -10,6 +10,7 @@
 //! Services run on the engine thread; slow work (hashing, SQLite) runs on
 //! worker threads and comes back as a [`Job`] through the engine's handle.
 
+pub mod assist;
 pub mod hub;
 pub mod presence;
 pub mod sessions;
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 
 use crate::ws::{CloseCode, Upgrade};
 use crate::{CloseReason, ConnId, Cx, Hold, Reply, Request, Response, Router, WsMessage};
+pub use assist::{Assist, AssistConfig};
 pub use hub::{Hub, HubConfig};
 pub use presence::{Presence, PresenceConfig};
 pub use sessions::{Session, SessionLimits, Sessions};
@@ -43,6 +45,8 @@ pub struct ServerConfig {
     pub store: presence::db::StoreConfig,
     /// The SMS gateway and the limits of conversations with wireless devices.
     pub wireless: WirelessConfig,
+    /// The live-assist service's settings.
+    pub assist: AssistConfig,
     /// The SIP relay (`--sip-*`); off without a listen address.
     pub sip: sip::SipConfig,
 }
@@ -57,6 +61,7 @@ impl Default for ServerConfig {
             presence: PresenceConfig::default(),
             store: presence::db::StoreConfig::default(),
             wireless: WirelessConfig::default(),
+            assist: AssistConfig::default(),
             sip: sip::SipConfig::default(),
         }
     }
@@ -163,16 +168,29 @@ pub struct ServerRouter {
     pub presence: Presence,
     /// Two-way text with wireless devices (SMS links, `/w/`, `/sms/inbound`).
     pub wireless: Wireless,
+    /// Live assist: the widget's visitors, the consoles, routing.
+    pub assist: Assist,
     /// The SIP relay: `/sip/reply`, `/sip/send` and the SIP thread.
     pub sip: sip::SipService,
 }
 
 impl ServerRouter {
     /// Builds the router and its services.
-    pub fn new(config: ServerConfig) -> std::io::Result<Self> {
+    pub fn new(mut config: ServerConfig) -> std::io::Result<Self> {
         let presence = Presence::open(&config)?;
+        // The widget's channel is the hub's: its page origins use the hub too.
+        for origin in &config.assist.origins {
+            if !config.hub.allow_origins.contains(origin) {
+                config.hub.allow_origins.push(origin.clone());
+            }
+        }
         let hub = Hub::new(config.hub.clone())?;
         let wireless = Wireless::new(config.wireless.clone())?;
+        let assist = Assist::open(
+            config.assist.clone(),
+            presence.db().clone(),
+            hub.secret().clone(),
+        )?;
         let sip = sip::SipService::open(&config.sip)?;
         Ok(ServerRouter {
             shared: ServerState {
@@ -182,6 +200,7 @@ impl ServerRouter {
             hub,
             presence,
             wireless,
+            assist,
             sip,
         })
     }
@@ -209,6 +228,7 @@ impl Router for ServerRouter {
                 service.metrics(shared, &mut text);
             }
             self.wireless.metrics(&mut text);
+            self.assist.metrics(&mut text);
             self.sip.metrics(&mut text);
             return Reply::Respond(
                 Response::new(200)
@@ -230,6 +250,8 @@ impl Router for ServerRouter {
             // Wireless reaches users' pipes through `UserEvents` only.
             self.wireless
                 .handle_with_pipe(req, &mut self.shared, &mut self.presence, cx)
+        } else if self.assist.claims(&req) {
+            assist::handle(self, req, cx)
         } else {
             let (shared, services) = self.parts();
             match services.into_iter().find(|s| s.claims(&req)) {
@@ -249,6 +271,7 @@ impl Router for ServerRouter {
             service.closed(conn, reason, cx);
         }
         self.wireless.closed(conn, cx);
+        assist::closed(self, conn, cx);
     }
 
     fn released(&mut self, conn: ConnId, cx: &mut Cx<'_, Job>) {
@@ -256,6 +279,7 @@ impl Router for ServerRouter {
             service.released(conn, cx);
         }
         self.wireless.released(conn, cx);
+        assist::closed(self, conn, cx);
     }
 
     fn tick(&mut self, cx: &mut Cx<'_, Job>) {
@@ -266,6 +290,7 @@ impl Router for ServerRouter {
             service.sweep(shared, cx);
         }
         self.wireless.tick(&mut self.presence, cx);
+        assist::tick(self, cx);
     }
 
     fn message(&mut self, job: Job, cx: &mut Cx<'_, Job>) {

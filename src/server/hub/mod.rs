@@ -165,6 +165,34 @@ impl Hub {
         &self.topics
     }
 
+    /// The server secret (the live-assist service derives visitor secrets
+    /// from it).
+    pub fn secret(&self) -> &HubSecret {
+        &self.secret
+    }
+
+    /// Delivers `data` into `client`'s mailbox for `app`, as `POST /notify`
+    /// does (the live-assist service's events to its visitors); returns
+    /// the message id and how many connections took it.
+    pub fn deliver(
+        &mut self,
+        client: String,
+        app: String,
+        data: Box<serde_json::value::RawValue>,
+        cx: &mut Cx<'_, Job>,
+    ) -> (u64, usize) {
+        let body = Body::Notification { app, data };
+        self.topics
+            .publish(TopicKey::Mailbox(client), body, &self.cfg, cx)
+    }
+
+    /// True while some connection follows `client`'s mailbox.
+    pub fn mailbox_followed(&self, client: &str) -> bool {
+        self.topics
+            .subscribers(&TopicKey::Mailbox(client.to_string()))
+            > 0
+    }
+
     /// Answers a request [`Service::claims`] took, asking `groups` who
     /// belongs to which group (the server passes the presence server).
     pub fn handle_with_groups(

@@ -97,6 +97,30 @@ impl HubSecret {
         }
     }
 
+    /// A secret derived from this one for `msg` under `label` (the
+    /// live-assist service's visitor secrets), base64url:
+    /// `HMAC-SHA256(secret, label + "\0" + msg)`.
+    pub fn derive(&self, label: &str, msg: &str) -> String {
+        B64.encode(self.derived_mac(label, msg).finalize().into_bytes())
+    }
+
+    /// True when `given` is [`HubSecret::derive`]`(label, msg)` (compared in
+    /// constant time).
+    pub fn derived_matches(&self, label: &str, msg: &str, given: &str) -> bool {
+        match B64.decode(given) {
+            Ok(bytes) => self.derived_mac(label, msg).verify_slice(&bytes).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    fn derived_mac(&self, label: &str, msg: &str) -> HmacSha256 {
+        let mut mac = self.mac();
+        mac.update(label.as_bytes());
+        mac.update(b"\0");
+        mac.update(msg.as_bytes());
+        mac
+    }
+
     /// Signs `claims` as a subscription token.
     pub fn sign_token(&self, claims: &Claims) -> String {
         let header = B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);

@@ -200,6 +200,16 @@ impl Presence {
         })
     }
 
+    /// The database thread (the live-assist service writes through it too).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// True when a group named `name` exists (a live-assist site).
+    pub fn has_group(&self, name: &str) -> bool {
+        self.dir.groups.contains_key(name)
+    }
+
     /// True when `user` is online.
     pub fn is_online(&self, user: &str) -> bool {
         self.table.is_online(user)
