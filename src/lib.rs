@@ -48,11 +48,16 @@ pub mod ws;
 pub use conn_id::{AnswerTo, ConnId, RequestId};
 pub use duration::parse_duration;
 pub use engine::handle::{Handle, Receipt};
+#[cfg(feature = "tls")]
+pub use engine::TlsListen;
 pub use engine::{Builder, Config, Engine};
 pub use framing::{Framing, Message};
 pub use http::{Request, Response};
 pub use metrics::{CloseReason, MetricsSnapshot};
 pub use router::{Cx, Gone, Hold, Reply, Router};
+/// The rustls this crate was built with, for building `listen_tls` configurations.
+#[cfg(feature = "tls")]
+pub use rustls;
 pub use ws::WsMessage;
 
 #[cfg(feature = "server")]

@@ -30,11 +30,14 @@ pub enum CloseReason {
     Shutdown,
     /// A WebSocket peer left the keepalive ping unanswered until the next one was due.
     SilentPeer,
+    /// The TLS handshake or a record failed (a malformed ClientHello, a bad
+    /// record): the peer was sent an alert.
+    TlsError,
 }
 
 impl CloseReason {
     /// Every reason, in a stable order.
-    pub const ALL: [CloseReason; 11] = [
+    pub const ALL: [CloseReason; 12] = [
         CloseReason::PeerClosed,
         CloseReason::PeerReset,
         CloseReason::WriteFailed,
@@ -46,6 +49,7 @@ impl CloseReason {
         CloseReason::Closed,
         CloseReason::Shutdown,
         CloseReason::SilentPeer,
+        CloseReason::TlsError,
     ];
 
     /// A short label, e.g. `slow_consumer`.
@@ -62,6 +66,7 @@ impl CloseReason {
             CloseReason::Closed => "closed",
             CloseReason::Shutdown => "shutdown",
             CloseReason::SilentPeer => "silent_peer",
+            CloseReason::TlsError => "tls_error",
         }
     }
 

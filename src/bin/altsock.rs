@@ -1,10 +1,12 @@
 //! The `altsock` command: `altsock serve` runs the server on the engine.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use altsock::server::hub::HubSecret;
 use altsock::server::presence::db::{DbSync, StoreConfig};
 use altsock::server::sip::SipConfig;
+use altsock::server::tls::CertFiles;
 use altsock::server::wireless::gateway::{Dialect, GatewayConfig};
 use altsock::server::{
     AssistConfig, HubConfig, PresenceConfig, ServerConfig, ServerRouter, SessionLimits,
@@ -58,6 +60,15 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
+    /// Also listen for TLS (HTTPS) on this address; needs --tls-cert and --tls-key.
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    listen_tls: Option<String>,
+    /// PEM certificate chain (leaf first) of the TLS listener; reloaded on SIGHUP.
+    #[arg(long, requires = "listen_tls")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the TLS listener; reloaded on SIGHUP.
+    #[arg(long, requires = "listen_tls")]
+    tls_key: Option<PathBuf>,
     /// Tick interval: how often keepalives and timeouts are checked (ms, s, m).
     #[arg(long, default_value = "4s", value_parser = parse_duration)]
     poll_interval: Duration,
@@ -287,8 +298,18 @@ fn main() {
 }
 
 fn serve(args: ServeArgs) -> std::io::Result<()> {
-    let engine = Engine::builder()
-        .listen(args.listen.as_str())
+    let cert_files = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(CertFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    let mut builder = Engine::builder().listen(args.listen.as_str());
+    if let (Some(addr), Some(files)) = (&args.listen_tls, &cert_files) {
+        builder = builder.listen_tls(addr.as_str(), files.load()?);
+    }
+    let engine = builder
         .poll_interval(args.poll_interval)
         .keepalive_interval(args.keepalive)
         .max_connections(args.max_connections)
@@ -299,10 +320,38 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         .tcp_keepalive_interval(args.tcp_keepalive_interval)
         .tcp_keepalive_count(args.tcp_keepalive_count)
         .build(ServerRouter::new(server_config(&args)?)?)?;
+    if let Some(addr) = engine.tls_local_addr() {
+        log::info!("altsock listening for TLS on {addr}");
+    }
     let handle = engine.handle();
     handle.send(ServerRouter::start_job());
-    ctrlc::set_handler(move || handle.shutdown()).map_err(std::io::Error::other)?;
+    handle_signals(handle, cert_files)?;
     engine.run()
+}
+
+/// SIGINT and SIGTERM shut down gracefully. SIGHUP reloads the certificate
+/// when serving TLS (on this thread, not the engine's), and otherwise shuts
+/// down as it always did.
+fn handle_signals<M: Send + 'static>(
+    handle: altsock::Handle<M>,
+    cert_files: Option<CertFiles>,
+) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                match (signal, &cert_files) {
+                    (SIGHUP, Some(files)) => match files.reload(&handle) {
+                        Ok(()) => log::info!("SIGHUP: TLS certificate reloaded"),
+                        Err(e) => log::warn!("SIGHUP: certificate not reloaded: {e}"),
+                    },
+                    _ => handle.shutdown(),
+                }
+            }
+        })?;
+    Ok(())
 }
 
 fn seed(args: SeedArgs) -> std::io::Result<()> {

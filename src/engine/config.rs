@@ -61,6 +61,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// The listen backlog.
     pub backlog: i32,
+    /// A TLS listener served beside the plain one, if any.
+    #[cfg(feature = "tls")]
+    pub tls: Option<super::tls::TlsListen>,
 }
 
 impl Default for Config {
@@ -82,6 +85,8 @@ impl Default for Config {
             max_ws_message: 64 * 1024,
             shutdown_grace: Duration::from_secs(3),
             backlog: 4096,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -130,6 +135,21 @@ impl Builder {
         match addr.to_socket_addrs().map(|mut a| a.next()) {
             Ok(Some(addr)) => self.config.listen = addr,
             Ok(None) => self.listen_error = Some("no address".into()),
+            Err(e) => self.listen_error = Some(e.to_string()),
+        }
+        self
+    }
+
+    /// Also listens on `addr` for TLS with `config` (certificates and
+    /// protocol settings), beside the plain listener: one engine serves both.
+    #[cfg(feature = "tls")]
+    pub fn listen_tls(
+        mut self,
+        addr: impl ToSocketAddrs,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> Self {
+        match super::tls::TlsListen::new(addr, config) {
+            Ok(tls) => self.config.tls = Some(tls),
             Err(e) => self.listen_error = Some(e.to_string()),
         }
         self

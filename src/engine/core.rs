@@ -68,6 +68,12 @@ pub(crate) struct Core {
     boundary_keys: RandomState,
     /// WebSocket state kept outside `Conn` (see `websocket.rs`).
     pub ws: super::websocket::WsTable,
+    /// The TLS session of each TLS connection (a side table keyed like `conns`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: super::tls::Sessions,
+    /// Encrypted records are built here, then written.
+    #[cfg(feature = "tls")]
+    pub(crate) tls_out: Vec<u8>,
 }
 
 impl Core {
@@ -93,6 +99,10 @@ impl Core {
             shutting_down: false,
             boundary_keys: RandomState::new(),
             ws: Default::default(),
+            #[cfg(feature = "tls")]
+            tls: Default::default(),
+            #[cfg(feature = "tls")]
+            tls_out: Vec::new(),
         }
     }
 
@@ -181,9 +191,20 @@ impl Core {
 
     // ---- writing ----------------------------------------------------------
 
-    /// Writes `bytes` to connection `key`, keeping what the socket will not take.
+    /// Writes `bytes` to connection `key` (encrypted first on a TLS
+    /// connection), keeping what the socket will not take.
     /// Returns false if the connection was closed (write failure or cap).
     pub fn write(&mut self, key: usize, bytes: &[u8]) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.is_tls(key) {
+            return self.write_encrypted(key, bytes);
+        }
+        self.write_raw(key, bytes)
+    }
+
+    /// Writes bytes as they are to the socket of `key`, keeping what it will
+    /// not take; for a TLS connection, `bytes` are records.
+    pub(crate) fn write_raw(&mut self, key: usize, bytes: &[u8]) -> bool {
         let Some(conn) = self.conns.get_mut(key) else {
             return false;
         };
@@ -278,6 +299,16 @@ impl Core {
         if !self.conns.contains(key) {
             return;
         }
+        #[cfg(feature = "tls")]
+        {
+            if !matches!(
+                reason,
+                CloseReason::PeerReset | CloseReason::WriteFailed | CloseReason::TlsError
+            ) {
+                self.last_close_notify(key);
+            }
+            self.tls.remove(key);
+        }
         self.drop_pipeline(key);
         let mut conn = self.conns.remove(key);
         self.ws.forget(key);
@@ -308,6 +339,13 @@ impl Core {
             Metrics::sub(&self.metrics.held, 1);
         }
         conn.phase = Phase::Closing(reason);
+        #[cfg(feature = "tls")]
+        if !self.send_close_notify(key) {
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         if conn.output.is_none() {
             let _ = conn.stream.shutdown(Shutdown::Write);
         }
@@ -662,6 +700,14 @@ impl Core {
             }
             Phase::Reading if conn.served && conn.input.is_none() => {
                 self.close(key, CloseReason::IdleTimeout)
+            }
+            #[cfg(feature = "tls")]
+            Phase::Reading if self.tls.handshaking(key) => {
+                debug!(
+                    "{}: TLS handshake not done within the header timeout",
+                    self.id_of(key)
+                );
+                self.close(key, CloseReason::HeaderTimeout);
             }
             Phase::Reading => {
                 let id = self.id_of(key);

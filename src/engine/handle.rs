@@ -23,6 +23,9 @@ pub(crate) enum Command<M> {
     Close(ConnId),
     Send(M),
     Shutdown,
+    /// A new TLS configuration for connections accepted from now on.
+    #[cfg(feature = "tls")]
+    TlsConfig(std::sync::Arc<rustls::ServerConfig>),
 }
 
 pub(crate) struct Shared<M> {
@@ -121,7 +124,7 @@ impl<M: Send + 'static> Handle<M> {
         self.shared.metrics.snapshot()
     }
 
-    fn command(&self, command: Command<M>) -> bool {
+    pub(crate) fn command(&self, command: Command<M>) -> bool {
         let first = {
             let mut queue = match self.shared.queue.lock() {
                 Ok(queue) => queue,

@@ -12,6 +12,8 @@ pub(crate) mod core;
 pub(crate) mod handle;
 mod pipeline;
 mod timers;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 mod websocket;
 
 use std::io::{self, Read};
@@ -32,9 +34,13 @@ use crate::metrics::{CloseReason, Metrics};
 use crate::router::{Cx, Router};
 use crate::{ConnId, Handle, Request};
 pub use config::{Builder, Config};
+#[cfg(feature = "tls")]
+pub use tls::TlsListen;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
+#[cfg(feature = "tls")]
+const TLS_LISTENER: Token = Token(usize::MAX - 3);
 /// How long accepting pauses after `EMFILE`/`ENFILE`.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Timers fired at most between two polls: about 10 ms of keepalive writes.
@@ -58,6 +64,9 @@ pub struct Engine<R: Router> {
     timer_backlog: bool,
     /// Kernel keepalive settings for accepted sockets, built once.
     tcp_keepalive: Option<socket2::TcpKeepalive>,
+    /// The TLS listener and the shared buffers of decryption, if any.
+    #[cfg(feature = "tls")]
+    tls: Option<tls::TlsListener>,
 }
 
 impl Engine<NoRouter> {
@@ -96,7 +105,11 @@ impl<R: Router> Engine<R> {
             }),
         };
         let tcp_keepalive = cfg.tcp_keepalive();
+        #[cfg(feature = "tls")]
+        let tls = tls::TlsListener::bind(&cfg, &poll, TLS_LISTENER)?;
         Ok(Engine {
+            #[cfg(feature = "tls")]
+            tls,
             tcp_keepalive,
             core: Core::new(poll, cfg, metrics),
             router,
@@ -150,7 +163,9 @@ impl<R: Router> Engine<R> {
             self.core.update_clock();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(),
+                    LISTENER => self.accept_all(false),
+                    #[cfg(feature = "tls")]
+                    TLS_LISTENER => self.accept_all(true),
                     WAKER => self.run_commands(),
                     Token(key) => self.on_event(
                         key,
@@ -161,7 +176,9 @@ impl<R: Router> Engine<R> {
             }
             if self.accept_paused_until.is_some_and(|t| t <= self.core.now) {
                 self.accept_paused_until = None;
-                self.accept_all();
+                self.accept_all(false);
+                #[cfg(feature = "tls")]
+                self.accept_all(true);
             }
             if self.timer_backlog {
                 self.run_timer_slice();
@@ -192,13 +209,13 @@ impl<R: Router> Engine<R> {
 
     // ---- accepting --------------------------------------------------------
 
-    fn accept_all(&mut self) {
+    fn accept_all(&mut self, tls: bool) {
         if self.accept_paused_until.is_some() {
             return;
         }
         let mut burst_warned = false;
         loop {
-            let Some(listener) = self.listener.as_ref() else {
+            let Some(listener) = self.listener_of(tls) else {
                 return;
             };
             match listener.accept() {
@@ -206,7 +223,7 @@ impl<R: Router> Engine<R> {
                     if std::mem::take(&mut self.out_of_fds) {
                         info!("accepting again");
                     }
-                    self.admit(stream, peer, &mut burst_warned)
+                    self.admit(stream, peer, &mut burst_warned, tls)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if is_fd_exhaustion(&e) => {
@@ -225,7 +242,18 @@ impl<R: Router> Engine<R> {
         }
     }
 
-    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, burst_warned: &mut bool) {
+    /// The plain listener, or the TLS one.
+    fn listener_of(&self, tls: bool) -> Option<&TcpListener> {
+        if !tls {
+            return self.listener.as_ref();
+        }
+        #[cfg(feature = "tls")]
+        return self.tls.as_ref().and_then(|t| t.listener());
+        #[cfg(not(feature = "tls"))]
+        None
+    }
+
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, burst_warned: &mut bool, tls: bool) {
         if self.core.conns.len() >= self.core.cfg.max_connections {
             if !*burst_warned {
                 warn!(
@@ -235,7 +263,10 @@ impl<R: Router> Engine<R> {
                 *burst_warned = true;
             }
             Metrics::add(&self.core.metrics.rejected, 1);
-            refuse(stream);
+            if !tls {
+                // A TLS client would take a plain answer for a broken record.
+                refuse(stream);
+            }
             return;
         }
         let sock = socket2::SockRef::from(&stream);
@@ -249,7 +280,13 @@ impl<R: Router> Engine<R> {
             let _ = sock.set_tcp_keepalive(keepalive);
         }
         match self.core.insert(stream) {
-            Ok(key) => debug!("{}: accepted from {peer}", self.core.id_of(key)),
+            Ok(key) => {
+                debug!("{}: accepted from {peer}", self.core.id_of(key));
+                #[cfg(feature = "tls")]
+                if tls {
+                    self.start_tls(key);
+                }
+            }
             Err(e) => warn!("register: {e}"),
         }
     }
@@ -304,7 +341,6 @@ impl<R: Router> Engine<R> {
             let Some(conn) = self.core.conns.get_mut(key) else {
                 return ReadStop::Closed;
             };
-            let waiting = conn.phase != Phase::Reading;
             if conn.phase == Phase::Deferred
                 && conn
                     .input
@@ -317,38 +353,13 @@ impl<R: Router> Engine<R> {
                 Ok(0) => return ReadStop::Eof,
                 Ok(n) => {
                     Metrics::add(&self.core.metrics.bytes_in, n as u64);
-                    if conn.phase == Phase::Held(crate::Framing::WebSocket) {
-                        let buf = std::mem::take(&mut self.read_buf);
-                        self.ws_receive(key, &buf[..n]);
-                        self.read_buf = buf;
-                        continue;
-                    }
-                    if !keeps_input(conn.phase) || self.core.discards_input(key) {
-                        continue;
-                    }
-                    let conn = &mut self.core.conns[key];
-                    let starts_request = conn.input.is_none() && conn.phase == Phase::Reading;
-                    let mut input = match conn.input.take() {
-                        Some(input) => input,
-                        None => self.core.take_input_buffer(),
-                    };
-                    input.append(&self.read_buf[..n]);
-                    let piled_up = waiting && input.unconsumed_len() > cap;
-                    let held = self.core.conns[key].phase != Phase::Deferred;
-                    self.core.conns[key].input = Some(input);
-                    if piled_up && held {
-                        // Nothing parses input behind a pending long-poll,
-                        // so no parser limit would ever stop it.
-                        debug!(
-                            "{}: too much input behind a pending long-poll",
-                            self.core.id_of(key)
-                        );
-                        self.core.close(key, CloseReason::BadRequest);
-                        return ReadStop::Closed;
-                    }
-                    if starts_request {
-                        let due = self.core.now + Core::ms(self.core.cfg.header_timeout);
-                        self.core.set_deadline(key, due);
+                    let buf = std::mem::take(&mut self.read_buf);
+                    let step = self.received(key, &buf[..n], cap);
+                    self.read_buf = buf;
+                    match step {
+                        Received::Kept => {}
+                        Received::Closed => return ReadStop::Closed,
+                        Received::PeerFinished => return ReadStop::Eof,
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadStop::Drained,
@@ -360,6 +371,61 @@ impl<R: Router> Engine<R> {
                 }
             }
         }
+    }
+
+    /// Takes bytes just read from `key`: plaintext as they are, TLS records
+    /// through the connection's session.
+    fn received(&mut self, key: usize, bytes: &[u8], cap: usize) -> Received {
+        #[cfg(feature = "tls")]
+        if self.core.tls.is_tls(key) {
+            return self.tls_received(key, bytes, cap);
+        }
+        self.keep_input(key, bytes, cap)
+    }
+
+    /// Keeps received plaintext as input where the connection's phase wants
+    /// it (see [`keeps_input`]), or hands it to the WebSocket decoder; closes
+    /// a connection that piles up too much behind a pending long-poll.
+    fn keep_input(&mut self, key: usize, bytes: &[u8], cap: usize) -> Received {
+        let Some(conn) = self.core.conns.get(key) else {
+            return Received::Closed;
+        };
+        if conn.phase == Phase::Held(crate::Framing::WebSocket) {
+            self.ws_receive(key, bytes);
+            return match self.core.conns.contains(key) {
+                true => Received::Kept,
+                false => Received::Closed,
+            };
+        }
+        if bytes.is_empty() || !keeps_input(conn.phase) || self.core.discards_input(key) {
+            return Received::Kept;
+        }
+        let conn = &mut self.core.conns[key];
+        let waiting = conn.phase != Phase::Reading;
+        let starts_request = conn.input.is_none() && conn.phase == Phase::Reading;
+        let mut input = match conn.input.take() {
+            Some(input) => input,
+            None => self.core.take_input_buffer(),
+        };
+        input.append(bytes);
+        let piled_up = waiting && input.unconsumed_len() > cap;
+        let held = self.core.conns[key].phase != Phase::Deferred;
+        self.core.conns[key].input = Some(input);
+        if piled_up && held {
+            // Nothing parses input behind a pending long-poll,
+            // so no parser limit would ever stop it.
+            debug!(
+                "{}: too much input behind a pending long-poll",
+                self.core.id_of(key)
+            );
+            self.core.close(key, CloseReason::BadRequest);
+            return Received::Closed;
+        }
+        if starts_request {
+            let due = self.core.now + Core::ms(self.core.cfg.header_timeout);
+            self.core.set_deadline(key, due);
+        }
+        Received::Kept
     }
 
     /// The most input kept unparsed behind owed answers or a pending
@@ -550,6 +616,8 @@ impl<R: Router> Engine<R> {
                 self.router.message(msg, &mut cx);
             }
             Command::Shutdown => self.begin_shutdown(),
+            #[cfg(feature = "tls")]
+            Command::TlsConfig(config) => self.set_tls_config(config),
         }
     }
 
@@ -619,6 +687,10 @@ impl<R: Router> Engine<R> {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.core.poll.registry().deregister(&mut listener);
         }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.as_mut() {
+            tls.stop_listening(&self.core.poll);
+        }
         for key in self.core.keys() {
             let id = self.core.id_of(key);
             if self.core.conns[key].phase != Phase::Deferred {
@@ -648,6 +720,17 @@ impl<R: Router> Engine<R> {
     pub fn conn_id(&self, key: usize) -> Option<ConnId> {
         self.core.conns.get(key).map(|_| self.core.id_of(key))
     }
+}
+
+/// What became of bytes just read.
+enum Received {
+    /// Kept (or discarded as the phase wants); read on.
+    Kept,
+    /// The connection closed.
+    Closed,
+    /// The peer ended its side (TLS `close_notify`): treat as end of input.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    PeerFinished,
 }
 
 /// Why reading a socket stopped.

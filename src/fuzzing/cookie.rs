@@ -62,7 +62,7 @@ fn round_trip(choices: &mut Choices<'_>) {
     let after = other_cookies(choices);
     let tight = choices.flag();
     let sep = if tight { ";" } else { "; " };
-    let set = set_session_cookie(&id, Duration::from_secs(60));
+    let set = set_session_cookie(&id, Duration::from_secs(60), choices.flag());
     let (stored, _attributes) = set.split_once(';').unwrap_or((&set, ""));
     let mut ours = before.clone();
     ours.push(stored.to_string());

@@ -15,6 +15,7 @@ pub mod hub;
 pub mod presence;
 pub mod sessions;
 pub mod sip;
+pub mod tls;
 pub mod wireless;
 
 use std::path::PathBuf;

@@ -217,18 +217,32 @@ pub fn read_cookie(req: &Request, name: &str) -> Option<String> {
 
 /// The `Set-Cookie` value that gives a browser session `sid` for `max_age`
 /// (the absolute session lifetime, so the browser forgets it no later than
-/// the server). `HttpOnly` (scripts never see it) and `SameSite=Lax`. Not yet
-/// `Secure`: the server speaks plain HTTP only until TLS exists.
-pub fn set_session_cookie(sid: &str, max_age: Duration) -> String {
+/// the server). `HttpOnly` (scripts never see it) and `SameSite=Lax`;
+/// `Secure` when the request came over TLS (`secure`), so the browser never
+/// sends it over plain HTTP.
+pub fn set_session_cookie(sid: &str, max_age: Duration, secure: bool) -> String {
     format!(
-        "{SESSION_COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-        max_age.as_secs().max(1)
+        "{SESSION_COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        max_age.as_secs().max(1),
+        secure_attribute(secure)
     )
 }
 
-/// The `Set-Cookie` value that makes a browser forget its session.
-pub fn clear_session_cookie() -> String {
-    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+/// The `Set-Cookie` value that makes a browser forget its session (`Secure`
+/// over TLS, like the cookie it replaces).
+pub fn clear_session_cookie(secure: bool) -> String {
+    format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        secure_attribute(secure)
+    )
+}
+
+fn secure_attribute(secure: bool) -> &'static str {
+    if secure {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
 #[cfg(test)]

@@ -19,8 +19,13 @@
 //! One thread and one edge-triggered `mio::Poll`; one socket per connection, so
 //! one process holds at most about 19,000 connections under the 20,000-file
 //! limit. It only ever connects to `127.0.0.0/8`. It is a benchmark, not a test.
+//!
+//! With `--tls-ca PEM` the subscribers speak TLS (see `tls.rs`); the connect
+//! phase then also reports the server's CPU per handshake, and the publisher
+//! may go to a plain listener of the same server (`--pub-target`).
 
 mod common;
+mod tls;
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -51,6 +56,13 @@ struct Args {
     /// The server, an address in 127.0.0.0/8.
     #[arg(long, default_value = "127.0.0.1:9000")]
     target: SocketAddr,
+    /// Where the publisher connects (plain HTTP); the target if not given.
+    #[arg(long)]
+    pub_target: Option<SocketAddr>,
+    /// Subscribers speak TLS to the target, trusting this PEM certificate
+    /// (the server is named `localhost`).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
     /// The path subscribers GET.
     #[arg(long, default_value = "/sub")]
     sub_path: String,
@@ -139,6 +151,8 @@ struct Sub {
     bytes: u64,
     /// The round whose marker this subscriber has already delivered.
     seen_round: usize,
+    /// The TLS session, in TLS mode.
+    tls: Option<Box<rustls::ClientConnection>>,
     /// Subscribed with a WebSocket upgrade.
     ws: bool,
 }
@@ -184,6 +198,7 @@ struct Load {
     round: usize,
     round_start: Instant,
     latencies: Vec<Duration>,
+    tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// Whether each of `latencies` is a WebSocket subscriber's.
     latency_ws: Vec<bool>,
 }
@@ -253,11 +268,13 @@ impl Load {
             "GET {} HTTP/1.1\r\nHost: {}\r\n{accept}\r\n",
             args.sub_path, args.target
         );
+        let tls_config = args.tls_ca.as_deref().map(tls::client_config).transpose()?;
         let ws_request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\n{WS_UPGRADE}\r\n",
             args.sub_path, args.target
         );
         Ok(Load {
+            tls_config,
             ws_request: ws_request.into_bytes(),
             latency_ws: Vec::new(),
             poll: Poll::new()?,
@@ -279,6 +296,7 @@ impl Load {
         let n = self.args.connections;
         let start = Instant::now();
         let client_before = cpu_ticks_self()?;
+        let server_before = self.args.server_pid.map(cpu_ticks).transpose()?;
         let deadline = start + self.args.connect_timeout;
         while self.tally.held + self.tally.failed < n {
             while self.tally.in_flight < self.args.in_flight && self.subs.len() < n {
@@ -298,6 +316,13 @@ impl Load {
         out.add("connect_rate", format!("{:.0}", t.held as f64 / secs));
         let client_ms = (cpu_ticks_self()? - client_before) * 1000 / TICKS_PER_SEC;
         out.add("connect_client_cpu_ms", client_ms);
+        if let Some(before) = server_before {
+            let server_ms =
+                (cpu_ticks(self.args.server_pid.unwrap_or(0))? - before) * 1000 / TICKS_PER_SEC;
+            out.add("connect_server_cpu_ms", server_ms);
+            let per_cpu_sec = t.held as f64 * 1000.0 / server_ms.max(1) as f64;
+            out.add("connects_per_server_cpu_sec", format!("{per_cpu_sec:.0}"));
+        }
         if let Some(e) = &t.first_error {
             out.note(format!("first connect error: {e}"));
         }
@@ -321,6 +346,7 @@ impl Load {
             carry: Vec::new(),
             bytes: 0,
             seen_round: 0,
+            tls: None,
             ws: self.args.websocket || (self.args.websocket_mix && index % 2 == 1),
         });
         self.tally.in_flight += 1;
@@ -350,6 +376,13 @@ impl Load {
             }
             if writable && self.subs[token.0].state == State::Connecting {
                 self.on_connected(token.0);
+            } else if writable {
+                let sub = &mut self.subs[token.0];
+                if let Some(conn) = sub.tls.as_mut() {
+                    if let Err(e) = tls::flush(conn, &mut sub.stream) {
+                        self.fail(token.0, format!("tls write: {e}"));
+                    }
+                }
             }
             if readable {
                 self.on_readable(token.0);
@@ -369,6 +402,18 @@ impl Load {
             Ok(None) => sub.stream.peer_addr().map(|_| ()),
             Ok(Some(e)) | Err(e) => Err(e),
         };
+        if let (Ok(()), Some(config)) = (&status, &self.tls_config) {
+            let started = tls::start(config, request)
+                .and_then(|mut conn| tls::flush(&mut conn, &mut sub.stream).map(|_| conn));
+            match started {
+                Ok(conn) => {
+                    sub.tls = Some(conn);
+                    sub.state = State::Sent;
+                }
+                Err(e) => self.fail(i, format!("tls: {e}")),
+            }
+            return;
+        }
         match status {
             Ok(()) => match sub.stream.write(request) {
                 Ok(n) if n == request.len() => sub.state = State::Sent,
@@ -399,6 +444,9 @@ impl Load {
 
     /// Reads a subscriber until `WouldBlock`.
     fn on_readable(&mut self, i: usize) {
+        if self.subs[i].tls.is_some() {
+            return self.on_tls_readable(i);
+        }
         loop {
             let state = self.subs[i].state;
             if !matches!(state, State::Sent | State::Held) {
@@ -418,6 +466,41 @@ impl Load {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return self.fail(i, format!("read: {e}")),
             }
+        }
+    }
+
+    /// Reads a TLS subscriber's records, then its plaintext, until `WouldBlock`.
+    fn on_tls_readable(&mut self, i: usize) {
+        let sub = &mut self.subs[i];
+        let Some(conn) = sub.tls.as_mut() else { return };
+        let eof = match tls::pump(conn, &mut sub.stream) {
+            Ok(eof) => eof,
+            Err(e) => return self.fail(i, format!("tls: {e}")),
+        };
+        loop {
+            let state = self.subs[i].state;
+            if !matches!(state, State::Sent | State::Held) {
+                return;
+            }
+            let Some(conn) = self.subs[i].tls.as_mut() else {
+                return;
+            };
+            match conn.reader().read(&mut self.buf) {
+                Ok(0) => return self.fail(i, "closed by the server (close_notify)".into()),
+                Ok(n) => {
+                    let now = Instant::now();
+                    if state == State::Sent {
+                        self.on_head_bytes(i, n, now);
+                    } else {
+                        self.on_stream_bytes(i, 0, n, now);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return self.fail(i, format!("tls read: {e}")),
+            }
+        }
+        if eof {
+            self.fail(i, "closed by the server".into());
         }
     }
 
@@ -591,7 +674,7 @@ impl Load {
             self.args.target,
             body.len()
         );
-        let mut publisher = StdStream::connect(self.args.target)?;
+        let mut publisher = StdStream::connect(self.args.pub_target.unwrap_or(self.args.target))?;
         publisher.set_nodelay(true)?;
         let cpu_before = self.args.server_pid.map(cpu_ticks).transpose()?;
         let client_before = cpu_ticks_self()?;

@@ -18,7 +18,7 @@ use super::throttle::Subject;
 use super::{busy, finish, store, Presence, QUEUE_CAP};
 use crate::server::sessions::{clear_session_cookie, set_session_cookie, Session};
 use crate::server::{Job, ServerRouter, ServerState};
-use crate::{Cx, Reply, Request, RequestId, Response};
+use crate::{ConnId, Cx, Reply, Request, RequestId, Response};
 
 /// Most sessions one user keeps; the oldest go first.
 const MAX_SESSIONS: usize = 32;
@@ -245,7 +245,8 @@ impl Presence {
             ip.map(|i| i.to_string()).unwrap_or_default(),
         );
         let body = json(200, json!({ "user": name, "session": sid }));
-        let cookie = set_session_cookie(&sid, shared.sessions.limits().absolute);
+        let secure = cx.is_tls(id.conn);
+        let cookie = set_session_cookie(&sid, shared.sessions.limits().absolute, secure);
         finish(cx, id, body.header("Set-Cookie", cookie));
     }
 
@@ -318,6 +319,7 @@ impl Presence {
     /// connection is closed.
     pub(super) fn logout(
         &mut self,
+        conn: ConnId,
         caller: Caller,
         shared: &mut ServerState,
         cx: &mut Cx<'_, Job>,
@@ -325,7 +327,8 @@ impl Presence {
         self.end_session(shared, cx, &caller.sid, "logout");
         self.db.log(&caller.user, "logout", String::new());
         Reply::Respond(
-            json(200, json!({ "ok": true })).header("Set-Cookie", clear_session_cookie()),
+            json(200, json!({ "ok": true }))
+                .header("Set-Cookie", clear_session_cookie(cx.is_tls(conn))),
         )
     }
 

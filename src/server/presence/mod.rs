@@ -242,7 +242,7 @@ impl Presence {
             ("POST", ["login"]) => self.login(&req, &p, cx),
             ("POST", ["logout"]) => {
                 let me = caller(&req, &p, shared)?;
-                self.logout(me, shared, cx)
+                self.logout(req.conn, me, shared, cx)
             }
             ("GET", ["jchat"]) => {
                 let me = caller(&req, &p, shared)?;

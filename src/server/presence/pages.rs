@@ -202,7 +202,8 @@ impl Presence {
             },
         };
         let max_age = shared.sessions.limits().absolute;
-        let cookie = fresh.then(|| set_session_cookie(&viewer.sid, max_age));
+        let secure = cx.is_tls(req.conn);
+        let cookie = fresh.then(|| set_session_cookie(&viewer.sid, max_age, secure));
         let group_hash = match &named {
             Named::Group(g) => self.dir.groups.get(g).and_then(|r| r.hash.clone()),
             Named::User(_) => None,
