@@ -838,6 +838,10 @@ fn a_burst_of_queue_changes_is_announced_after_its_window() {
 /// changes) and starting over from a snapshot when told to (`resync`).
 struct QueueView {
     ids: Vec<String>,
+    /// Streams followed (the first and one per `resync`).
+    streams: usize,
+    /// `queue` events that carried the whole queue.
+    wholes: usize,
 }
 
 impl QueueView {
@@ -852,7 +856,10 @@ impl QueueView {
         match ev["type"].as_str() {
             Some("snapshot") => self.ids = strings(&ev["queue"]),
             Some("resync") => return false,
-            Some("queue") if ev["queue"].is_array() => self.ids = strings(&ev["queue"]),
+            Some("queue") if ev["queue"].is_array() => {
+                self.wholes += 1;
+                self.ids = strings(&ev["queue"]);
+            }
             Some("queue") => {
                 let gone = strings(&ev["removed"]);
                 self.ids.retain(|id| !gone.contains(id));
@@ -874,6 +881,7 @@ impl QueueView {
         while self.ids != want {
             if !self.take(&stream.next()) {
                 *stream = reopen();
+                self.streams += 1;
             }
         }
     }
@@ -932,10 +940,23 @@ fn a_burst_of_asks_keeps_every_console_open_and_its_queue_true() {
         .iter()
         .enumerate()
         .all(|(i, (p, _))| *p == i as u64 + 1));
-    let mut view = QueueView { ids: vec![] };
+    let mut view = QueueView {
+        ids: vec![],
+        streams: 1,
+        wholes: 0,
+    };
     view.follow_until(&mut quick, || console(a, &ann, "support"), &want);
-    let mut slow_view = QueueView { ids: vec![] };
+    let mut slow_view = QueueView {
+        ids: vec![],
+        streams: 1,
+        wholes: 0,
+    };
     slow_view.follow_until(&mut slow, || open_console(util::Client::connect(a)), &want);
+    // Visitors only joined the queue: after a stream's first `queue` event
+    // (the queue from empty), each one carried the change, not every id.
+    for v in [&view, &slow_view] {
+        assert!(v.wholes <= v.streams, "{} whole of {}", v.wholes, v.streams);
+    }
     // Nobody was cut off as a slow consumer.
     let metrics = get_as(a, &ann, "/metrics").text();
     assert!(
