@@ -9,18 +9,17 @@
 //! Loopback always answers, so the test "unplugs" it: it re-runs itself in a
 //! private network namespace (`unshare -n`, which needs `CAP_SYS_ADMIN`) and,
 //! once the streams are open, routes 127.0.0.1 into a blackhole there (see
-//! `unplug`). The namespace dies with the process, so nothing outside it is
-//! touched. Where `unshare -n` is not permitted the test says so and passes,
+//! `util::netns::unplug`). The namespace dies with the process, so nothing
+//! outside it is touched. Where `unshare -n` is not permitted the test says so and passes,
 //! unless `ALTSOCK_REQUIRE_NETNS=1` is set (`scripts/test` sets it as root).
 //! It takes about 35 s, waiting on the kernel's real timers.
 
 mod util;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use altsock::{CloseReason, ConnId, Cx, Engine, Hold, Message, Reply, Request, Router};
-use util::{spawn, Log};
+use util::{netns, spawn, Log};
 
 const INNER: &str = "ALTSOCK_SILENT_PEER_INNER";
 const TEST: &str = "silent_peer_is_closed_within_35s_by_default";
@@ -46,46 +45,17 @@ impl Router for Sse {
     }
 }
 
-fn run(cmd: &str, args: &[&str]) {
-    let status = Command::new(cmd).args(args).status().expect(cmd);
-    assert!(status.success(), "{cmd} {args:?} failed");
-}
-
 #[test]
 fn silent_peer_is_closed_within_35s_by_default() {
     if std::env::var_os(INNER).is_some() {
         return inside_private_namespace();
     }
-    let permitted = Command::new("unshare")
-        .args(["-n", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !permitted {
-        assert!(
-            std::env::var_os("ALTSOCK_REQUIRE_NETNS").is_none(),
-            "unshare -n is not permitted here"
-        );
-        eprintln!("silent peer test skipped: unshare -n is not permitted (needs CAP_SYS_ADMIN)");
-        return;
-    }
-    let exe = std::env::current_exe().expect("test binary");
-    let out = Command::new("unshare")
-        .arg("-n")
-        .arg(exe)
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .expect("run in a namespace");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    netns::rerun_in_private_namespace(
+        INNER,
+        TEST,
+        "silent peer test skipped: unshare -n is not permitted (needs CAP_SYS_ADMIN)",
+        "silent peer closed",
     );
-    assert!(out.status.success(), "inner run failed:\n{text}");
-    assert!(text.contains("1 passed"), "inner test did not run:\n{text}");
-    for line in text.lines().filter(|l| l.starts_with("silent peer closed")) {
-        eprintln!("{line}");
-    }
 }
 
 /// Detection must happen within this long after the network dies.
@@ -95,7 +65,7 @@ const BOUND: Duration = Duration::from_secs(35);
 const PUSH_AT: Duration = Duration::from_secs(22);
 
 fn inside_private_namespace() {
-    run("ip", &["link", "set", "lo", "up"]);
+    netns::loopback_up();
     let log = Log::default();
     // The defaults, as `altsock serve` runs with no flags.
     let server = spawn(Engine::builder(), Sse { log: log.clone() });
@@ -118,7 +88,7 @@ fn inside_private_namespace() {
     // In the order sent: each client read its answer before the next asked.
     let conns = requests();
     assert_eq!(conns.len(), 2);
-    unplug();
+    netns::unplug();
     let unplugged = Instant::now();
     let closed_after = |conn: ConnId| {
         log.all().iter().find_map(|e| match e {
@@ -178,32 +148,4 @@ fn inside_private_namespace() {
     );
     assert_eq!(server.handle.metrics().closed_by(CloseReason::PeerReset), 2);
     drop((idle, written));
-}
-
-/// Makes every packet to 127.0.0.1 vanish, the way a dead network does:
-/// a policy rule ahead of the local table sends it to a blackhole route, whose
-/// "transmission" succeeds and goes nowhere. (A qdisc that drops would be
-/// reported to TCP as local congestion, and the kernel would retry its
-/// keepalive probe without ever counting it unanswered.) The namespace, and
-/// these rules with it, end with the process.
-fn unplug() {
-    run(
-        "ip",
-        &["route", "add", "blackhole", "127.0.0.1/32", "table", "100"],
-    );
-    run("ip", &["rule", "add", "prio", "10", "lookup", "local"]);
-    run("ip", &["rule", "del", "prio", "0"]);
-    run(
-        "ip",
-        &[
-            "rule",
-            "add",
-            "prio",
-            "5",
-            "to",
-            "127.0.0.1",
-            "lookup",
-            "100",
-        ],
-    );
 }

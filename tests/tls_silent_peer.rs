@@ -11,12 +11,11 @@
 mod tls_support;
 mod util;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use altsock::{CloseReason, ConnId, Cx, Engine, Hold, Message, Reply, Request, Router};
 use tls_support::{TestCert, TlsClient};
-use util::Log;
+use util::{netns, Log};
 
 const INNER: &str = "ALTSOCK_TLS_SILENT_PEER_INNER";
 const TEST: &str = "a_silent_tls_peer_is_closed_by_probes_and_the_user_timeout";
@@ -42,50 +41,21 @@ impl Router for Sse {
     }
 }
 
-fn run(cmd: &str, args: &[&str]) {
-    let status = Command::new(cmd).args(args).status().expect(cmd);
-    assert!(status.success(), "{cmd} {args:?} failed");
-}
-
 #[test]
 fn a_silent_tls_peer_is_closed_by_probes_and_the_user_timeout() {
     if std::env::var_os(INNER).is_some() {
         return inside_private_namespace();
     }
-    let permitted = Command::new("unshare")
-        .args(["-n", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !permitted {
-        assert!(
-            std::env::var_os("ALTSOCK_REQUIRE_NETNS").is_none(),
-            "unshare -n is not permitted here"
-        );
-        eprintln!("TLS silent peer test skipped: unshare -n is not permitted");
-        return;
-    }
-    let exe = std::env::current_exe().expect("test binary");
-    let out = Command::new("unshare")
-        .arg("-n")
-        .arg(exe)
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .expect("run in a namespace");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    netns::rerun_in_private_namespace(
+        INNER,
+        TEST,
+        "TLS silent peer test skipped: unshare -n is not permitted",
+        "TLS silent peer:",
     );
-    assert!(out.status.success(), "inner run failed:\n{text}");
-    assert!(text.contains("1 passed"), "inner test did not run:\n{text}");
-    for line in text.lines().filter(|l| l.starts_with("TLS silent peer:")) {
-        eprintln!("{line}");
-    }
 }
 
 fn inside_private_namespace() {
-    run("ip", &["link", "set", "lo", "up"]);
+    netns::loopback_up();
     let cert = TestCert::new("silent");
     let log = Log::default();
     let engine = Engine::builder()
@@ -119,7 +89,7 @@ fn inside_private_namespace() {
     };
     util::wait_for("both requests", || requests().len() == 2);
     let conns = requests();
-    unplug();
+    netns::unplug();
     let unplugged = Instant::now();
     // Written to at once: the user timeout decides (2 s unacknowledged).
     assert_eq!(
@@ -159,27 +129,4 @@ fn inside_private_namespace() {
     handle.shutdown();
     drop(clients);
     thread.join().expect("engine").expect("run");
-}
-
-/// Makes every packet to 127.0.0.1 vanish (see `tests/silent_peer.rs`).
-fn unplug() {
-    run(
-        "ip",
-        &["route", "add", "blackhole", "127.0.0.1/32", "table", "100"],
-    );
-    run("ip", &["rule", "add", "prio", "10", "lookup", "local"]);
-    run("ip", &["rule", "del", "prio", "0"]);
-    run(
-        "ip",
-        &[
-            "rule",
-            "add",
-            "prio",
-            "5",
-            "to",
-            "127.0.0.1",
-            "lookup",
-            "100",
-        ],
-    );
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod netns;
 pub mod ws;
 
 use std::io::{BufRead, BufReader, Read, Write};
