@@ -12,7 +12,7 @@ mod util;
 use std::time::Duration;
 
 use assist_support::*;
-use presence_support::{body, call};
+use presence_support::{body, call, get_with_cookie};
 use serde_json::json;
 
 #[test]
@@ -425,7 +425,7 @@ fn canned_texts_are_kept_per_site_and_bounded() {
         &json!({"site": "support", "title": "3", "text": "3"}),
     );
     assert_eq!(r.status, 409, "bounded: {}", r.text());
-    let list = body(&get_as(a, &ann, "/assist/canned?site=support"));
+    let list = body(&get_with_cookie(a, "/assist/canned?site=support", &ann));
     assert_eq!(list["canned"][0]["text"], "Hi there");
     let r = command(
         a,
@@ -434,7 +434,7 @@ fn canned_texts_are_kept_per_site_and_bounded() {
         &json!({"site": "support", "id": id}),
     );
     assert_eq!(r.status, 200);
-    let list = body(&get_as(a, &ann, "/assist/canned?site=support"));
+    let list = body(&get_with_cookie(a, "/assist/canned?site=support", &ann));
     assert_eq!(list["canned"].as_array().unwrap().len(), 1);
     assert_eq!(
         command(
@@ -479,10 +479,10 @@ fn the_console_stream_resumes_by_id_and_long_polls() {
         .next_where(|e| e["type"] == "visitor" && e["visitor"]["url"] == "http://shop.test/next");
     // Long-poll: JSON lines after `since`, at once when there are some.
     let since = moved["id"].as_u64().unwrap() - 1;
-    let r = get_as(
+    let r = get_with_cookie(
         a,
-        &ann,
         &format!("/assist/stream?site=support&since={since}&transport=longpoll"),
+        &ann,
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let line: serde_json::Value = serde_json::from_str(r.text().lines().next().unwrap()).unwrap();
@@ -516,7 +516,7 @@ fn the_activity_log_answers_json_and_csv_to_representatives_only() {
     let wanted = ["open", "ask", "routed", "accepted", "chat", "push_refused"];
     let mut kinds = Vec::new();
     util::wait_for("the log rows", || {
-        let r = get_as(a, &ann, &format!("/assist/log?visitor={}", v.id));
+        let r = get_with_cookie(a, &format!("/assist/log?visitor={}", v.id), &ann);
         kinds = body(&r)["events"]
             .as_array()
             .map(|e| {
@@ -527,7 +527,7 @@ fn the_activity_log_answers_json_and_csv_to_representatives_only() {
             .unwrap_or_default();
         wanted.iter().all(|k| kinds.iter().any(|have| have == k))
     });
-    let csv = get_as(a, &ann, "/assist/log?site=support&format=csv");
+    let csv = get_with_cookie(a, "/assist/log?site=support&format=csv", &ann);
     assert_eq!(csv.status, 200);
     assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
     let text = csv.text();
@@ -536,12 +536,15 @@ fn the_activity_log_answers_json_and_csv_to_representatives_only() {
         "{text}"
     );
     assert!(text.contains("push_refused"), "{text}");
-    let r = get_as(a, &ann, "/assist/log?site=support&from=0&to=1");
+    let r = get_with_cookie(a, "/assist/log?site=support&from=0&to=1", &ann);
     assert_eq!(body(&r)["events"], json!([]), "the range is honoured");
     // Not a representative of the site: 403; no session: 401.
-    assert_eq!(get_as(a, &eve, "/assist/log?site=support").status, 403);
     assert_eq!(
-        get_as(a, &eve, &format!("/assist/log?visitor={}", v.id)).status,
+        get_with_cookie(a, "/assist/log?site=support", &eve).status,
+        403
+    );
+    assert_eq!(
+        get_with_cookie(a, &format!("/assist/log?visitor={}", v.id), &eve).status,
         403
     );
     assert_eq!(
@@ -635,8 +638,14 @@ fn bad_input_is_refused_with_a_clear_status() {
     );
     assert_eq!(r.status, 400);
     // A non-member opening the console, its stream, or a command.
-    assert_eq!(get_as(a, &eve, "/assist/console?site=support").status, 403);
-    assert_eq!(get_as(a, &eve, "/assist/stream?site=support").status, 403);
+    assert_eq!(
+        get_with_cookie(a, "/assist/console?site=support", &eve).status,
+        403
+    );
+    assert_eq!(
+        get_with_cookie(a, "/assist/stream?site=support", &eve).status,
+        403
+    );
     let r = command(
         a,
         &eve,
@@ -654,7 +663,7 @@ fn bad_input_is_refused_with_a_clear_status() {
         401
     );
     // A member's page has the strict CSP.
-    let page = get_as(a, &ann, "/assist/console?site=support");
+    let page = get_with_cookie(a, "/assist/console?site=support", &ann);
     assert_eq!(page.status, 200);
     assert!(page
         .header("content-security-policy")
@@ -958,7 +967,7 @@ fn a_burst_of_asks_keeps_every_console_open_and_its_queue_true() {
         assert!(v.wholes <= v.streams, "{} whole of {}", v.wholes, v.streams);
     }
     // Nobody was cut off as a slow consumer.
-    let metrics = get_as(a, &ann, "/metrics").text();
+    let metrics = get_with_cookie(a, "/metrics", &ann).text();
     assert!(
         !metrics.contains("reason=\"slow_consumer\"}")
             || metrics.contains("reason=\"slow_consumer\"} 0"),

@@ -69,17 +69,6 @@ pub fn command(addr: SocketAddr, sid: &str, path: &str, body: &Value) -> Resp {
     )
 }
 
-/// A GET with the session cookie.
-pub fn get_as(addr: SocketAddr, sid: &str, path: &str) -> Resp {
-    call(
-        addr,
-        "GET",
-        path,
-        &format!("Cookie: altsock_session={sid}\r\n"),
-        "",
-    )
-}
-
 /// Reads SSE events (`data:` JSON) from a held stream.
 pub struct Stream {
     pub client: Client,
