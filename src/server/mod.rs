@@ -10,6 +10,7 @@
 //! Services run on the engine thread; slow work (hashing, SQLite) runs on
 //! worker threads and comes back as a [`Job`] through the engine's handle.
 
+mod alarm;
 pub mod assist;
 pub mod hub;
 pub mod presence;

@@ -138,13 +138,16 @@ impl Assist {
         if !s.queue_dirty {
             s.queue_dirty = true;
             if self.alarm.is_none() {
-                match super::alarm::Alarm::start(cx.handle(), queues_due) {
+                match super::alarm::Alarm::start(super::alarm::THREAD_NAME, cx.handle(), queues_due)
+                {
                     Ok(alarm) => self.alarm = Some(alarm),
                     Err(e) => log::error!("assist: no alarm thread ({e}): queue sent at once"),
                 }
             }
             match &self.alarm {
-                Some(alarm) => alarm.set(at),
+                Some(alarm) => {
+                    alarm.set(at);
+                }
                 None => self.announce_queue(site, now, cx),
             }
         }

@@ -125,7 +125,7 @@ pub struct Presence {
     coalescer: Coalescer,
     /// Each group's members by roster index, for the batched pipe.
     rosters: roster::Rosters,
-    alarm: Option<propagate::Alarm>,
+    alarm: Option<crate::server::alarm::Alarm>,
     /// When the alarm is set to ring.
     alarm_at: Option<Instant>,
     /// Each user's session ids, oldest first.

@@ -9,7 +9,6 @@
 //! roster index ([`super::roster`]) and its `resync` is the online bits. A small alarm
 //! thread wakes the engine thread when a held-back batch is due.
 
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,43 +22,12 @@ use super::pipe::send;
 use super::roster::{gaps, Roster};
 use super::table::{Event, EventQueue, Target};
 use super::Presence;
-use crate::server::Job;
-use crate::{Cx, Handle, Reply};
+use crate::server::alarm::Alarm;
+use crate::server::{Job, ServerRouter};
+use crate::{Cx, Reply};
 
 /// Most names in one `resync` page.
 pub const RESYNC_PAGE: usize = 1000;
-
-/// Wakes the engine thread (through its handle) when a batch is due.
-pub struct Alarm {
-    tx: Sender<Instant>,
-}
-
-impl Alarm {
-    /// Starts the alarm thread.
-    fn start(handle: Handle<Job>) -> std::io::Result<Alarm> {
-        let (tx, rx) = channel::<Instant>();
-        std::thread::Builder::new()
-            .name("altsock-presence-alarm".into())
-            .spawn(move || {
-                let mut next: Option<Instant> = None;
-                loop {
-                    let got = match next {
-                        Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
-                        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                    };
-                    match got {
-                        Ok(at) => next = Some(next.map_or(at, |n| n.min(at))),
-                        Err(RecvTimeoutError::Timeout) => {
-                            next = None;
-                            handle.send(Job::new(|r, cx| r.presence.on_alarm(cx)));
-                        }
-                        Err(RecvTimeoutError::Disconnected) => return,
-                    }
-                }
-            })?;
-        Ok(Alarm { tx })
-    }
-}
 
 impl Presence {
     /// Notes `user`'s presence now (online with their row, or offline) for
@@ -128,7 +96,8 @@ impl Presence {
             return;
         }
         if self.alarm.is_none() {
-            match Alarm::start(cx.handle()) {
+            let on_alarm = |r: &mut ServerRouter, cx: &mut Cx<'_, Job>| r.presence.on_alarm(cx);
+            match Alarm::start("altsock-presence-alarm", cx.handle(), on_alarm) {
                 Ok(alarm) => self.alarm = Some(alarm),
                 Err(e) => {
                     log::error!("presence: no alarm thread ({e}); sending batches at once");
@@ -137,7 +106,7 @@ impl Presence {
             }
         }
         if let Some(alarm) = &self.alarm {
-            if alarm.tx.send(due).is_ok() {
+            if alarm.set(due) {
                 self.alarm_at = Some(due);
             }
         }
