@@ -365,6 +365,13 @@ fn check_other_headers(headers: &[Header]) -> Result<(), SipError> {
 /// Splits a comma list outside quotes and `<>`; `None` when an element is
 /// empty or a quote or bracket is left open.
 pub(crate) fn split_commas(text: &str) -> Option<Vec<&str>> {
+    let (parts, left_open) = split_outside_quotes(text);
+    (!left_open && parts.iter().all(|p| !p.is_empty())).then_some(parts)
+}
+
+/// Splits `text` at the commas outside quotes and `<...>`, trimming each
+/// part (empty parts kept); the flag says a quote or bracket was left open.
+pub(crate) fn split_outside_quotes(text: &str) -> (Vec<&str>, bool) {
     let mut parts = Vec::new();
     let (mut quoted, mut escaped, mut angle) = (false, false, false);
     let mut start = 0;
@@ -383,7 +390,7 @@ pub(crate) fn split_commas(text: &str) -> Option<Vec<&str>> {
         }
     }
     parts.push(text[start..].trim());
-    (!quoted && !angle && parts.iter().all(|p| !p.is_empty())).then_some(parts)
+    (parts, quoted || angle)
 }
 
 /// `Wkd, DD Mon YYYY HH:MM:SS GMT` (RFC 3261 §20.17: always GMT).

@@ -119,23 +119,7 @@ pub fn transaction_key(msg: &Message) -> String {
 /// Splits a header value at the commas that separate list elements (not
 /// those inside quotes or `<...>`).
 pub fn split_list(value: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut quoted, mut angle, mut escaped, mut start) = (false, false, false, 0);
-    for (i, c) in value.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '<' if !quoted => angle = true,
-            '>' if !quoted => angle = false,
-            ',' if !quoted && !angle => {
-                out.push(value[start..i].trim());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(value[start..].trim());
+    let (mut out, _) = super::parse::split_outside_quotes(value);
     out.retain(|s| !s.is_empty());
     out
 }
