@@ -1,7 +1,8 @@
 //! What both load tools (`altsock-load` and `altsock-storm`) share: a byte
-//! search, non-blocking connections from many loopback source addresses,
+//! search, a blocking HTTP response reader, non-blocking connections from many loopback source addresses,
 //! and the CPU time of a process from `/proc/PID/stat`.
 
+use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream as StdStream};
 use std::{fs, io};
 
@@ -35,6 +36,44 @@ pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         return None;
     }
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads one HTTP response with a `Content-Length` body (none: empty) from
+/// a blocking stream, keeping any bytes after it in `buf`; returns the
+/// status and the body. A close before its end is an error saying `closed`.
+/// (Not every tool reads responses this way.)
+#[allow(dead_code)]
+pub fn read_response(
+    conn: &mut impl Read,
+    buf: &mut Vec<u8>,
+    closed: &str,
+) -> io::Result<(u16, Vec<u8>)> {
+    let mut chunk = [0u8; 16384];
+    loop {
+        if let Some(end) = find(buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                let status = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let body = buf[end + 4..end + 4 + len].to_vec();
+                buf.drain(..end + 4 + len);
+                return Ok((status, body));
+            }
+        }
+        let got = conn.read(&mut chunk)?;
+        if got == 0 {
+            return Err(io::Error::other(closed.to_string()));
+        }
+        buf.extend_from_slice(&chunk[..got]);
+    }
 }
 
 /// `utime + stime` of a process in clock ticks.

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use altsock::parse_duration;
 use base64::Engine as _;
 use clap::Parser;
-use common::{connect_from, cpu_ticks, cpu_ticks_self, find, source_addr};
+use common::{connect_from, cpu_ticks, cpu_ticks_self, find, read_response, source_addr};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use serde::Deserialize;
@@ -322,7 +322,7 @@ fn login_all(args: &Args) -> io::Result<Vec<String>> {
             body.len()
         );
         conn.write_all(req.as_bytes())?;
-        let (status, body) = read_response(&mut conn, &mut buf)?;
+        let (status, body) = read_response(&mut conn, &mut buf, "login connection closed")?;
         if status != 200 {
             return Err(io::Error::other(format!(
                 "login {}{i}: {status} {}; seed with `altsock seed-bench -n {}`",
@@ -352,7 +352,7 @@ fn fetch_roster(args: &Args, sid: &str) -> io::Result<Vec<usize>> {
             args.group, args.prefix, args.target
         );
         conn.write_all(req.as_bytes())?;
-        let (status, body) = read_response(&mut conn, &mut buf)?;
+        let (status, body) = read_response(&mut conn, &mut buf, "login connection closed")?;
         let v: Value = serde_json::from_slice(&body).map_err(io::Error::other)?;
         if status != 200 {
             return Err(io::Error::other(format!("GET /members: {status} {v}")));
@@ -373,36 +373,6 @@ fn fetch_roster(args: &Args, sid: &str) -> io::Result<Vec<usize>> {
         page += 1;
     }
     Ok(roster)
-}
-
-/// Reads one response with a `Content-Length` body from a blocking stream.
-fn read_response(conn: &mut StdStream, buf: &mut Vec<u8>) -> io::Result<(u16, Vec<u8>)> {
-    let mut chunk = [0u8; 8192];
-    loop {
-        if let Some(end) = find(buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                let status = head
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                let body = buf[end + 4..end + 4 + len].to_vec();
-                buf.drain(..end + 4 + len);
-                return Ok((status, body));
-            }
-        }
-        let got = conn.read(&mut chunk)?;
-        if got == 0 {
-            return Err(io::Error::other("login connection closed"));
-        }
-        buf.extend_from_slice(&chunk[..got]);
-    }
 }
 
 impl Storm {

@@ -3,7 +3,7 @@
 //! one request at a time, answers read by `Content-Length`, reconnecting
 //! once when the server has closed the connection.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -97,36 +97,8 @@ impl Http {
         }
         let conn = self.conn.as_mut().expect("connected");
         conn.write_all(request)?;
-        read_answer(conn, &mut self.buf)
-    }
-}
-
-/// Reads one answer with a `Content-Length` body (none: empty).
-fn read_answer(conn: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Answer> {
-    let mut chunk = [0u8; 16384];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                let status = head
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                let body = buf[end + 4..end + 4 + len].to_vec();
-                buf.drain(..end + 4 + len);
-                return Ok(Answer { status, body });
-            }
-        }
-        let got = conn.read(&mut chunk)?;
-        if got == 0 {
-            return Err(io::Error::other("connection closed mid-answer"));
-        }
-        buf.extend_from_slice(&chunk[..got]);
+        let (status, body) =
+            crate::common::read_response(conn, &mut self.buf, "connection closed mid-answer")?;
+        Ok(Answer { status, body })
     }
 }
