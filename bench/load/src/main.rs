@@ -454,18 +454,22 @@ impl Load {
             }
             match self.subs[i].stream.read(&mut self.buf) {
                 Ok(0) => return self.fail(i, "closed by the server".into()),
-                Ok(n) => {
-                    let now = Instant::now();
-                    if state == State::Sent {
-                        self.on_head_bytes(i, n, now);
-                    } else {
-                        self.on_stream_bytes(i, 0, n, now);
-                    }
-                }
+                Ok(n) => self.on_bytes_read(i, state, n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return self.fail(i, format!("read: {e}")),
             }
+        }
+    }
+
+    /// `n` bytes of subscriber `i` just read into `buf`: its answer's head
+    /// while `Sent`, its stream once `Held`.
+    fn on_bytes_read(&mut self, i: usize, state: State, n: usize) {
+        let now = Instant::now();
+        if state == State::Sent {
+            self.on_head_bytes(i, n, now);
+        } else {
+            self.on_stream_bytes(i, 0, n, now);
         }
     }
 
@@ -487,14 +491,7 @@ impl Load {
             };
             match conn.reader().read(&mut self.buf) {
                 Ok(0) => return self.fail(i, "closed by the server (close_notify)".into()),
-                Ok(n) => {
-                    let now = Instant::now();
-                    if state == State::Sent {
-                        self.on_head_bytes(i, n, now);
-                    } else {
-                        self.on_stream_bytes(i, 0, n, now);
-                    }
-                }
+                Ok(n) => self.on_bytes_read(i, state, n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return self.fail(i, format!("tls read: {e}")),
             }
