@@ -48,6 +48,13 @@ fn sip_server(reply_timeout: Duration) -> (TestServer<Job>, SocketAddr) {
     (server, sip)
 }
 
+/// A UDP socket on a free loopback port whose reads give up after `WAIT`.
+fn udp_client() -> UdpSocket {
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(WAIT)).unwrap();
+    udp
+}
+
 fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sip")
@@ -235,8 +242,7 @@ fn an_offline_user_gets_480_and_retransmissions_the_same_answer() {
         run_sipp(&dir, sip, "message_retransmit.xml", &args);
     }
     // Byte for byte: the retransmission gets the very response (same To tag).
-    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    udp.set_read_timeout(Some(WAIT)).unwrap();
+    let udp = udp_client();
     let request = raw_message(&udp, "bob", "z9hG4bKsame", "hi");
     let first = exchange(&udp, sip, &request);
     assert!(first.starts_with("SIP/2.0 480 "), "{first}");
@@ -291,8 +297,7 @@ fn exchange(udp: &UdpSocket, sip: SocketAddr, request: &str) -> String {
 #[test]
 fn unknown_users_get_404_malformed_requests_400_and_big_udp_messages_513() {
     let (_server, sip) = sip_server(Duration::from_secs(10));
-    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    udp.set_read_timeout(Some(WAIT)).unwrap();
+    let udp = udp_client();
     let unknown = exchange(&udp, sip, &raw_message(&udp, "nobody", "z9hG4bKu1", "x"));
     assert!(
         unknown.starts_with("SIP/2.0 404 Not Found\r\n"),
@@ -504,8 +509,7 @@ fn retransmissions_while_the_user_decides_are_absorbed_then_get_the_final() {
     let addr = server.addr;
     let sid = user(addr, "hank");
     let mut pipe = Pipe::open(addr, "hank", &sid, false);
-    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    udp.set_read_timeout(Some(WAIT)).unwrap();
+    let udp = udp_client();
     let request = raw_message(&udp, "hank", "z9hG4bKslow", "are you there?");
     udp.send_to(request.as_bytes(), sip).unwrap();
     let ev = pipe.next_of("sip");
@@ -658,8 +662,7 @@ fn a_user_who_goes_offline_before_answering_gives_480_at_once() {
     let addr = server.addr;
     let sid = user(addr, "kim");
     let mut pipe = Pipe::open(addr, "kim", &sid, false);
-    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    udp.set_read_timeout(Some(WAIT)).unwrap();
+    let udp = udp_client();
     let request = raw_message(&udp, "kim", "z9hG4bKgone", "still there?");
     udp.send_to(request.as_bytes(), sip).unwrap();
     pipe.next_of("sip");
