@@ -80,6 +80,21 @@ fn barrier(server: &TestServer<()>) {
     assert_eq!(server.handle.broadcast(none, Default::default()).wait(), 0);
 }
 
+/// Waits for `n` requests to be dispatched, lets the engine finish its pass
+/// (`barrier`) and checks that no further one was; `why` says what that would
+/// mean.
+fn dispatched_and_no_more(
+    server: &TestServer<()>,
+    log: &Log<Ev>,
+    n: usize,
+    why: &str,
+) -> Vec<(RequestId, String)> {
+    let ids = dispatched(log, n);
+    barrier(server);
+    assert_eq!(requests(log).len(), n, "{why}");
+    ids
+}
+
 fn answer(server: &TestServer<()>, id: RequestId, text: String) {
     assert_eq!(
         server.handle.respond(id, Response::text(200, text)).wait(),
@@ -149,9 +164,7 @@ fn a_plain_deferral_holds_back_the_requests_behind_it_until_answered() {
             .concat()
             .as_bytes(),
     );
-    let ids = dispatched(&log, 2);
-    barrier(&server);
-    assert_eq!(requests(&log).len(), 2, "dispatched past a plain deferral");
+    let ids = dispatched_and_no_more(&server, &log, 2, "dispatched past a plain deferral");
     // Answered (though not yet written: request 0 is owed), request 1 no
     // longer holds back request 2.
     answer(&server, ids[1].0, "one".into());
@@ -201,9 +214,7 @@ fn the_depth_bound_stops_dispatching_until_answers_are_written() {
     let n = 10;
     let burst: String = (0..n).map(|i| get(&format!("/d?n={i}"))).collect();
     client.send(burst.as_bytes());
-    dispatched(&log, 4);
-    barrier(&server);
-    assert_eq!(requests(&log).len(), 4, "dispatched past the bound");
+    dispatched_and_no_more(&server, &log, 4, "dispatched past the bound");
     for i in 0..n {
         let (id, target) = dispatched(&log, i + 1)[i].clone();
         assert_eq!(target, format!("/d?n={i}"));
@@ -254,13 +265,7 @@ fn connection_close_in_the_pipeline_ends_it() {
             .concat()
             .as_bytes(),
     );
-    let ids = dispatched(&log, 2);
-    barrier(&server);
-    assert_eq!(
-        requests(&log).len(),
-        2,
-        "a request after close was dispatched"
-    );
+    let ids = dispatched_and_no_more(&server, &log, 2, "a request after close was dispatched");
     answer(&server, ids[0].0, "zero".into());
     assert_eq!(client.read_response().text(), "zero");
     let last = client.read_response();
@@ -323,13 +328,7 @@ fn a_stream_behind_a_deferred_answer_starts_in_its_turn_and_ends_the_pipeline() 
             .concat()
             .as_bytes(),
     );
-    let ids = dispatched(&log, 2);
-    barrier(&server);
-    assert_eq!(
-        requests(&log).len(),
-        2,
-        "a request after a stream was dispatched"
-    );
+    let ids = dispatched_and_no_more(&server, &log, 2, "a request after a stream was dispatched");
     answer(&server, ids[0].0, "zero".into());
     assert_eq!(client.read_response().text(), "zero");
     let head = client.read_through("\r\n\r\n");
