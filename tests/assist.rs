@@ -15,6 +15,19 @@ use assist_support::*;
 use presence_support::{body, call, get_with_cookie};
 use serde_json::json;
 
+/// A console command that must succeed (`200`).
+#[track_caller]
+fn command_ok(
+    addr: std::net::SocketAddr,
+    sid: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> util::Resp {
+    let r = command(addr, sid, path, body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r
+}
+
 #[test]
 fn a_visitor_appears_on_the_console_with_its_page_and_cookies() {
     let server = server(|_| {});
@@ -74,24 +87,22 @@ fn asking_routes_to_a_representative_and_chat_goes_both_ways() {
         (offer["visitor"].as_str(), offer["rep"].as_str()),
         (Some(v.id.as_str()), Some("ann"))
     );
-    let r = command(
+    command_ok(
         a,
         &ann,
         "/assist/console/accept",
         &json!({"site": "support", "visitor": v.id}),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
     let state = v.next_where_state("chatting");
     assert_eq!(state["rep"], "ann");
     // Markup stays text both ways.
     let text = "<script>alert(1)</script> & <b>hi</b>";
-    let r = command(
+    command_ok(
         a,
         &ann,
         "/assist/console/chat",
         &json!({"site": "support", "visitor": v.id, "text": text}),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
     let line = v.next_of("chat");
     assert_eq!(
         (line["text"].as_str(), line["from"].as_str()),
@@ -256,13 +267,12 @@ fn push_pull_cards_and_presenter_mode() {
         f
     };
     // Same origin as the page: pushed.
-    let r = command(
+    command_ok(
         a,
         &ann,
         "/assist/console/push_url",
         &site(json!({"url": "http://shop.test/offer"})),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
     let push = v.next_of("push_url");
     assert_eq!(push["url"], "http://shop.test/offer");
     // A foreign origin: refused and logged.
@@ -282,13 +292,12 @@ fn push_pull_cards_and_presenter_mode() {
         &json!({"site": "support", "allow": ["https://docs.example"]}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = command(
+    command_ok(
         a,
         &ann,
         "/assist/console/push_url",
         &site(json!({"url": "https://docs.example/faq"})),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(v.next_of("push_url")["url"], "https://docs.example/faq");
     // Consent is the widget's; the server logs its answer.
     let r = v.post(
@@ -311,13 +320,12 @@ fn push_pull_cards_and_presenter_mode() {
     assert_eq!(pulled["url"], "http://shop.test/cart?step=2");
     // A card.
     let card = json!({"title": "<b>Sale</b>", "text": "20% off", "image": "https://cdn.example/a.png", "link": "http://shop.test/sale"});
-    let r = command(
+    command_ok(
         a,
         &ann,
         "/assist/console/card",
         &site(json!({ "card": card })),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(v.next_of("card")["card"]["title"], "<b>Sale</b>");
     let bad = json!({"title": "x", "link": "javascript:alert(1)"});
     assert_eq!(
@@ -334,13 +342,12 @@ fn push_pull_cards_and_presenter_mode() {
     let mut others: Vec<Visitor> = (0..2)
         .map(|i| Visitor::arrive(a, "support", &format!("http://shop.test/p{i}")))
         .collect();
-    let r = command(
+    let r = command_ok(
         a,
         &ann,
         "/assist/console/present",
         &json!({"site": "support", "all": true, "url": "http://shop.test/live"}),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(body(&r)["sent"].as_array().unwrap().len(), 3);
     assert_eq!(v.next_of("push_url")["url"], "http://shop.test/live");
     for o in &mut others {
@@ -364,13 +371,12 @@ fn invitations_open_the_chat_with_the_inviting_representative() {
     let mut con = console(a, &ann, "support");
     con.next_of("snapshot");
     let mut v = Visitor::arrive(a, "support", "http://shop.test/");
-    let r = command(
+    command_ok(
         a,
         &ann,
         "/assist/console/invite",
         &json!({"site": "support", "visitor": v.id, "text": "Need help?"}),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
     let inv = v.next_of("invite");
     assert_eq!(
         (inv["rep"].as_str(), inv["text"].as_str()),
@@ -786,25 +792,23 @@ fn a_representative_hands_a_chat_to_another() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(v.next_where_state("chatting")["rep"], first);
-    let r = command(
+    command_ok(
         a,
         sid,
         "/assist/console/transfer",
         &json!({"site": "support", "visitor": v.id, "to": other}),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
     let offer = bobs.next_where(|e| e["type"] == "offer" && e["rep"] == other);
     assert_eq!(offer["visitor"], v.id.as_str());
     // The new representative sees the chat so far.
     let seen = bobs.next_where(|e| e["type"] == "visitor" && e["visitor"]["rep"] == other);
     assert_eq!(seen["visitor"]["transcript"][0]["text"], "hello?");
-    let r = command(
+    command_ok(
         a,
         other_sid,
         "/assist/console/accept",
         &json!({"site": "support", "visitor": v.id}),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(v.next_where_state("chatting")["rep"], other);
     // The one who handed it on no longer may write in it.
     let r = command(
