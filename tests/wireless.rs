@@ -351,6 +351,17 @@ fn inbound(addr: std::net::SocketAddr, pairs: &[(&str, &str)], headers: &str) ->
     call(addr, "POST", "/sms/inbound", &headers, &form(pairs))
 }
 
+/// Alice signs in, opens her pipe and texts `PHONE` "hi" (accepted, `202`),
+/// and the gateway receives it; returns her pipe.
+#[track_caller]
+fn alice_texts_hi(a: std::net::SocketAddr, gateway: &FakeGateway) -> Pipe {
+    let alice = user(a, "alice");
+    let pipe = Pipe::open(a, "alice", &alice, false);
+    assert_eq!(text(a, "alice", &alice, PHONE, "hi").status, 202);
+    gateway.next();
+    pipe
+}
+
 #[test]
 fn inbound_sms_needs_a_valid_twilio_signature_and_reaches_the_requester() {
     use altsock::server::wireless::inbound::twilio_signature;
@@ -359,10 +370,7 @@ fn inbound_sms_needs_a_valid_twilio_signature_and_reaches_the_requester() {
     config.twilio_auth_token = Some("twilio-token-123".into());
     let server = server_with_wireless(config);
     let a = server.addr;
-    let alice = user(a, "alice");
-    let mut pipe = Pipe::open(a, "alice", &alice, false);
-    assert_eq!(text(a, "alice", &alice, PHONE, "hi").status, 202);
-    gateway.next();
+    let mut pipe = alice_texts_hi(a, &gateway);
     pipe.next_of("wireless-sent");
     let fields = [
         ("From", PHONE),
@@ -413,10 +421,7 @@ fn thousand_inbound_messages_all_delivered_in_order() {
     let gateway = FakeGateway::start();
     let server = server_with_wireless(wireless_config(&gateway, Duration::from_secs(2)));
     let a = server.addr;
-    let alice = user(a, "alice");
-    let mut pipe = Pipe::open(a, "alice", &alice, false);
-    assert_eq!(text(a, "alice", &alice, PHONE, "hi").status, 202);
-    gateway.next();
+    let mut pipe = alice_texts_hi(a, &gateway);
     // One keep-alive connection, as a gateway posts; Twilio's field names,
     // Vonage's by POST, and Vonage's (or Kannel's get-url) by GET, in turn.
     let mut conn = util::Client::connect(a);
@@ -593,10 +598,7 @@ fn inbound_key_guards_unsigned_gateways() {
     config.inbound_key = Some("k3y-for-kannel".into());
     let server = server_with_wireless(config);
     let a = server.addr;
-    let alice = user(a, "alice");
-    let mut pipe = Pipe::open(a, "alice", &alice, false);
-    assert_eq!(text(a, "alice", &alice, PHONE, "hi").status, 202);
-    gateway.next();
+    let mut pipe = alice_texts_hi(a, &gateway);
     pipe.next_of("wireless-sent");
     let digits = PHONE.trim_start_matches('+');
     let query = format!("msisdn={digits}&to=15550000000&text=by+kannel");
