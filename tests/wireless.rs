@@ -345,6 +345,16 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// The shared secret the unsigned-gateway tests configure and send.
+const INBOUND_KEY: &str = "k3y-for-tests";
+
+/// Posts an unsigned inbound SMS form with the shared key in the query.
+fn inbound_keyed(addr: std::net::SocketAddr, pairs: &[(&str, &str)]) -> Resp {
+    let headers = "Content-Type: application/x-www-form-urlencoded\r\n";
+    let target = format!("/sms/inbound?key={INBOUND_KEY}");
+    call(addr, "POST", &target, headers, &form(pairs))
+}
+
 /// Posts an inbound SMS form with extra header lines.
 fn inbound(addr: std::net::SocketAddr, pairs: &[(&str, &str)], headers: &str) -> Resp {
     let headers = format!("Content-Type: application/x-www-form-urlencoded\r\n{headers}");
@@ -419,7 +429,9 @@ fn inbound_sms_needs_a_valid_twilio_signature_and_reaches_the_requester() {
 #[test]
 fn thousand_inbound_messages_all_delivered_in_order() {
     let gateway = FakeGateway::start();
-    let server = server_with_wireless(wireless_config(&gateway, Duration::from_secs(2)));
+    let mut config = wireless_config(&gateway, Duration::from_secs(2));
+    config.inbound_key = Some(INBOUND_KEY.into());
+    let server = server_with_wireless(config);
     let a = server.addr;
     let mut pipe = alice_texts_hi(a, &gateway);
     // One keep-alive connection, as a gateway posts; Twilio's field names,
@@ -433,21 +445,23 @@ fn thousand_inbound_messages_all_delivered_in_order() {
                 0 => request_text(
                     a,
                     "POST",
-                    "/sms/inbound",
+                    &format!("/sms/inbound?key={INBOUND_KEY}"),
                     "Content-Type: application/x-www-form-urlencoded\r\n",
                     &form(&[("From", PHONE), ("To", "+15550000000"), ("Body", &msg)]),
                 ),
                 1 => request_text(
                     a,
                     "POST",
-                    "/sms/inbound",
+                    &format!("/sms/inbound?key={INBOUND_KEY}"),
                     "Content-Type: application/x-www-form-urlencoded\r\n",
                     &form(&[("msisdn", digits), ("to", "15550000000"), ("text", &msg)]),
                 ),
                 _ => request_text(
                     a,
                     "GET",
-                    &format!("/sms/inbound?msisdn={digits}&to=15550000000&text={msg}"),
+                    &format!(
+                        "/sms/inbound?key={INBOUND_KEY}&msisdn={digits}&to=15550000000&text={msg}"
+                    ),
                     "",
                     "",
                 ),
@@ -504,7 +518,9 @@ fn twilio_dialect_posts_a_form_with_basic_auth() {
 #[test]
 fn inbound_sms_goes_to_the_latest_live_conversation_with_the_number() {
     let gateway = FakeGateway::start();
-    let server = server_with_wireless(wireless_config(&gateway, Duration::from_secs(2)));
+    let mut config = wireless_config(&gateway, Duration::from_secs(2));
+    config.inbound_key = Some(INBOUND_KEY.into());
+    let server = server_with_wireless(config);
     let a = server.addr;
     let alice = user(a, "alice");
     let bob = user(a, "bob");
@@ -520,7 +536,7 @@ fn inbound_sms_goes_to_the_latest_live_conversation_with_the_number() {
     bob_pipe.next_of("wireless-sent");
     // The latest to text the number gets its SMS.
     let sms = [("From", PHONE), ("Body", "to bob")];
-    assert_eq!(inbound(a, &sms, "").status, 200);
+    assert_eq!(inbound_keyed(a, &sms).status, 200);
     assert_eq!(bob_pipe.next_of("wireless-reply").data["msg"], "to bob");
     // Carol's conversation with it fails at once: SMS go back to bob's.
     gateway.set(Mode::Fail);
@@ -528,7 +544,7 @@ fn inbound_sms_goes_to_the_latest_live_conversation_with_the_number() {
     gateway.next();
     carol_pipe.next_of("wireless-unavailable");
     let sms = [("From", PHONE), ("Body", "still bob")];
-    assert_eq!(inbound(a, &sms, "").status, 200);
+    assert_eq!(inbound_keyed(a, &sms).status, 200);
     assert_eq!(bob_pipe.next_of("wireless-reply").data["msg"], "still bob");
     alice_pipe.quiet(Duration::from_millis(50));
 }
@@ -640,4 +656,27 @@ fn http_1_0_device_gets_a_close_delimited_page() {
     assert_eq!(text(a, "alice", &alice, PHONE, "second").status, 202);
     let more = device.read_through("second</p>");
     assert!(more.contains("id=\"t2\""), "{more}");
+}
+
+#[test]
+fn inbound_sms_is_refused_when_nothing_authenticates_it() {
+    let gateway = FakeGateway::start();
+    let server = server_with_wireless(wireless_config(&gateway, Duration::from_secs(2)));
+    let a = server.addr;
+    let mut pipe = alice_texts_hi(a, &gateway);
+    pipe.next_of("wireless-sent");
+    let digits = PHONE.trim_start_matches('+');
+    let forged = get(
+        a,
+        &format!("/sms/inbound?msisdn={digits}&to=15550000000&text=forged"),
+    );
+    assert_eq!(forged.status, 403, "{}", forged.text());
+    assert!(
+        forged.text().contains("--sms-inbound-key"),
+        "{}",
+        forged.text()
+    );
+    let posted = inbound(a, &[("From", PHONE), ("Body", "forged")], "");
+    assert_eq!(posted.status, 403, "{}", posted.text());
+    pipe.quiet(Duration::from_millis(100));
 }

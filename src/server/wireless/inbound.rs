@@ -45,6 +45,14 @@ impl Wireless {
             "GET" => form_pairs(req.query().as_bytes()),
             _ => return refuse(405, "use POST").header("Allow", "POST, GET"),
         };
+        if self.config.inbound_key.is_none() && self.config.twilio_auth_token.is_none() {
+            // Fail closed: an unsigned SMS would let anyone speak for a number.
+            self.counters.inbound_refused += 1;
+            return refuse(
+                403,
+                "inbound SMS is off: the server needs --sms-inbound-key or --twilio-auth-token",
+            );
+        }
         if let Some(key) = &self.config.inbound_key {
             let given = form_pairs(req.query().as_bytes())
                 .into_iter()
