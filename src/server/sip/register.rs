@@ -84,8 +84,11 @@ impl Relay {
                 call_id: msg.call_id.clone(),
                 cseq: msg.cseq.number,
             };
-            if let Err(Refusal::OutOfOrder) = self.registrar.update(&user, binding, now) {
-                return Err((500, "Out Of Order CSeq"));
+            match self.registrar.update(&user, binding, now) {
+                Ok(()) => {}
+                Err(Refusal::OutOfOrder) => return Err((500, "Out Of Order CSeq")),
+                Err(Refusal::TooManyContacts) => return Err((503, "Too Many Contacts")),
+                Err(Refusal::Full) => return Err((503, "Registrar Full")),
             }
         }
         let listed = self

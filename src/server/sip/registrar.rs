@@ -24,6 +24,13 @@ pub struct Binding {
     pub cseq: u32,
 }
 
+/// Most Contacts one address of record may have registered at once.
+pub const MAX_CONTACTS_PER_USER: usize = 16;
+
+/// Most addresses of record with live bindings (REGISTER is not
+/// authenticated, so a stranger must not be able to grow this without end).
+pub const MAX_USERS: usize = 100_000;
+
 /// Bindings by user name (the user part of the address of record).
 #[derive(Debug, Default)]
 pub struct Registrar {
@@ -35,12 +42,22 @@ pub struct Registrar {
 pub enum Refusal {
     /// An older CSeq for the same Call-ID (RFC 3261 §10.3 step 7).
     OutOfOrder,
+    /// The user already has [`MAX_CONTACTS_PER_USER`] other Contacts.
+    TooManyContacts,
+    /// [`MAX_USERS`] addresses of record are registered already.
+    Full,
 }
 
 impl Registrar {
     /// Adds, refreshes (`expires > 0`) or removes (`expires == 0`) the
     /// binding of `contact` for `user`.
     pub fn update(&mut self, user: &str, binding: Binding, now: Instant) -> Result<(), Refusal> {
+        if !self.users.contains_key(user) && self.users.len() >= MAX_USERS {
+            self.prune(now);
+            if self.users.len() >= MAX_USERS {
+                return Err(Refusal::Full);
+            }
+        }
         let list = self.users.entry(user.to_string()).or_default();
         list.retain(|b| b.expires > now);
         if let Some(i) = list.iter().position(|b| b.contact == binding.contact) {
@@ -51,6 +68,9 @@ impl Registrar {
             list.remove(i);
         }
         if binding.expires > now {
+            if list.len() >= MAX_CONTACTS_PER_USER {
+                return Err(Refusal::TooManyContacts);
+            }
             list.push(binding);
         }
         if list.is_empty() {
@@ -138,6 +158,32 @@ mod tests {
         r.update("bob", binding("sip:bob@10.0.0.2", 3, now), now)
             .unwrap();
         assert!(r.is_empty(), "expires=0 removes");
+    }
+
+    #[test]
+    fn contacts_per_user_are_bounded() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(60);
+        let mut registrar = Registrar::default();
+        for i in 0..MAX_CONTACTS_PER_USER {
+            let contact = format!("sip:phone{i}@192.0.2.1");
+            assert_eq!(
+                registrar.update("bob", binding(&contact, 1, later), now),
+                Ok(())
+            );
+        }
+        let one_more = binding("sip:extra@192.0.2.1", 1, later);
+        assert_eq!(
+            registrar.update("bob", one_more, now),
+            Err(Refusal::TooManyContacts)
+        );
+        assert_eq!(registrar.lookup("bob", now).len(), MAX_CONTACTS_PER_USER);
+        let refresh = binding("sip:phone0@192.0.2.1", 2, later);
+        assert_eq!(
+            registrar.update("bob", refresh, now),
+            Ok(()),
+            "a refresh still fits"
+        );
     }
 
     #[test]
