@@ -210,9 +210,16 @@ impl Pipe {
         pipe
     }
 
-    /// The next event (keepalives skipped); panics after the wait.
+    /// The next event (keepalives skipped); panics after the wait, counted
+    /// from the call: keepalives do not restart it.
     pub fn next(&mut self) -> Ev {
+        let deadline = Instant::now() + crate::util::WAIT;
         loop {
+            assert!(
+                Instant::now() < deadline,
+                "no event within {:?} (only keepalives)",
+                crate::util::WAIT
+            );
             let text = if self.sse {
                 self.client.read_through("\n\n")
             } else {
